@@ -1,0 +1,190 @@
+"""Model configurations: CIGALE modules with parameter value lists, read from and written to
+``pcigale.ini`` (ConfigObj syntax, the library CIGALE itself uses)."""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+from configobj import ConfigObj, ConfigObjError
+
+from .sed_modules import CATEGORY_ORDER, MODULES, ConfigError, validate_module
+
+__all__ = ["Configuration", "ConfigError", "read_pcigale_ini", "write_pcigale_ini", "DEFAULT_CONFIG"]
+
+_REQUIRED = ("sfh", "ssp", "redshifting")
+_SINGLE = ("sfh", "ssp", "nebular", "attenuation", "dust_emission", "agn")
+
+
+@dataclass
+class Configuration:
+    """An ordered set of CIGALE modules, each with a value list per parameter.
+
+    ``params[module][name]`` is a list; the model grid is the Cartesian product of all lists.
+    """
+
+    modules: list[str]
+    params: dict[str, dict[str, list[Any]]]
+    bands: list[str] = field(default_factory=list)
+    additionalerror: float = 0.1
+    data_file: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)  # ini keys kept verbatim for write-back
+    raw_module_params: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @classmethod
+    def from_modules(cls, modules: dict[str, dict[str, Any]], **kwargs: Any) -> "Configuration":
+        """Build and validate from ``{module: {param: value or list}}``."""
+        names = list(modules)
+        typed = {m: validate_module(m, modules[m]) for m in names}
+        cfg = cls(names, typed, raw_module_params={m: dict(v) for m, v in modules.items()}, **kwargs)
+        cfg.check()
+        return cfg
+
+    def check(self) -> None:
+        cats: dict[str, list[str]] = {}
+        for m in self.modules:
+            if m not in MODULES:
+                raise ConfigError(f"unsupported module {m!r}; supported: {', '.join(MODULES)}")
+            cats.setdefault(MODULES[m].category, []).append(m)
+        for c in _REQUIRED:
+            if c not in cats:
+                needed = [n for n, s in MODULES.items() if s.category == c]
+                raise ConfigError(f"sed_modules lacks a {c} module (one of {', '.join(needed)})")
+        for c in _SINGLE:
+            if len(cats.get(c, [])) > 1:
+                raise ConfigError(f"sed_modules has several {c} modules: {', '.join(cats[c])}")
+        if "dust_emission" in cats and "attenuation" not in cats:
+            raise ConfigError("dust emission needs an attenuation module for its energy balance")
+        if not (0 <= self.additionalerror < 10):
+            raise ConfigError(f"additionalerror: {self.additionalerror} outside [0, 10)")
+
+    def module_of(self, category: str) -> str | None:
+        for m in self.modules:
+            if MODULES[m].category == category:
+                return m
+        return None
+
+    @property
+    def n_models(self) -> int:
+        """Models per redshift (the product of every parameter list's length)."""
+        return math.prod(len(v) for p in self.params.values() for v in p.values())
+
+    def axes(self) -> list[tuple[str, str, list[Any]]]:
+        return [(m, k, v) for m in self.modules for k, v in self.params[m].items()]
+
+    def iter_models(self) -> Iterator[dict[str, dict[str, Any]]]:
+        axes = self.axes()
+        for combo in itertools.product(*(a[2] for a in axes)):
+            model: dict[str, dict[str, Any]] = {m: {} for m in self.modules}
+            for (m, k, _), v in zip(axes, combo):
+                model[m][k] = v
+            yield model
+
+    def with_values(self, module: str, **values: Any) -> "Configuration":
+        """A copy with some parameter lists replaced (validated)."""
+        raw = {m: {k: list(v) for k, v in self.params[m].items()} for m in self.modules}
+        raw[module].update({k: v if isinstance(v, (list, tuple)) else [v] for k, v in values.items()})
+        return Configuration.from_modules(raw, bands=list(self.bands), additionalerror=self.additionalerror)
+
+    def single(self) -> dict[str, dict[str, Any]]:
+        """The one model of a configuration whose lists each hold one value."""
+        if self.n_models != 1:
+            raise ConfigError(f"configuration holds {self.n_models} models, expected one")
+        return next(self.iter_models())
+
+
+def _ini_value(v: list[Any]) -> Any:
+    if len(v) == 1:
+        x = v[0]
+        return "" if x is None else str(x)
+    return [str(x) for x in v]
+
+
+def read_pcigale_ini(path: str | Path) -> Configuration:
+    """Parse a modern ``pcigale.ini`` into a validated :class:`Configuration`."""
+    path = Path(path)
+    try:
+        ini = ConfigObj(str(path), encoding="utf-8", file_error=True)
+    except (ConfigObjError, OSError) as exc:
+        raise ConfigError(f"{path}: cannot parse: {exc}") from exc
+    mods = ini.get("sed_modules", [])
+    if isinstance(mods, str):
+        mods = [m.strip() for m in mods.split(",") if m.strip()]
+    if not mods:
+        raise ConfigError(f"{path}: sed_modules is empty")
+    section = ini.get("sed_modules_params", {})
+    raw: dict[str, dict[str, Any]] = {}
+    for m in mods:
+        if m not in MODULES:
+            raise ConfigError(f"{path}: unsupported module {m!r} in sed_modules; supported: {', '.join(MODULES)}")
+        raw[m] = dict(section.get(m, {}))
+    bands = ini.get("bands", [])
+    if isinstance(bands, str):
+        bands = [b for b in (x.strip() for x in bands.split(",")) if b]
+    bands = [b for b in bands if not b.endswith("_err")]
+    try:
+        addl = float(ini.get("additionalerror", 0.1) or 0.1)
+    except ValueError as exc:
+        raise ConfigError(f"{path}: additionalerror is not a number") from exc
+    extra = {k: ini[k] for k in ini if k not in ("sed_modules", "sed_modules_params", "bands", "additionalerror")}
+    try:
+        cfg = Configuration.from_modules(raw, bands=bands, additionalerror=addl,
+                                         data_file=str(ini.get("data_file", "")), extra=extra)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from exc
+    return cfg
+
+
+def write_pcigale_ini(cfg: Configuration, path: str | Path, data_file: str | None = None) -> Path:
+    """Write ``cfg`` as a ``pcigale.ini`` that CIGALE (and :func:`read_pcigale_ini`) reads back."""
+    path = Path(path)
+    ini = ConfigObj(encoding="utf-8")
+    ini.filename = str(path)
+    ini["data_file"] = data_file if data_file is not None else cfg.data_file
+    ini["parameters_file"] = ""
+    ini["sed_modules"] = list(cfg.modules)
+    ini["analysis_method"] = "pdf_analysis"
+    ini["cores"] = 1
+    bands: list[str] = []
+    for b in cfg.bands:
+        bands += [b, f"{b}_err"]
+    ini["bands"] = bands
+    ini["properties"] = ""
+    ini["additionalerror"] = cfg.additionalerror
+    ini["sed_modules_params"] = {}
+    for m in cfg.modules:
+        spec = MODULES[m]
+        if not spec.computes:
+            ini["sed_modules_params"][m] = dict(cfg.raw_module_params.get(m, {}))
+            continue
+        ini["sed_modules_params"][m] = {k: _ini_value(v) for k, v in cfg.params[m].items()}
+    analysis = dict(cfg.extra.get("analysis_params", {}))
+    analysis.setdefault("variables", "")
+    analysis["bands"] = list(cfg.bands)
+    analysis.setdefault("save_best_sed", "True")
+    analysis.setdefault("blocks", 1)
+    ini["analysis_params"] = analysis
+    ini.write()
+    return path
+
+
+DEFAULT_CONFIG: dict[str, dict[str, Any]] = {
+    "sfhdelayed": {
+        "tau_main": [100.0, 300.0, 1000.0, 3000.0],
+        "age_main": [100.0, 300.0, 1000.0, 2000.0],
+        "f_burst": [0.0],
+    },
+    "bc03": {"imf": 1, "metallicity": [0.004, 0.02]},
+    "nebular": {"logU": [-3.0, -2.0], "zgas": [0.004, 0.02]},
+    "dustatt_modified_starburst": {"E_BV_lines": [0.0, 0.1, 0.2, 0.4, 0.7, 1.0], "E_BV_factor": 0.44},
+    "dl2014": {"qpah": 2.5, "umin": 1.0, "alpha": 2.0, "gamma": 0.1},
+    "redshifting": {"redshift": ""},
+}
+
+
+def ordered(names: list[str]) -> list[str]:
+    """Modules sorted in CIGALE's processing order."""
+    return sorted(names, key=lambda m: CATEGORY_ORDER.index(MODULES[m].category))

