@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from configobj import ConfigObj, ConfigObjError
 
@@ -35,7 +36,7 @@ class Configuration:
     raw_module_params: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @classmethod
-    def from_modules(cls, modules: dict[str, dict[str, Any]], **kwargs: Any) -> "Configuration":
+    def from_modules(cls, modules: dict[str, dict[str, Any]], **kwargs: Any) -> Configuration:
         """Build and validate from ``{module: {param: value or list}}``."""
         names = list(modules)
         typed = {m: validate_module(m, modules[m]) for m in names}
@@ -83,7 +84,7 @@ class Configuration:
                 model[m][k] = v
             yield model
 
-    def with_values(self, module: str, **values: Any) -> "Configuration":
+    def with_values(self, module: str, **values: Any) -> Configuration:
         """A copy with some parameter lists replaced (validated)."""
         raw = {m: {k: list(v) for k, v in self.params[m].items()} for m in self.modules}
         raw[module].update({k: v if isinstance(v, (list, tuple)) else [v] for k, v in values.items()})
@@ -131,8 +132,9 @@ def read_pcigale_ini(path: str | Path) -> Configuration:
         raise ConfigError(f"{path}: additionalerror is not a number") from exc
     extra = {k: ini[k] for k in ini if k not in ("sed_modules", "sed_modules_params", "bands", "additionalerror")}
     try:
-        cfg = Configuration.from_modules(raw, bands=bands, additionalerror=addl,
-                                         data_file=str(ini.get("data_file", "")), extra=extra)
+        cfg = Configuration.from_modules(
+            raw, bands=bands, additionalerror=addl, data_file=str(ini.get("data_file", "")), extra=extra
+        )
     except ConfigError as exc:
         raise ConfigError(f"{path}: {exc}") from exc
     return cfg

@@ -15,13 +15,14 @@ best-fit SED files, plots and the energy-balance check).
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 from astropy.cosmology import FLRW
 
-from .config import Configuration, ConfigError
+from .config import ConfigError, Configuration
 from .filters import get_filter
 from .photometry import (
     DEFAULT_COSMOLOGY,
@@ -40,8 +41,13 @@ L_SUN_W = 3.826e26
 
 # Properties proportional to the mass scale (per M☉ formed in the tables).
 EXTENSIVE = (
-    "stellar.m_star", "stellar.n_ly", "sfh.sfr", "sfh.sfr10Myrs", "sfh.sfr100Myrs",
-    "dust.luminosity", "agn.luminosity",
+    "stellar.m_star",
+    "stellar.n_ly",
+    "sfh.sfr",
+    "sfh.sfr10Myrs",
+    "sfh.sfr100Myrs",
+    "dust.luminosity",
+    "agn.luminosity",
 )
 
 
@@ -106,11 +112,25 @@ class ModelGrid:
         self.dust_module = config.module_of("dust_emission")
         self.agn_module = config.module_of("agn")
         neb_on = self.neb_module is not None and config.params[self.neb_module]["emission"][0]
-        self.neb_combos = (_combos(config, "nebular", ("logU", "zgas", "f_esc", "f_dust", "ne", "lines_width"))
-                           if neb_on else [{}])
-        self.att_combos = _combos(config, "attenuation", (
-            "E_BV_lines", "E_BV_factor", "E_BVs_young", "E_BVs_old_factor", "uv_bump_wavelength",
-            "uv_bump_width", "uv_bump_amplitude", "powerlaw_slope", "Ext_law_emission_lines", "Rv"))
+        self.neb_combos = (
+            _combos(config, "nebular", ("logU", "zgas", "f_esc", "f_dust", "ne", "lines_width")) if neb_on else [{}]
+        )
+        self.att_combos = _combos(
+            config,
+            "attenuation",
+            (
+                "E_BV_lines",
+                "E_BV_factor",
+                "E_BVs_young",
+                "E_BVs_old_factor",
+                "uv_bump_wavelength",
+                "uv_bump_width",
+                "uv_bump_amplitude",
+                "powerlaw_slope",
+                "Ext_law_emission_lines",
+                "Rv",
+            ),
+        )
         self.dust_combos = _combos(config, "dust_emission", ("qpah", "umin", "alpha", "gamma"))
         self.agn_combos = _combos(config, "agn", ("fracAGN", "covering_factor", "EBV", "temperature", "emissivity"))
         self.agn_window = self._agn_window()
@@ -119,6 +139,7 @@ class ModelGrid:
         la = np.log10(np.maximum(self.ages_yr, neb_ages[0]))
         self.neb_index = np.abs(la[:, None] - np.log10(neb_ages)[None, :]).argmin(axis=1)
         self._lyc = self.store.wave <= 911.76
+        self._att_cache: dict[tuple, tuple] = {}
 
     # -- SFH ------------------------------------------------------------------------------
     def _build_sfh_table(self) -> None:
@@ -148,8 +169,14 @@ class ModelGrid:
         return n_sfh * self._n_blocks()
 
     def _n_blocks(self) -> int:
-        return (len(self.metallicities) * len(self.separation_ages) * len(self.att_combos)
-                * len(self.neb_combos) * len(self.dust_combos) * len(self.agn_combos))
+        return (
+            len(self.metallicities)
+            * len(self.separation_ages)
+            * len(self.att_combos)
+            * len(self.neb_combos)
+            * len(self.dust_combos)
+            * len(self.agn_combos)
+        )
 
     def _sfh_ok(self, redshift: float) -> np.ndarray:
         # Models older than the Universe at z are not physical (CIGALE drops them too).
@@ -175,8 +202,13 @@ class ModelGrid:
         if not att:
             one = np.ones_like(wave_aa)
             return one, one, one, np.ones_like(line_wave), 0.0, 0.0
-        curve = starburst_curve(wave_aa / 10.0, att["uv_bump_wavelength"], att["uv_bump_width"],
-                                att["uv_bump_amplitude"], att["powerlaw_slope"])
+        curve = starburst_curve(
+            wave_aa / 10.0,
+            att["uv_bump_wavelength"],
+            att["uv_bump_width"],
+            att["uv_bump_amplitude"],
+            att["powerlaw_slope"],
+        )
         if self.att_module == "dustatt_modified_starburst":
             ebv_lines = att["E_BV_lines"]
             ebv_s = ebv_lines * att["E_BV_factor"]
@@ -189,9 +221,20 @@ class ModelGrid:
         ebv_o = ebv_y * att["E_BVs_old_factor"]
         t_y = 10 ** (-0.4 * ebv_y * curve)
         t_o = 10 ** (-0.4 * ebv_o * curve)
-        line_curve = starburst_curve(line_wave / 10.0, att["uv_bump_wavelength"], att["uv_bump_width"],
-                                     att["uv_bump_amplitude"], att["powerlaw_slope"])
+        line_curve = starburst_curve(
+            line_wave / 10.0,
+            att["uv_bump_wavelength"],
+            att["uv_bump_width"],
+            att["uv_bump_amplitude"],
+            att["powerlaw_slope"],
+        )
         return t_y, t_o, t_y, 10 ** (-0.4 * ebv_y * line_curve), ebv_y, ebv_y
+
+    def _attenuation_cached(self, att: dict[str, Any]):
+        key = tuple(sorted(att.items()))
+        if key not in self._att_cache:
+            self._att_cache[key] = self._attenuation(att, self.store.wave, self.store.line_wave)
+        return self._att_cache[key]
 
     # -- nebular --------------------------------------------------------------------------
     def _nebular_templates(self, logu: float, zgas: float) -> tuple[np.ndarray, np.ndarray]:
@@ -240,6 +283,11 @@ class ModelGrid:
         n_neb_ages = st.neb_ages.size
         base_props = {f"sfh.{k}": self.sfh_table[k][ok] for k in self.sfh_names}
 
+        neb_tables = {}
+        for neb in self.neb_combos:
+            if neb and (neb["logU"], neb["zgas"]) not in neb_tables:
+                neb_tables[(neb["logU"], neb["zgas"])] = self._nebular_templates(neb["logU"], neb["zgas"])
+        lyc = self._lyc
         for metal in self.metallicities:
             iz = int(np.argmin(np.abs(METALLICITIES - metal)))
             ssp, live, q = st.stellar(iz)
@@ -249,27 +297,35 @@ class ModelGrid:
             P = np.zeros((self.ages_yr.size, n_neb_ages))
             P[np.arange(self.ages_yr.size), self.neb_index] = q
             Qk = W @ P  # ionising photons per nebular template age
-            l_lyc = W @ np.sum(ssp[:, self._lyc] * dwave[self._lyc], axis=1)
-            ssp_r = ssp[:, rows]
+            l_lyc = W @ (ssp[:, lyc] @ dwave[lyc])
+            # Fold attenuation into the (small) band matrix instead of the (large) SSP array.
+            ssp_rows = {"star": ssp[:, rows[~lyc_r]], "lyc": ssp[:, rows[lyc_r]]}
+            f_rows = {"star": Fr[~lyc_r], "lyc": Fr[lyc_r]}
+            ssp_full = {"star": ssp[:, ~lyc], "lyc": ssp[:, lyc]}
             for sep in self.separation_ages:
                 young = self.ages_yr < sep * 1e6
                 for att in self.att_combos:
-                    t_y, t_o, t_nc, t_l, ebv_s, ebv_lines = self._attenuation(att, wave, st.line_wave)
-                    trans = np.where(young[:, None], t_y[None, :], t_o[None, :])
-                    absorbed = ssp * (1 - trans) * dwave  # [age, λ]
-                    labs_star = W @ np.sum(absorbed[:, ~self._lyc], axis=1)
-                    labs_lyc = W @ np.sum(absorbed[:, self._lyc], axis=1)
-                    att_r = ssp_r * trans[:, rows]
-                    flux_star = W @ (att_r[:, ~lyc_r] @ Fr[~lyc_r])
-                    flux_lyc = W @ (att_r[:, lyc_r] @ Fr[lyc_r]) if lyc_r.any() else 0.0
+                    t_y, t_o, t_nc, t_l, ebv_s, ebv_lines = self._attenuation_cached(att)
+                    part_flux, part_abs = {}, {}
+                    for part, sel in (("star", ~lyc), ("lyc", lyc)):
+                        sel_r = ~lyc_r if part == "star" else lyc_r
+                        fl = ssp_rows[part] @ (t_o[rows[sel_r], None] * f_rows[part])
+                        ab = ssp_full[part] @ ((1 - t_o[sel]) * dwave[sel])
+                        if t_y is not t_o and young.any():
+                            fl[young] = ssp_rows[part][young] @ (t_y[rows[sel_r], None] * f_rows[part])
+                            ab[young] = ssp_full[part][young] @ ((1 - t_y[sel]) * dwave[sel])
+                        part_flux[part] = W @ fl
+                        part_abs[part] = W @ ab
+                    flux_star, flux_lyc = part_flux["star"], part_flux["lyc"]
+                    labs_star, labs_lyc = part_abs["star"], part_abs["lyc"]
                     for neb in self.neb_combos:
                         if neb:
                             f_esc, f_dust = neb["f_esc"], neb["f_dust"]
                             if f_esc + f_dust > 1:
                                 continue  # unphysical: counted out in n_models below
-                            cont, lines = self._nebular_templates(neb["logU"], neb["zgas"])
-                            nb = (cont[:, rows] * t_nc[rows]) @ Fr + (lines * t_l) @ FL
-                            labs_neb = np.sum(cont * (1 - t_nc) * dwave, axis=1) + lines @ (1 - t_l)
+                            cont, lines = neb_tables[(neb["logU"], neb["zgas"])]
+                            nb = cont[:, rows] @ (t_nc[rows, None] * Fr) + lines @ (t_l[:, None] * FL)
+                            labs_neb = cont @ ((1 - t_nc) * dwave) + lines @ (1 - t_l)
                             f_neb = 1 - f_esc - f_dust
                             flux_gal = flux_star + f_esc * flux_lyc + f_neb * (Qk @ nb)
                             labs = labs_star + f_esc * labs_lyc + f_neb * (Qk @ labs_neb) + f_dust * l_lyc
@@ -281,7 +337,7 @@ class ModelGrid:
                             lum_dust = labs if dust else np.zeros_like(labs)
                             for agn, atab in zip(self.agn_combos, agn_tables):
                                 props = dict(base_props)
-                                props.update({k: v for k, v in sfh_info.items()})
+                                props.update({f"sfh.{k}": v for k, v in sfh_info.items()})
                                 props["stellar.m_star"] = m_star
                                 props["stellar.n_ly"] = q_tot
                                 props["stellar.age_m_star"] = age_m
@@ -297,9 +353,13 @@ class ModelGrid:
                                     agn_lum = frac / (1 - frac) * ref
                                     flux = flux_d + agn_lum[:, None] * atab["bands"]
                                 props["agn.luminosity"] = agn_lum * L_SUN_W
-                                params = {"stellar": {"metallicity": metal, "separation_age": sep},
-                                          "attenuation": {**att, "E_BVs": ebv_s, "E_BV_lines": ebv_lines},
-                                          "nebular": neb, "dust": dust, "agn": agn}
+                                params = {
+                                    "stellar": {"metallicity": metal, "separation_age": sep},
+                                    "attenuation": {**att, "E_BVs": ebv_s, "E_BV_lines": ebv_lines},
+                                    "nebular": neb,
+                                    "dust": dust,
+                                    "agn": agn,
+                                }
                                 yield ModelChunk(np.ascontiguousarray(flux[:, :n_b]), props, params, ok)
 
     def _dust_bands(self, dust: dict[str, Any], redshift: float) -> np.ndarray | None:
@@ -344,8 +404,11 @@ class ModelGrid:
         iz = int(np.argmin(np.abs(METALLICITIES - ssp_mod["metallicity"])))
         ssp, live, q = st.stellar(iz)
         young = self.ages_yr < ssp_mod["separation_age"] * 1e6
-        att = {k: v for k, v in model.get(self.att_module, {}).items()
-               if k not in ("filters",)} if self.att_module else {}
+        att = (
+            {k: v for k, v in model.get(self.att_module, {}).items() if k not in ("filters",)}
+            if self.att_module
+            else {}
+        )
         t_y, t_o, t_nc, t_l, ebv_s, ebv_lines = self._attenuation(att, wave, st.line_wave)
         neb_on = bool(self.neb_module) and model[self.neb_module].get("emission", True)
         neb = model[self.neb_module] if neb_on else {}
@@ -355,8 +418,10 @@ class ModelGrid:
         young_int = (w * young) @ ssp * lyc_keep
         old_int = (w * ~young) @ ssp * lyc_keep
         comps = {
-            "stellar.young": young_int * t_y, "stellar.old": old_int * t_o,
-            "stellar.young_intrinsic": young_int, "stellar.old_intrinsic": old_int,
+            "stellar.young": young_int * t_y,
+            "stellar.old": old_int * t_o,
+            "stellar.young_intrinsic": young_int,
+            "stellar.old_intrinsic": old_int,
         }
         lines_att: dict[str, float] = {}
         labs = np.sum((young_int * (1 - t_y) + old_int * (1 - t_o)) * dwave)
@@ -377,8 +442,13 @@ class ModelGrid:
             comps["nebular.lines"] = spec_lines
             lines_att = dict(zip(st.line_names, (nl * t_l).tolist()))
             labs += np.sum(nc * (1 - t_nc) * dwave) + np.sum(nl * (1 - t_l)) + f_dust * l_lyc
-        props: dict[str, float] = {"dust.luminosity": labs * L_SUN_W, "stellar.m_star": float(w @ live),
-                                   "stellar.n_ly": float(w @ q), "E_BVs": ebv_s, "E_BV_lines": ebv_lines}
+        props: dict[str, float] = {
+            "dust.luminosity": labs * L_SUN_W,
+            "stellar.m_star": float(w @ live),
+            "stellar.n_ly": float(w @ q),
+            "E_BVs": ebv_s,
+            "E_BV_lines": ebv_lines,
+        }
         props.update({k: float(v[0]) for k, v in info.items()})
         if self.dust_module and model.get(self.dust_module):
             d = model[self.dust_module]
@@ -408,3 +478,25 @@ class ModelGrid:
             FL = line_matrix(st.line_wave, redshift, self.bands, self.cosmology)
             fluxes = fluxes + (nl * t_l) @ FL
         return SED(wave, comps, lines_att, fluxes, props)
+
+
+def model_from_params(config: Configuration, params: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Turn a best model's category-keyed parameters back into ``{module: {param: value}}``."""
+    from .sed_modules import MODULES
+
+    cat_of = {
+        "sfh": "sfh",
+        "ssp": "stellar",
+        "nebular": "nebular",
+        "attenuation": "attenuation",
+        "dust_emission": "dust",
+        "agn": "agn",
+    }
+    model: dict[str, dict[str, Any]] = {}
+    for module in config.modules:
+        spec = MODULES[module]
+        values = {k: v[0] for k, v in config.params[module].items()}
+        src = params.get(cat_of.get(spec.category, ""), {})
+        values.update({k: v for k, v in src.items() if k in values})
+        model[module] = values
+    return model

@@ -9,7 +9,7 @@ from __future__ import annotations
 from functools import lru_cache
 
 import numpy as np
-from astropy.cosmology import WMAP7, FLRW
+from astropy.cosmology import FLRW, WMAP7
 
 from .filters import FilterCurve, get_filter
 from .physics.grids import C_AA, L_SUN
@@ -45,8 +45,9 @@ def _fine_filter(name: str) -> tuple[np.ndarray, np.ndarray]:
     return w, t * w * dw / norm
 
 
-def band_matrix(rest_wave: np.ndarray, redshift: float, bands: list[str],
-                cosmology: FLRW = DEFAULT_COSMOLOGY) -> np.ndarray:
+def band_matrix(
+    rest_wave: np.ndarray, redshift: float, bands: list[str], cosmology: FLRW = DEFAULT_COSMOLOGY
+) -> np.ndarray:
     """``F[λ, band]``: mJy per (L☉/Å) of a rest-frame L_λ sampled on ``rest_wave``.
 
     The model is linearly interpolated between grid points; IGM is applied at each filter sample.
@@ -67,8 +68,9 @@ def band_matrix(rest_wave: np.ndarray, redshift: float, bands: list[str],
     return out
 
 
-def line_matrix(line_wave: np.ndarray, redshift: float, bands: list[str],
-                cosmology: FLRW = DEFAULT_COSMOLOGY) -> np.ndarray:
+def line_matrix(
+    line_wave: np.ndarray, redshift: float, bands: list[str], cosmology: FLRW = DEFAULT_COSMOLOGY
+) -> np.ndarray:
     """``FL[line, band]``: mJy per L☉ of an unresolved line at rest ``line_wave`` (Å)."""
     dl = luminosity_distance_cm(redshift, cosmology)
     scale = L_SUN * ERG_TO_MJY / (4 * np.pi * dl**2)

@@ -52,14 +52,24 @@ class ReferenceCase:
     def bagpipes_components(self) -> dict[str, Any]:
         comp: dict[str, Any] = {
             "redshift": self.redshift,
-            "delayed": {"age": self.age_myr / 1e3, "tau": self.tau_myr / 1e3, "massformed": 10.0,
-                        "metallicity": self.metallicity / 0.02},
+            "delayed": {
+                "age": self.age_myr / 1e3,
+                "tau": self.tau_myr / 1e3,
+                "massformed": 10.0,
+                "metallicity": self.metallicity / 0.02,
+            },
         }
         if self.logU is not None:
             comp["nebular"] = {"logU": self.logU}
         if self.ebv_s > 0 or self.dust_emission:
-            comp["dust"] = {"type": "Calzetti", "Av": 4.05 * self.ebv_s, "eta": 1.0,
-                            "qpah": 2.5, "umin": 1.0, "gamma": 0.01}
+            comp["dust"] = {
+                "type": "Calzetti",
+                "Av": 4.05 * self.ebv_s,
+                "eta": 1.0,
+                "qpah": 2.5,
+                "umin": 1.0,
+                "gamma": 0.01,
+            }
         return comp
 
 
@@ -100,33 +110,77 @@ def engine_photometry(case: ReferenceCase, bands: list[str]) -> np.ndarray:
 DEFAULT_CASES = (
     ReferenceCase("stars z=0.5", 0.5, tau_myr=1000.0, age_myr=5000.0, metallicity=0.02),
     ReferenceCase("stars z=2", 2.0, tau_myr=300.0, age_myr=1000.0, metallicity=0.008),
-    ReferenceCase("stars+dust z=1", 1.0, tau_myr=2000.0, age_myr=3000.0, metallicity=0.02, ebv_s=0.2,
-                  dust_emission=True),
-    ReferenceCase("stars+nebular+dust mid-IR z=0.1", 0.1, tau_myr=3000.0, age_myr=8000.0, metallicity=0.02,
-                  logU=-3.0, ebv_s=0.3, dust_emission=True),
+    ReferenceCase(
+        "stars+dust z=1", 1.0, tau_myr=2000.0, age_myr=3000.0, metallicity=0.02, ebv_s=0.2, dust_emission=True
+    ),
+    ReferenceCase(
+        "stars+nebular+dust mid-IR z=0.1",
+        0.1,
+        tau_myr=3000.0,
+        age_myr=8000.0,
+        metallicity=0.02,
+        logU=-3.0,
+        ebv_s=0.3,
+        dust_emission=True,
+    ),
     ReferenceCase("stars+nebular z=3", 3.0, tau_myr=500.0, age_myr=500.0, metallicity=0.004, logU=-2.5),
     ReferenceCase("stars+nebular z=6.5", 6.5, tau_myr=100.0, age_myr=300.0, metallicity=0.004, logU=-2.0),
-    ReferenceCase("stars+nebular+dust z=8", 8.0, tau_myr=50.0, age_myr=200.0, metallicity=0.004, logU=-2.0,
-                  ebv_s=0.1, dust_emission=True),
+    ReferenceCase(
+        "stars+nebular+dust z=8",
+        8.0,
+        tau_myr=50.0,
+        age_myr=200.0,
+        metallicity=0.004,
+        logU=-2.0,
+        ebv_s=0.1,
+        dust_emission=True,
+    ),
 )
 
 REFERENCE_BANDS = (
-    "cfht.megacam.u", "subaru.suprime.g", "subaru.suprime.r", "subaru.suprime.i", "subaru.suprime.z",
-    "subaru.suprime.IB427", "subaru.suprime.IB574", "subaru.suprime.IB827", "paranal.vircam.Y",
-    "paranal.vircam.J", "paranal.vircam.H", "paranal.vircam.Ks", "spitzer.irac.I1", "spitzer.irac.I2",
-    "hst.acs.wfc.F814W", "jwst.nircam.F090W", "jwst.nircam.F115W", "jwst.nircam.F150W",
-    "jwst.nircam.F200W", "jwst.nircam.F277W", "jwst.nircam.F356W", "jwst.nircam.F444W",
-    "jwst.miri.F770W", "jwst.miri.F1800W", "spitzer.mips.24", "wise.W3",
+    "cfht.megacam.u",
+    "subaru.suprime.g",
+    "subaru.suprime.r",
+    "subaru.suprime.i",
+    "subaru.suprime.z",
+    "subaru.suprime.IB427",
+    "subaru.suprime.IB574",
+    "subaru.suprime.IB827",
+    "paranal.vircam.Y",
+    "paranal.vircam.J",
+    "paranal.vircam.H",
+    "paranal.vircam.Ks",
+    "spitzer.irac.I1",
+    "spitzer.irac.I2",
+    "hst.acs.wfc.F814W",
+    "jwst.nircam.F090W",
+    "jwst.nircam.F115W",
+    "jwst.nircam.F150W",
+    "jwst.nircam.F200W",
+    "jwst.nircam.F277W",
+    "jwst.nircam.F356W",
+    "jwst.nircam.F444W",
+    "jwst.miri.F770W",
+    "jwst.miri.F1800W",
+    "spitzer.mips.24",
+    "wise.W3",
 )
 
 
-def compare(case: ReferenceCase, bands: list[str] | tuple[str, ...] = REFERENCE_BANDS,
-            min_flux_fraction: float = 1e-3) -> dict[str, Any]:
+def compare(
+    case: ReferenceCase, bands: list[str] | tuple[str, ...] = REFERENCE_BANDS, min_flux_fraction: float = 1e-3
+) -> dict[str, Any]:
     """Relative differences per band (bands with flux > min_flux_fraction × the brightest)."""
     bands = list(bands)
     ours = engine_photometry(case, bands)
     ref = bagpipes_photometry(case, bands)
     keep = ref > min_flux_fraction * ref.max()
     rel = np.where(keep, ours / np.where(ref > 0, ref, 1.0) - 1.0, np.nan)
-    return {"case": case.name, "bands": bands, "ours": ours, "bagpipes": ref, "rel_diff": rel,
-            "max_abs_rel_diff": float(np.nanmax(np.abs(rel)))}
+    return {
+        "case": case.name,
+        "bands": bands,
+        "ours": ours,
+        "bagpipes": ref,
+        "rel_diff": rel,
+        "max_abs_rel_diff": float(np.nanmax(np.abs(rel))),
+    }

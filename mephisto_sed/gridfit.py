@@ -1,0 +1,139 @@
+"""Plain grid fits of catalogues (no agent): every model of a configuration for every source."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from astropy.cosmology import FLRW
+from astropy.table import Table
+from tqdm.auto import tqdm
+
+from .catalog import Catalog
+from .config import ConfigError, Configuration
+from .engine import SED, ModelGrid, model_from_params
+from .fitting import BestModel, FitAccumulator, SourceData
+from .photometry import DEFAULT_COSMOLOGY
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class SourceFit:
+    """One source's fit: observations, best model and its spectrum (mJy, observed frame)."""
+
+    id: str
+    redshift: float
+    model_redshift: float
+    bands: list[str]
+    flux: np.ndarray
+    err: np.ndarray
+    upper_limit: np.ndarray
+    best: BestModel
+    row: dict[str, Any]
+    model: dict[str, dict[str, Any]] = field(default_factory=dict)
+    sed: SED | None = None
+
+    @property
+    def residuals(self) -> np.ndarray:
+        """(observed - model)/σ per band, NaN where missing."""
+        return (self.flux - self.best.fluxes) / self.err
+
+
+@dataclass
+class FitResults:
+    table: Table
+    fits: list[SourceFit]
+    bands: list[str]
+    config: Configuration
+
+
+def fit_bands(catalog: Catalog, config: Configuration) -> list[str]:
+    """The bands to fit: the configuration's list (when given) as present in the catalogue."""
+    if not config.bands:
+        return list(catalog.bands)
+    missing = [b for b in config.bands if b not in catalog.bands]
+    unexplained = [b for b in missing if b not in catalog.dropped_bands]
+    if unexplained:
+        raise ConfigError(f"bands in the configuration but not in the catalogue: {', '.join(unexplained)}")
+    if missing:
+        log.warning("not fitting bands dropped from the catalogue: %s", ", ".join(missing))
+    return [b for b in config.bands if b in catalog.bands]
+
+
+def fit_catalog(
+    catalog: Catalog,
+    config: Configuration,
+    *,
+    redshift_decimals: int = 2,
+    cosmology: FLRW = DEFAULT_COSMOLOGY,
+    with_sed: bool = True,
+    progress: bool = True,
+) -> FitResults:
+    """Fit every source with every model of ``config``; models are computed once per redshift
+    rounded to ``redshift_decimals`` (CIGALE's ``redshift_decimals``)."""
+    bands = fit_bands(catalog, config)
+    idx = [catalog.bands.index(b) for b in bands]
+    grid = ModelGrid(config, bands, cosmology=cosmology)
+    fixed_z = config.params[config.module_of("redshifting")]["redshift"][0]
+    zs = np.full(len(catalog), fixed_z) if fixed_z is not None else catalog.redshift
+    model_z = np.round(zs, redshift_decimals)
+    fits: list[SourceFit | None] = [None] * len(catalog)
+    groups = sorted(set(model_z.tolist()))
+    bar = tqdm(total=len(catalog), desc="grid fit", unit="src", disable=not progress)
+    for z in groups:
+        members = np.flatnonzero(model_z == z)
+        data = SourceData(
+            catalog.flux[members][:, idx],
+            catalog.err[members][:, idx],
+            catalog.upper_limit[members][:, idx],
+            config.additionalerror,
+        )
+        acc = FitAccumulator(data)
+        for chunk in grid.iter_chunks(float(z)):
+            acc.add(chunk)
+        for pos, (k, row) in enumerate(zip(members, acc.results())):
+            best = acc.best[pos]
+            fit = SourceFit(
+                str(catalog.ids[k]),
+                float(catalog.redshift[k]),
+                float(z),
+                bands,
+                catalog.flux[k, idx],
+                catalog.err[k, idx],
+                catalog.upper_limit[k, idx],
+                best,
+                row,
+            )
+            if np.isfinite(best.chi2):
+                fit.model = model_from_params(config, best.params)
+                if with_sed:
+                    fit.sed = grid.sed(fit.model, float(z))
+            fits[k] = fit
+        bar.update(members.size)
+    bar.close()
+    done = [f for f in fits if f is not None]
+    return FitResults(_results_table(done), done, bands, config)
+
+
+def _results_table(fits: list[SourceFit]) -> Table:
+    keys: list[str] = []
+    for f in fits:
+        for k in f.row:
+            if k not in keys:
+                keys.append(k)
+    t = Table()
+    t["id"] = [f.id for f in fits]
+    t["redshift"] = [f.redshift for f in fits]
+    t["model_redshift"] = [f.model_redshift for f in fits]
+    for k in keys:
+        t[k] = [f.row.get(k, np.nan) for f in fits]
+    if fits:
+        for j, b in enumerate(fits[0].bands):
+            t[f"best.{b}"] = [f.best.fluxes[j] if f.best.fluxes is not None else np.nan for f in fits]
+            t[f"best.{b}"].unit = "mJy"
+        for j, b in enumerate(fits[0].bands):
+            t[f"residual.{b}"] = [f.residuals[j] if f.best.fluxes is not None else np.nan for f in fits]
+    return t
