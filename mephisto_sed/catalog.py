@@ -233,7 +233,7 @@ def read_catalog(
     if flux_unit == "ABmag":
         with np.errstate(invalid="ignore", over="ignore"):
             mag, magerr = flux, err
-            flux = 10 ** (-0.4 * (mag - 16.4))  # AB: 16.4 mag = 1 mJy
+            flux = 3631e3 * 10 ** (-0.4 * mag)  # AB: 3631 Jy at m = 0
             err = np.abs(flux * magerr * np.log(10) / 2.5) * np.sign(magerr)
     else:
         flux = flux * FLUX_UNITS[flux_unit]

@@ -1,0 +1,178 @@
+"""``mephisto-sed`` command line: grid fits, filter lists, configuration files, benchmarks."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from importlib import resources
+from pathlib import Path
+
+from .catalog import FLUX_UNITS, PRESETS, CatalogError, read_catalog
+from .config import DEFAULT_CONFIG, ConfigError, Configuration, read_pcigale_ini, write_pcigale_ini
+from .filters import UnknownFilterError
+
+log = logging.getLogger("mephisto_sed")
+
+
+def example_catalog_path() -> Path:
+    return Path(str(resources.files("mephisto_sed") / "data" / "example_catalogue.txt"))
+
+
+def _load_config(path: str | None) -> Configuration:
+    if path is None:
+        return Configuration.from_modules(DEFAULT_CONFIG)
+    return read_pcigale_ini(path)
+
+
+def cmd_grid(args: argparse.Namespace) -> int:
+    from .gridfit import fit_catalog
+    from .outputs import write_results
+
+    catalog_path = args.catalog or str(example_catalog_path())
+    if args.catalog is None:
+        print(f"no catalogue given: fitting the embedded example {catalog_path}", file=sys.stderr)
+    cfg = _load_config(args.config)
+    skip = [b for s in args.skip_bands for b in s.split(",") if b]
+    cat = read_catalog(
+        catalog_path,
+        flux_unit=args.flux_unit,
+        preset=args.preset,
+        skip_bands=skip,
+        on_unknown="skip" if args.skip_unknown_bands else "error",
+        redshift_column=args.redshift_column,
+        id_column=args.id_column,
+    )
+    for band, why in cat.dropped_bands.items():
+        print(f"not fitted: {band}: {why}", file=sys.stderr)
+    for rej in cat.rejected:
+        print(f"rejected: {rej}", file=sys.stderr)
+    if args.limit:
+        cat = cat.select(slice(0, args.limit))
+    if len(cat) == 0:
+        print("no valid source to fit", file=sys.stderr)
+        return 2
+    print(f"{len(cat)} sources, {len(cat.bands)} bands, {cfg.n_models:,} models per redshift", file=sys.stderr)
+    results = fit_catalog(cat, cfg, redshift_decimals=args.redshift_decimals, progress=not args.quiet)
+    out = write_results(results, args.out, plots=not args.no_plots, progress=not args.quiet)
+    if cat.rejected:
+        with open(out / "rejected.csv", "w") as fh:
+            fh.write("id,column,reason\n")
+            for r in cat.rejected:
+                fh.write(f'{r.source},{r.column},"{r.reason}"\n')
+    t = results.table
+    import numpy as np
+
+    print(
+        f"wrote {out}/results.csv ({len(t)} sources); median reduced chi2 = "
+        f"{np.nanmedian(t['best.reduced_chi_square']):.2f}"
+    )
+    return 0
+
+
+def cmd_filters(args: argparse.Namespace) -> int:
+    from .filters import get_filter, known_filter_names
+
+    names = args.names
+    if args.catalog:
+        cat = read_catalog(args.catalog, on_unknown="skip", preset=args.preset)
+        names = list(cat.bands) + list(cat.dropped_bands)
+    if not names:
+        names = known_filter_names()
+    rows = []
+    for n in names:
+        try:
+            f = get_filter(n)
+            rows.append({"band": n, "resolves_to": f.source, "pivot_um": round(f.pivot_wavelength / 1e4, 4)})
+        except UnknownFilterError as exc:
+            rows.append({"band": n, "resolves_to": None, "error": str(exc)})
+    if args.json:
+        print(json.dumps(rows, indent=1))
+    else:
+        for r in rows:
+            target = r["resolves_to"] or f"UNRESOLVED ({r['error']})"
+            pivot = f"{r['pivot_um']:>8.4f} µm  " if r.get("pivot_um") else ""
+            print(f"{r['band']:<28} {pivot}{target}")
+    return 0
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    cfg = Configuration.from_modules(DEFAULT_CONFIG)
+    path = write_pcigale_ini(cfg, args.path)
+    print(f"wrote {path} ({cfg.n_models:,} models per redshift)")
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from . import bench
+
+    if args.what == "engine":
+        result = bench.bench_engine(
+            n_target=args.models, compare_bagpipes=not args.no_bagpipes, cosmos_grid=not args.no_cosmos_grid
+        )
+    else:
+        print(f"unknown benchmark {args.what!r}", file=sys.stderr)
+        return 2
+    print(json.dumps(result, indent=None if args.json else 1))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="mephisto-sed", description=__doc__)
+    p.add_argument("-v", "--verbose", action="store_true")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    g = sub.add_parser("grid", help="plain grid fit of every source (no agent)")
+    g.add_argument("catalog", nargs="?", help="observation table (default: the embedded example)")
+    g.add_argument("--config", help="pcigale.ini (default: a built-in sfhdelayed+bc03+nebular+dust grid)")
+    g.add_argument("--out", default="out", help="output folder (default: out)")
+    g.add_argument("--flux-unit", default="mJy", choices=[*FLUX_UNITS, "ABmag"])
+    g.add_argument("--preset", choices=list(PRESETS), help="column layout of a published catalogue")
+    g.add_argument("--id-column", default="id")
+    g.add_argument("--redshift-column", default="redshift")
+    g.add_argument("--skip-bands", action="append", default=[], help="bands not to fit (comma separated)")
+    g.add_argument(
+        "--skip-unknown-bands",
+        action="store_true",
+        help="fit without bands whose curves are unknown (they are listed, not silently dropped)",
+    )
+    g.add_argument("--redshift-decimals", type=int, default=2)
+    g.add_argument("--limit", type=int, help="fit only the first N sources")
+    g.add_argument("--no-plots", action="store_true")
+    g.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    g.set_defaults(func=cmd_grid)
+
+    f = sub.add_parser("filters", help="which band names resolve, and to which curves")
+    f.add_argument("names", nargs="*")
+    f.add_argument("--catalog", help="list the bands of this catalogue")
+    f.add_argument("--preset", choices=list(PRESETS))
+    f.add_argument("--json", action="store_true")
+    f.set_defaults(func=cmd_filters)
+
+    i = sub.add_parser("init", help="write the default configuration as pcigale.ini")
+    i.add_argument("path", nargs="?", default="pcigale.ini")
+    i.set_defaults(func=cmd_init)
+
+    b = sub.add_parser("bench", help="benchmarks printing JSON")
+    b.add_argument("what", choices=["engine"])
+    b.add_argument("--json", action="store_true", help="one-line JSON")
+    b.add_argument("--models", type=int, default=500_000, help="approximate grid size")
+    b.add_argument("--no-bagpipes", action="store_true", help="skip the bagpipes comparison")
+    b.add_argument("--no-cosmos-grid", action="store_true", help="skip timing the COSMOS team's full grid")
+    b.set_defaults(func=cmd_bench)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    try:
+        return args.func(args)
+    except (CatalogError, ConfigError, UnknownFilterError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,68 @@
+"""Result files: ``results.csv``/``results.fits`` (CIGALE-like columns), a best-fit SED file and
+a PNG per source."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+from astropy.cosmology import FLRW
+from astropy.table import Table
+from tqdm.auto import tqdm
+
+from .gridfit import FitResults, SourceFit
+from .photometry import DEFAULT_COSMOLOGY, ERG_TO_MJY, luminosity_distance_cm
+from .physics.grids import C_AA, L_SUN
+from .physics.igm import igm_transmission
+
+__all__ = ["sed_table", "write_results"]
+
+
+def sed_table(fit: SourceFit, cosmology: FLRW = DEFAULT_COSMOLOGY) -> Table:
+    """Best-fit spectrum in the observed frame: wavelength (nm), Fnu (mJy) per component,
+    and rest-frame L_lambda_total (W/nm), as CIGALE's ``*_best_model.fits``."""
+    if fit.sed is None:
+        raise ValueError(f"source {fit.id}: no best-fit spectrum (fit failed or with_sed=False)")
+    z = fit.model_redshift
+    sed = fit.sed
+    wave_obs = sed.wave * (1 + z)
+    dl = luminosity_distance_cm(z, cosmology)
+    igm = igm_transmission(sed.wave, z)
+    to_mjy = fit.best.scale * L_SUN / (4 * np.pi * dl**2 * (1 + z)) * wave_obs**2 / C_AA * ERG_TO_MJY * igm
+    t = Table()
+    t["wavelength"] = wave_obs / 10.0
+    t["wavelength"].unit = "nm"
+    t["Fnu"] = sed.total * to_mjy
+    t["Fnu"].unit = "mJy"
+    for name, comp in sed.components.items():
+        if not name.endswith("_intrinsic"):
+            t[name] = comp * to_mjy
+            t[name].unit = "mJy"
+    t["L_lambda_total"] = sed.total * fit.best.scale * L_SUN * 1e-7 * 10.0  # W/nm
+    t["L_lambda_total"].unit = "W/nm"
+    t.meta["id"] = fit.id
+    t.meta["redshift"] = z
+    return t
+
+
+def write_results(
+    results: FitResults, out_dir: str | Path, *, plots: bool = True, seds: bool = True, progress: bool = True
+) -> Path:
+    """Write results.csv, results.fits, ``<id>_best_model.fits`` and ``<id>.png`` to ``out_dir``."""
+    from .plotting import plot_fit
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    table = results.table
+    table.write(out / "results.fits", overwrite=True)
+    table.write(out / "results.csv", format="ascii.csv", overwrite=True)
+    (out / "bands.json").write_text(json.dumps(results.bands, indent=1))
+    todo = [f for f in results.fits if f.sed is not None]
+    for fit in tqdm(todo, desc="writing SEDs and plots", unit="src", disable=not progress or not todo):
+        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in fit.id)
+        if seds:
+            sed_table(fit).write(out / f"{safe}_best_model.fits", overwrite=True)
+        if plots:
+            plot_fit(fit, out / f"{safe}.png")
+    return out

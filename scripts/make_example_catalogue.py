@@ -1,0 +1,29 @@
+"""Regenerate mephisto_sed/data/example_catalogue.txt: 8 mock galaxies (known truth in
+example_truth.csv) drawn from the default configuration, in 12 broad bands, with noise."""
+
+from pathlib import Path
+
+from mephisto_sed.config import DEFAULT_CONFIG, Configuration
+from mephisto_sed.mock import make_mock_catalog
+
+BANDS = [
+    "cfht.megacam.u",
+    "subaru.suprime.g",
+    "subaru.suprime.r",
+    "subaru.suprime.i",
+    "subaru.suprime.z",
+    "subaru.suprime.Y",
+    "paranal.vircam.J",
+    "paranal.vircam.H",
+    "paranal.vircam.Ks",
+    "spitzer.irac.I1",
+    "spitzer.irac.I2",
+    "hst.acs.wfc.F814W",
+]
+
+if __name__ == "__main__":
+    out = Path(__file__).resolve().parents[1] / "mephisto_sed" / "data"
+    cat, truth = make_mock_catalog(Configuration.from_modules(DEFAULT_CONFIG), BANDS, 8, seed=42, z_range=(0.3, 3.0))
+    cat.write_cigale(out / "example_catalogue.txt")
+    truth.write(out / "example_truth.csv", format="ascii.csv", overwrite=True)
+    print(f"wrote {out}/example_catalogue.txt and example_truth.csv")
