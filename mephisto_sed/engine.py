@@ -71,6 +71,7 @@ class SED:
     wave: np.ndarray  # rest Å
     components: dict[str, np.ndarray]  # L☉/Å per M☉ formed
     lines: dict[str, float]  # attenuated line luminosities, L☉ per M☉ formed
+    lines_intrinsic: dict[str, float]
     fluxes: np.ndarray  # mJy per M☉ formed
     props: dict[str, float] = field(default_factory=dict)
 
@@ -424,6 +425,7 @@ class ModelGrid:
             "stellar.old_intrinsic": old_int,
         }
         lines_att: dict[str, float] = {}
+        lines_int: dict[str, float] = {}
         labs = np.sum((young_int * (1 - t_y) + old_int * (1 - t_o)) * dwave)
         l_lyc = np.sum(((w @ ssp) * dwave)[self._lyc])
         if neb:
@@ -441,6 +443,7 @@ class ModelGrid:
             np.add.at(spec_lines, idx, nl * t_l / dwave[idx])
             comps["nebular.lines"] = spec_lines
             lines_att = dict(zip(st.line_names, (nl * t_l).tolist()))
+            lines_int = dict(zip(st.line_names, nl.tolist()))
             labs += np.sum(nc * (1 - t_nc) * dwave) + np.sum(nl * (1 - t_l)) + f_dust * l_lyc
         props: dict[str, float] = {
             "dust.luminosity": labs * L_SUN_W,
@@ -472,12 +475,17 @@ class ModelGrid:
                 comps[f"agn.{k}"] = scale * v
             props["agn.luminosity"] = scale * L_SUN_W
         F = band_matrix(wave, redshift, self.bands, self.cosmology)
-        observed = sum(v for k, v in comps.items() if k != "nebular.lines" and not k.endswith("_intrinsic"))
+        # Dust fluxes come from the template on its native grid, as in the fast path; the
+        # "dust" component above is the same template resampled for display.
+        skip = ("nebular.lines", "dust")
+        observed = sum(v for k, v in comps.items() if k not in skip and not k.endswith("_intrinsic"))
         fluxes = observed @ F
+        if "dust" in comps:
+            fluxes = fluxes + labs * (dspec @ band_matrix(dw, redshift, self.bands, self.cosmology))
         if neb:
             FL = line_matrix(st.line_wave, redshift, self.bands, self.cosmology)
             fluxes = fluxes + (nl * t_l) @ FL
-        return SED(wave, comps, lines_att, fluxes, props)
+        return SED(wave, comps, lines_att, lines_int, fluxes, props)
 
 
 def model_from_params(config: Configuration, params: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:

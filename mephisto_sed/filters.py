@@ -230,9 +230,18 @@ def _read_speclite(name: str, path: Path) -> FilterCurve:
     return _clean(name, wave, np.asarray(table.columns[1], dtype=float), f"speclite:{path.name}")
 
 
+def _read_par(name: str, path: Path) -> FilterCurve:
+    """A user's sedpy-style yanny file (``KFILTER_VALUES λ T`` rows) or a bare 2-column file."""
+    rows = [line.split()[1:3] for line in path.read_text().splitlines() if line.startswith("KFILTER_VALUES")]
+    if not rows:
+        return _clean(name, *np.loadtxt(path, usecols=(0, 1), comments="#").T, f"file:{path}")
+    data = np.array(rows, dtype=float)
+    return _clean(name, data[:, 0], data[:, 1], f"file:{path}")
+
+
 def _read_user(name: str, path: Path) -> FilterCurve:
     if path.suffix == ".par":
-        return _read_sedpy(name, path)
+        return _read_par(name, path)
     if path.suffix == ".ecsv":
         return _read_speclite(name, path)
     data = np.loadtxt(path, usecols=(0, 1), comments="#")

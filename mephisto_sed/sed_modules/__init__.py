@@ -271,7 +271,7 @@ def validate_module(name: str, params: dict[str, Any]) -> dict[str, list[Any]]:
             out[p.name] = [raw if isinstance(raw, str) else " & ".join(map(str, raw))]
             continue
         values = raw if isinstance(raw, (list, tuple)) else [raw]
-        values = [v for v in values if not (isinstance(v, str) and v.strip() == "")]
+        values = [v for v in values if v is not None and not (isinstance(v, str) and v.strip() == "")]
         if not values:
             if p.default is None:
                 out[p.name] = [None]

@@ -1,0 +1,30 @@
+"""Shared fixtures. Tests that read ../shared/data skip only when that folder is absent."""
+
+from pathlib import Path
+
+import pytest
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+COSMOS_DIR = SHARED / "cosmos2020_specz"
+COSMOS_CAT = COSMOS_DIR / "cosmos_specz_compilation_for_cigale_2.50_z_3.00.txt"
+LRD_FITS = SHARED / "kokorev2024_lrd" / "lrd_table_v1.1.fits"
+
+BROAD_BANDS = [
+    "cfht.megacam.u", "subaru.suprime.g", "subaru.suprime.r", "subaru.suprime.i", "subaru.suprime.z",
+    "subaru.suprime.Y", "paranal.vircam.J", "paranal.vircam.H", "paranal.vircam.Ks",
+    "spitzer.irac.I1", "spitzer.irac.I2",
+]
+
+
+@pytest.fixture(scope="session")
+def cosmos_dir() -> Path:
+    if not COSMOS_DIR.is_dir():
+        pytest.skip("../shared/data/cosmos2020_specz is absent (fresh clone outside the workspace)")
+    return COSMOS_DIR
+
+
+@pytest.fixture(scope="session")
+def lrd_fits() -> Path:
+    if not LRD_FITS.is_file():
+        pytest.skip("../shared/data/kokorev2024_lrd is absent (fresh clone outside the workspace)")
+    return LRD_FITS
