@@ -10,9 +10,17 @@ COSMOS_CAT = COSMOS_DIR / "cosmos_specz_compilation_for_cigale_2.50_z_3.00.txt"
 LRD_FITS = SHARED / "kokorev2024_lrd" / "lrd_table_v1.1.fits"
 
 BROAD_BANDS = [
-    "cfht.megacam.u", "subaru.suprime.g", "subaru.suprime.r", "subaru.suprime.i", "subaru.suprime.z",
-    "subaru.suprime.Y", "paranal.vircam.J", "paranal.vircam.H", "paranal.vircam.Ks",
-    "spitzer.irac.I1", "spitzer.irac.I2",
+    "cfht.megacam.u",
+    "subaru.suprime.g",
+    "subaru.suprime.r",
+    "subaru.suprime.i",
+    "subaru.suprime.z",
+    "subaru.suprime.Y",
+    "paranal.vircam.J",
+    "paranal.vircam.H",
+    "paranal.vircam.Ks",
+    "spitzer.irac.I1",
+    "spitzer.irac.I2",
 ]
 
 

@@ -11,8 +11,12 @@ def test_cosmos_catalogue_loads(cosmos_dir):
         read_catalog(path)  # an unknown band is an error, never a silent drop
     cat = read_catalog(path, on_unknown="skip")
     assert len(cat) == 2295 and len(cat.bands) == 31
-    assert set(cat.dropped_bands) == {"subaru.suprime.NB711", "subaru.suprime.NB816", "subaru.suprime.g+",
-                                      "subaru.suprime.z++"}
+    assert set(cat.dropped_bands) == {
+        "subaru.suprime.NB711",
+        "subaru.suprime.NB816",
+        "subaru.suprime.g+",
+        "subaru.suprime.z++",
+    }
     assert np.all((cat.redshift >= 2.5) & (cat.redshift <= 3.0))
     assert cat.ids[0] == "4759"
     assert cat.flux[0, 0] == pytest.approx(0.00020619758288376033)
@@ -31,10 +35,16 @@ def test_lrd_catalogue_loads_in_mjy(lrd_fits):
 
 
 def _table(**cols):
-    base = {"id": ["a", "b", "c", "d", "e"], "redshift": [1.0, np.nan, 1.0, 1.0, 1.0],
-            "subaru.suprime.g": [1.0, 1.0, 1.0, 1.0, 2.0], "subaru.suprime.g_err": [0.1, 0.1, 0.0, 0.1, -0.5],
-            "paranal.vircam.J": [2.0, 2.0, 2.0, -99.0, 3.0], "paranal.vircam.J_err": [0.2, 0.2, 0.2, -99.0, 0.3],
-            "spitzer.irac.I1": [3.0, 3.0, 3.0, 3.0, 4.0], "spitzer.irac.I1_err": [0.3, 0.3, 0.3, 0.3, 0.4]}
+    base = {
+        "id": ["a", "b", "c", "d", "e"],
+        "redshift": [1.0, np.nan, 1.0, 1.0, 1.0],
+        "subaru.suprime.g": [1.0, 1.0, 1.0, 1.0, 2.0],
+        "subaru.suprime.g_err": [0.1, 0.1, 0.0, 0.1, -0.5],
+        "paranal.vircam.J": [2.0, 2.0, 2.0, -99.0, 3.0],
+        "paranal.vircam.J_err": [0.2, 0.2, 0.2, -99.0, 0.3],
+        "spitzer.irac.I1": [3.0, 3.0, 3.0, 3.0, 4.0],
+        "spitzer.irac.I1_err": [0.3, 0.3, 0.3, 0.3, 0.4],
+    }
     base.update(cols)
     return Table(base)
 

@@ -16,12 +16,22 @@ BANDS = BROAD_BANDS + ["jwst.miri.F770W", "spitzer.mips.24"]
 
 def _config(**extra):
     mods = {
-        "sfhdelayed": {"tau_main": [200.0, 2000.0], "age_main": [300.0, 1500.0], "f_burst": [0.0, 0.1],
-                       "tau_burst": 20.0, "age_burst": 30.0},
+        "sfhdelayed": {
+            "tau_main": [200.0, 2000.0],
+            "age_main": [300.0, 1500.0],
+            "f_burst": [0.0, 0.1],
+            "tau_burst": 20.0,
+            "age_burst": 30.0,
+        },
         "bc03": {"imf": 1, "metallicity": [0.004, 0.02], "separation_age": 10},
         "nebular": {"logU": [-3.3, -2.1], "zgas": [0.0012, 0.02], "f_esc": [0.0, 0.1], "f_dust": [0.0, 0.2]},
-        "dustatt_modified_starburst": {"E_BV_lines": [0.05, 0.6], "E_BV_factor": 0.44, "uv_bump_amplitude": [0.0, 2.0],
-                                       "powerlaw_slope": [-0.3], "Ext_law_emission_lines": [1, 3]},
+        "dustatt_modified_starburst": {
+            "E_BV_lines": [0.05, 0.6],
+            "E_BV_factor": 0.44,
+            "uv_bump_amplitude": [0.0, 2.0],
+            "powerlaw_slope": [-0.3],
+            "Ext_law_emission_lines": [1, 3],
+        },
         "dl2014": {"qpah": [1.12, 3.9], "umin": [0.5, 7.0], "alpha": 2.0, "gamma": [0.02, 0.3]},
         "redshifting": {"redshift": ""},
     }
@@ -63,7 +73,9 @@ def test_fast_path_equals_full_spectrum(z):
 def test_fast_path_equals_full_spectrum_with_agn_and_calzleit():
     base = _config().params
     mods = {
-        "sfhdelayed": base["sfhdelayed"], "bc03": base["bc03"], "nebular": base["nebular"],
+        "sfhdelayed": base["sfhdelayed"],
+        "bc03": base["bc03"],
+        "nebular": base["nebular"],
         "dustatt_calzleit": {"E_BVs_young": [0.1, 0.5], "E_BVs_old_factor": [0.44, 1.0]},
         "dl2014": base["dl2014"],
         "agn": {"fracAGN": [0.1, 0.6], "EBV": [0.0, 0.5], "covering_factor": [0.3, 0.7], "temperature": 150.0},
@@ -92,9 +104,14 @@ def test_energy_balance():
 
 
 def test_agn_fraction_is_the_dust_luminosity_fraction():
-    mods = {"sfhdelayed": {"tau_main": 500.0, "age_main": 1000.0}, "bc03": {"imf": 1, "metallicity": 0.02},
-            "dustatt_modified_starburst": {"E_BV_lines": 0.3}, "dl2014": {},
-            "agn": {"fracAGN": 0.4, "EBV": 0.3}, "redshifting": {"redshift": 1.0}}
+    mods = {
+        "sfhdelayed": {"tau_main": 500.0, "age_main": 1000.0},
+        "bc03": {"imf": 1, "metallicity": 0.02},
+        "dustatt_modified_starburst": {"E_BV_lines": 0.3},
+        "dl2014": {},
+        "agn": {"fracAGN": 0.4, "EBV": 0.3},
+        "redshifting": {"redshift": 1.0},
+    }
     cfg = Configuration.from_modules(mods)
     sed = ModelGrid(cfg, BANDS).sed(cfg.single(), 1.0)
     w = store().dwave
@@ -118,8 +135,13 @@ def test_sfh_mass_normalised_and_sfr_analytic():
 
 
 def test_models_older_than_the_universe_are_excluded():
-    cfg = Configuration.from_modules({"sfhdelayed": {"tau_main": 500.0, "age_main": [500.0, 5000.0]},
-                                      "bc03": {"imf": 1}, "redshifting": {"redshift": ""}})
+    cfg = Configuration.from_modules(
+        {
+            "sfhdelayed": {"tau_main": 500.0, "age_main": [500.0, 5000.0]},
+            "bc03": {"imf": 1},
+            "redshifting": {"redshift": ""},
+        }
+    )
     grid = ModelGrid(cfg, BANDS)
     assert grid.n_models(0.5) == 2
     assert grid.n_models(3.0) == 1  # the Universe is ~2.2 Gyr old at z = 3

@@ -56,8 +56,10 @@ def test_user_filter_files(tmp_path):
     assert get_filter("my.top.hat").pivot_wavelength == pytest.approx(5500, rel=0.01)
 
     par = tmp_path / "my_band.par"
-    par.write_text("typedef struct {\n double lambda;\n double pass;\n} KFILTER_VALUES;\n"
-                   + "".join(f"KFILTER_VALUES {a:.1f} {b:.5f}\n" for a, b in zip(w, t)))
+    par.write_text(
+        "typedef struct {\n double lambda;\n double pass;\n} KFILTER_VALUES;\n"
+        + "".join(f"KFILTER_VALUES {a:.1f} {b:.5f}\n" for a, b in zip(w, t))
+    )
     register_filter_file("my.par.band", par)
     assert get_filter("my.par.band").pivot_wavelength == pytest.approx(5500, rel=0.01)
 

@@ -1,0 +1,53 @@
+"""The command line as a user runs it."""
+
+import subprocess
+import sys
+
+import numpy as np
+from astropy.table import Table
+
+from mephisto_sed.cli import main
+
+
+def test_grid_on_embedded_example_writes_every_output(tmp_path):
+    assert main(["grid", "--out", str(tmp_path), "-q"]) == 0
+    res = Table.read(tmp_path / "results.fits")
+    csv = Table.read(tmp_path / "results.csv", format="ascii.csv")
+    assert len(res) == len(csv) == 8
+    for col in ("best.reduced_chi_square", "bayes.stellar.m_star", "bayes.stellar.m_star_err", "bayes.sfh.sfr"):
+        assert col in res.colnames and np.all(np.isfinite(res[col]))
+    for sid in res["id"]:
+        assert (tmp_path / f"{sid}.png").stat().st_size > 10_000
+        sed = Table.read(tmp_path / f"{sid}_best_model.fits")
+        assert {"wavelength", "Fnu", "stellar.old", "dust"} <= set(sed.colnames)
+
+
+def test_example_masses_match_their_truth(tmp_path):
+    from importlib import resources
+
+    assert main(["grid", "--out", str(tmp_path), "-q", "--no-plots"]) == 0
+    res = Table.read(tmp_path / "results.fits")
+    truth = Table.read(str(resources.files("mephisto_sed") / "data" / "example_truth.csv"), format="ascii.csv")
+    dlogm = np.log10(res["bayes.stellar.m_star"]) - truth["log_mstar"]
+    assert np.median(np.abs(dlogm)) < 0.15
+
+
+def test_bad_inputs_give_clear_errors(tmp_path, capsys):
+    assert main(["grid", str(tmp_path / "missing.txt"), "--out", str(tmp_path)]) == 2
+    assert "catalogue not found" in capsys.readouterr().err
+    bad_ini = tmp_path / "bad.ini"
+    bad_ini.write_text("sed_modules = sfhdelayed, bc03, m2005, redshifting\n")
+    assert main(["grid", "--config", str(bad_ini), "--out", str(tmp_path)]) == 2
+    assert "m2005" in capsys.readouterr().err
+
+
+def test_filters_command_lists_resolution(capsys):
+    assert main(["filters", "jwst.nircam.F444W", "subaru.suprime.NB711"]) == 0
+    out = capsys.readouterr().out
+    assert "sedpy:jwst_f444w.par" in out
+    assert "UNRESOLVED" in out
+
+
+def test_console_script_is_installed():
+    proc = subprocess.run([sys.executable, "-m", "mephisto_sed.cli", "--help"], capture_output=True, text=True)
+    assert proc.returncode == 0 and "grid" in proc.stdout
