@@ -38,6 +38,8 @@ from .physics.dust_emission import dl_template
 from .physics.grids import METALLICITIES, NEB_LOGU, age_bin_edges, store
 
 L_SUN_W = 3.826e26
+SFH_CHUNK = 20_000  # SFHs per chunk: bounds memory whatever the grid size
+SFH_CACHE_LIMIT = 5_000_000  # SFH × age cells kept in memory between chunks (40 MB)
 
 # Properties proportional to the mass scale (per M☉ formed in the tables).
 EXTENSIVE = (
@@ -158,8 +160,11 @@ class ModelGrid:
         arr = np.array(rows, dtype=float)
         self.sfh_names = names
         self.sfh_table = {k: arr[:, i] for i, k in enumerate(names)}
-        fn = sfh_lib.sfhdelayed if self.sfh_module == "sfhdelayed" else sfh_lib.sfh2exp
-        self.sfh_mass, self.sfh_info = fn(*(arr[:, i] for i in range(5)), self.age_edges_myr)
+        # Keep every SFH's mass per age bin only while small; otherwise compute it per slice.
+        everything = np.arange(arr.shape[0])
+        self._sfh_cache = None
+        if arr.shape[0] * self.ages_yr.size <= SFH_CACHE_LIMIT:
+            self._sfh_cache = self._sfh_mass(everything)
         age = self.sfh_table[names[1]]
         # mass-weighted lookback age of stars formed (Myr), for stellar.age_m_star
         self.sfh_age_key = names[1]
@@ -259,7 +264,7 @@ class ModelGrid:
 
     # -- the grid -------------------------------------------------------------------------
     def iter_chunks(self, redshift: float) -> Iterator[ModelChunk]:
-        """All models at ``redshift`` in chunks (one chunk = every SFH of one block)."""
+        """All models at ``redshift`` in chunks (one chunk = up to ``SFH_CHUNK`` SFHs of one block)."""
         if redshift is None or not np.isfinite(redshift) or redshift < 0:
             raise ValueError(f"redshift must be a finite number ≥ 0, got {redshift}")
         st = self.store
@@ -267,8 +272,6 @@ class ModelGrid:
         ok = np.flatnonzero(self._sfh_ok(redshift))
         if ok.size == 0:
             return
-        W = self.sfh_mass[ok]
-        sfh_info = {k: v[ok] for k, v in self.sfh_info.items()}
         F = band_matrix(wave, redshift, self.bands, self.cosmology)
         FL = line_matrix(st.line_wave, redshift, self.bands, self.cosmology)
         n_b = len(self.bands)
@@ -282,7 +285,6 @@ class ModelGrid:
         dust_tables = [self._dust_bands(d, redshift) for d in self.dust_combos]
         agn_tables = [self._agn_bands(a, redshift) for a in self.agn_combos]
         n_neb_ages = st.neb_ages.size
-        base_props = {f"sfh.{k}": self.sfh_table[k][ok] for k in self.sfh_names}
 
         neb_tables = {}
         for neb in self.neb_combos:
@@ -292,13 +294,9 @@ class ModelGrid:
         for metal in self.metallicities:
             iz = int(np.argmin(np.abs(METALLICITIES - metal)))
             ssp, live, q = st.stellar(iz)
-            m_star = W @ live
-            q_tot = W @ q
-            age_m = (W @ (live * self.ages_yr / 1e6)) / m_star
             P = np.zeros((self.ages_yr.size, n_neb_ages))
             P[np.arange(self.ages_yr.size), self.neb_index] = q
-            Qk = W @ P  # ionising photons per nebular template age
-            l_lyc = W @ (ssp[:, lyc] @ dwave[lyc])
+            lyc_age = ssp[:, lyc] @ dwave[lyc]
             # Fold attenuation into the (small) band matrix instead of the (large) SSP array.
             ssp_rows = {"star": ssp[:, rows[~lyc_r]], "lyc": ssp[:, rows[lyc_r]]}
             f_rows = {"star": Fr[~lyc_r], "lyc": Fr[lyc_r]}
@@ -307,7 +305,7 @@ class ModelGrid:
                 young = self.ages_yr < sep * 1e6
                 for att in self.att_combos:
                     t_y, t_o, t_nc, t_l, ebv_s, ebv_lines = self._attenuation_cached(att)
-                    part_flux, part_abs = {}, {}
+                    age_flux, age_abs = {}, {}  # per SSP age: band fluxes and absorbed luminosity
                     for part, sel in (("star", ~lyc), ("lyc", lyc)):
                         sel_r = ~lyc_r if part == "star" else lyc_r
                         fl = ssp_rows[part] @ (t_o[rows[sel_r], None] * f_rows[part])
@@ -315,53 +313,99 @@ class ModelGrid:
                         if t_y is not t_o and young.any():
                             fl[young] = ssp_rows[part][young] @ (t_y[rows[sel_r], None] * f_rows[part])
                             ab[young] = ssp_full[part][young] @ ((1 - t_y[sel]) * dwave[sel])
-                        part_flux[part] = W @ fl
-                        part_abs[part] = W @ ab
-                    flux_star, flux_lyc = part_flux["star"], part_flux["lyc"]
-                    labs_star, labs_lyc = part_abs["star"], part_abs["lyc"]
-                    for neb in self.neb_combos:
-                        if neb:
-                            f_esc, f_dust = neb["f_esc"], neb["f_dust"]
-                            if f_esc + f_dust > 1:
-                                continue  # unphysical: counted out in n_models below
-                            cont, lines = neb_tables[(neb["logU"], neb["zgas"])]
-                            nb = cont[:, rows] @ (t_nc[rows, None] * Fr) + lines @ (t_l[:, None] * FL)
-                            labs_neb = cont @ ((1 - t_nc) * dwave) + lines @ (1 - t_l)
-                            f_neb = 1 - f_esc - f_dust
-                            flux_gal = flux_star + f_esc * flux_lyc + f_neb * (Qk @ nb)
-                            labs = labs_star + f_esc * labs_lyc + f_neb * (Qk @ labs_neb) + f_dust * l_lyc
-                        else:
-                            flux_gal = flux_star + flux_lyc
-                            labs = labs_star + labs_lyc
-                        for dust, dtab in zip(self.dust_combos, dust_tables):
-                            flux_d = flux_gal + labs[:, None] * dtab if dust else flux_gal
-                            lum_dust = labs if dust else np.zeros_like(labs)
-                            for agn, atab in zip(self.agn_combos, agn_tables):
-                                props = dict(base_props)
-                                props.update({f"sfh.{k}": v for k, v in sfh_info.items()})
-                                props["stellar.m_star"] = m_star
-                                props["stellar.n_ly"] = q_tot
-                                props["stellar.age_m_star"] = age_m
-                                props["dust.luminosity"] = lum_dust * L_SUN_W
-                                flux = flux_d
-                                agn_lum = np.zeros_like(labs)
-                                if agn:
-                                    frac = agn["fracAGN"]
-                                    if self.agn_window is None:
-                                        ref = lum_dust / atab["unit_ref"]
-                                    else:
-                                        ref = flux_d[:, n_b] / atab["unit_ref"]
-                                    agn_lum = frac / (1 - frac) * ref
-                                    flux = flux_d + agn_lum[:, None] * atab["bands"]
-                                props["agn.luminosity"] = agn_lum * L_SUN_W
-                                params = {
-                                    "stellar": {"metallicity": metal, "separation_age": sep},
-                                    "attenuation": {**att, "E_BVs": ebv_s, "E_BV_lines": ebv_lines},
-                                    "nebular": neb,
-                                    "dust": dust,
-                                    "agn": agn,
-                                }
-                                yield ModelChunk(np.ascontiguousarray(flux[:, :n_b]), props, params, ok)
+                        age_flux[part], age_abs[part] = fl, ab
+                    neb_bands = {}
+                    for key, (cont, lines) in neb_tables.items():
+                        nb = cont[:, rows] @ (t_nc[rows, None] * Fr) + lines @ (t_l[:, None] * FL)
+                        neb_bands[key] = (nb, cont @ ((1 - t_nc) * dwave) + lines @ (1 - t_l))
+                    for idx, W, sfh_info in self._sfh_slices(ok):
+                        m_star = W @ live
+                        sfh_props = {f"sfh.{k}": self.sfh_table[k][idx] for k in self.sfh_names}
+                        sfh_props.update({f"sfh.{k}": v for k, v in sfh_info.items()})
+                        sfh_props["stellar.m_star"] = m_star
+                        sfh_props["stellar.n_ly"] = W @ q
+                        sfh_props["stellar.age_m_star"] = (W @ (live * self.ages_yr / 1e6)) / m_star
+                        Qk = W @ P  # ionising photons per nebular template age
+                        l_lyc = W @ lyc_age
+                        flux_star, flux_lyc = W @ age_flux["star"], W @ age_flux["lyc"]
+                        labs_star, labs_lyc = W @ age_abs["star"], W @ age_abs["lyc"]
+                        yield from self._finish_blocks(
+                            idx,
+                            n_b,
+                            sfh_props,
+                            flux_star,
+                            flux_lyc,
+                            labs_star,
+                            labs_lyc,
+                            l_lyc,
+                            Qk,
+                            neb_bands,
+                            dust_tables,
+                            agn_tables,
+                            {"metallicity": metal, "separation_age": sep},
+                            {**att, "E_BVs": ebv_s, "E_BV_lines": ebv_lines},
+                        )
+
+    def _sfh_slices(self, ok: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]]:
+        """SFH mass per age bin for the allowed SFHs, in slices of at most ``SFH_CHUNK`` rows."""
+        for start in range(0, ok.size, SFH_CHUNK):
+            idx = ok[start : start + SFH_CHUNK]
+            if self._sfh_cache is not None:
+                mass, info = self._sfh_cache
+                yield idx, mass[idx], {k: v[idx] for k, v in info.items()}
+            else:
+                yield (idx, *self._sfh_mass(idx))
+
+    def _sfh_mass(self, idx: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        fn = sfh_lib.sfhdelayed if self.sfh_module == "sfhdelayed" else sfh_lib.sfh2exp
+        return fn(*(self.sfh_table[k][idx] for k in self.sfh_names), self.age_edges_myr)
+
+    def _finish_blocks(
+        self,
+        idx,
+        n_b,
+        sfh_props,
+        flux_star,
+        flux_lyc,
+        labs_star,
+        labs_lyc,
+        l_lyc,
+        Qk,
+        neb_bands,
+        dust_tables,
+        agn_tables,
+        stellar,
+        attenuation,
+    ) -> Iterator[ModelChunk]:
+        """Nebular, dust-emission and AGN blocks for one slice of SFHs."""
+        for neb in self.neb_combos:
+            if neb:
+                f_esc, f_dust = neb["f_esc"], neb["f_dust"]
+                if f_esc + f_dust > 1:
+                    continue  # unphysical
+                nb, labs_neb = neb_bands[(neb["logU"], neb["zgas"])]
+                f_neb = 1 - f_esc - f_dust
+                flux_gal = flux_star + f_esc * flux_lyc + f_neb * (Qk @ nb)
+                labs = labs_star + f_esc * labs_lyc + f_neb * (Qk @ labs_neb) + f_dust * l_lyc
+            else:
+                flux_gal = flux_star + flux_lyc
+                labs = labs_star + labs_lyc
+            for dust, dtab in zip(self.dust_combos, dust_tables):
+                flux_d = flux_gal + labs[:, None] * dtab if dust else flux_gal
+                lum_dust = labs if dust else np.zeros_like(labs)
+                for agn, atab in zip(self.agn_combos, agn_tables):
+                    props = dict(sfh_props)
+                    props["dust.luminosity"] = lum_dust * L_SUN_W
+                    flux = flux_d
+                    agn_lum = np.zeros_like(labs)
+                    if agn:
+                        frac = agn["fracAGN"]
+                        ref = lum_dust if self.agn_window is None else flux_d[:, n_b]
+                        agn_lum = frac / (1 - frac) * ref / atab["unit_ref"]
+                        flux = flux_d + agn_lum[:, None] * atab["bands"]
+                    props["agn.luminosity"] = agn_lum * L_SUN_W
+                    params = {"stellar": stellar, "attenuation": attenuation, "nebular": neb, "dust": dust, "agn": agn}
+                    yield ModelChunk(np.ascontiguousarray(flux[:, :n_b]), props, params, idx)
 
     def _dust_bands(self, dust: dict[str, Any], redshift: float) -> np.ndarray | None:
         if not dust:

@@ -82,7 +82,10 @@ def fit_catalog(
     model_z = np.round(zs, redshift_decimals)
     fits: list[SourceFit | None] = [None] * len(catalog)
     groups = sorted(set(model_z.tolist()))
-    bar = tqdm(total=len(catalog), desc="grid fit", unit="src", disable=not progress)
+    total = sum(grid.n_models(z) for z in groups)
+    bar = tqdm(
+        total=total, desc=f"grid fit of {len(catalog)} sources", unit="model", unit_scale=True, disable=not progress
+    )
     for z in groups:
         members = np.flatnonzero(model_z == z)
         data = SourceData(
@@ -94,6 +97,7 @@ def fit_catalog(
         acc = FitAccumulator(data)
         for chunk in grid.iter_chunks(float(z)):
             acc.add(chunk)
+            bar.update(len(chunk))
         for pos, (k, row) in enumerate(zip(members, acc.results())):
             best = acc.best[pos]
             fit = SourceFit(
@@ -112,7 +116,6 @@ def fit_catalog(
                 if with_sed:
                     fit.sed = grid.sed(fit.model, float(z))
             fits[k] = fit
-        bar.update(members.size)
     bar.close()
     done = [f for f in fits if f is not None]
     return FitResults(_results_table(done), done, bands, config)

@@ -147,3 +147,22 @@ def test_models_older_than_the_universe_are_excluded():
     assert grid.n_models(3.0) == 1  # the Universe is ~2.2 Gyr old at z = 3
     with pytest.raises(ValueError, match="redshift"):
         next(grid.iter_chunks(float("nan")))
+
+
+def test_chunking_bounds_memory_and_changes_nothing(monkeypatch):
+    import mephisto_sed.engine as engine
+
+    cfg = _config()
+    z = 1.3
+    ref = ModelGrid(cfg, BANDS)
+    ref_flux = np.concatenate([c.fluxes for c in ref.iter_chunks(z)])
+    monkeypatch.setattr(engine, "SFH_CHUNK", 3)
+    monkeypatch.setattr(engine, "SFH_CACHE_LIMIT", 0)  # recompute SFHs per slice, keep nothing
+    small = ModelGrid(cfg, BANDS)
+    assert small._sfh_cache is None
+    chunks = list(small.iter_chunks(z))
+    assert max(len(c) for c in chunks) <= 3
+    flux = np.concatenate([c.fluxes for c in chunks])
+    # same models, in another order: compare sorted rows
+    order = lambda a: a[np.lexsort(a.T[::-1])]  # noqa: E731
+    np.testing.assert_allclose(order(flux), order(ref_flux), rtol=1e-10)
