@@ -10,6 +10,7 @@ from importlib import resources
 from pathlib import Path
 
 from .catalog import FLUX_UNITS, PRESETS, CatalogError, read_catalog
+from .cigale_engine import CigaleNotInstalled
 from .config import DEFAULT_CONFIG, ConfigError, Configuration, read_pcigale_ini, write_pcigale_ini
 from .filters import UnknownFilterError
 
@@ -54,8 +55,17 @@ def cmd_grid(args: argparse.Namespace) -> int:
         print("no valid source to fit", file=sys.stderr)
         return 2
     print(f"{len(cat)} sources, {len(cat.bands)} bands, {cfg.n_models:,} models per redshift", file=sys.stderr)
-    results = fit_catalog(cat, cfg, redshift_decimals=args.redshift_decimals, progress=not args.quiet)
-    out = write_results(results, args.out, plots=not args.no_plots, progress=not args.quiet)
+    if args.engine == "cigale":
+        from .cigale_engine import fit_with_cigale
+
+        out = Path(args.out)
+        results = fit_with_cigale(cat, cfg, out / "cigale")
+        out.mkdir(parents=True, exist_ok=True)
+        results.table.write(out / "results.fits", overwrite=True)
+        results.table.write(out / "results.csv", format="ascii.csv", overwrite=True)
+    else:
+        results = fit_catalog(cat, cfg, redshift_decimals=args.redshift_decimals, progress=not args.quiet)
+        out = write_results(results, args.out, plots=not args.no_plots, progress=not args.quiet)
     if cat.rejected:
         with open(out / "rejected.csv", "w") as fh:
             fh.write("id,column,reason\n")
@@ -138,6 +148,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="fit without bands whose curves are unknown (they are listed, not silently dropped)",
     )
     g.add_argument("--redshift-decimals", type=int, default=2)
+    g.add_argument(
+        "--engine",
+        choices=["builtin", "cigale"],
+        default="builtin",
+        help="builtin (default) or cigale: write pcigale.ini and run pcigale, where installed",
+    )
     g.add_argument("--limit", type=int, help="fit only the first N sources")
     g.add_argument("--no-plots", action="store_true")
     g.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
@@ -169,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
     try:
         return args.func(args)
-    except (CatalogError, ConfigError, UnknownFilterError, FileNotFoundError) as exc:
+    except (CatalogError, ConfigError, UnknownFilterError, FileNotFoundError, CigaleNotInstalled) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 

@@ -4,6 +4,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 from astropy.table import Table
 
 from mephisto_sed.cli import main
@@ -51,3 +52,22 @@ def test_filters_command_lists_resolution(capsys):
 def test_console_script_is_installed():
     proc = subprocess.run([sys.executable, "-m", "mephisto_sed.cli", "--help"], capture_output=True, text=True)
     assert proc.returncode == 0 and "grid" in proc.stdout
+
+
+def test_bench_engine_prints_json(capsys):
+    import json
+
+    assert main(["bench", "engine", "--json", "--models", "20000", "--no-bagpipes", "--no-cosmos-grid"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    for key in ("n_models", "n_bands", "models_per_s_cold", "models_per_s_warm", "peak_rss_mb"):
+        assert result[key] > 0
+    assert result["n_bands"] == 31
+
+
+def test_cigale_engine_without_pcigale_is_a_clear_error(tmp_path, capsys):
+    import shutil
+
+    if shutil.which("pcigale"):
+        pytest.skip("pcigale is installed: the run itself is tested in test_cigale_engine.py")
+    assert main(["grid", "--engine", "cigale", "--out", str(tmp_path), "-q"]) == 2
+    assert "pcigale is not installed" in capsys.readouterr().err
