@@ -88,7 +88,16 @@ class Configuration:
         """A copy with some parameter lists replaced (validated)."""
         raw = {m: {k: list(v) for k, v in self.params[m].items()} for m in self.modules}
         raw[module].update({k: v if isinstance(v, (list, tuple)) else [v] for k, v in values.items()})
-        return Configuration.from_modules(raw, bands=list(self.bands), additionalerror=self.additionalerror)
+        for m in self.modules:  # modules that compute nothing keep their raw parameters
+            if not raw[m]:
+                raw[m] = dict(self.raw_module_params.get(m, {}))
+        return Configuration.from_modules(
+            raw,
+            bands=list(self.bands),
+            additionalerror=self.additionalerror,
+            data_file=self.data_file,
+            extra=dict(self.extra),
+        )
 
     def single(self) -> dict[str, dict[str, Any]]:
         """The one model of a configuration whose lists each hold one value."""

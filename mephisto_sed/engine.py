@@ -118,6 +118,10 @@ class ModelGrid:
         self.neb_combos = (
             _combos(config, "nebular", ("logU", "zgas", "f_esc", "f_dust", "ne", "lines_width")) if neb_on else [{}]
         )
+        # More than all ionising photons cannot escape or be absorbed: such combinations are not models.
+        self.neb_combos = [n for n in self.neb_combos if not n or n["f_esc"] + n["f_dust"] <= 1]
+        if not self.neb_combos:
+            raise ConfigError("nebular: every f_esc + f_dust combination exceeds 1")
         self.att_combos = _combos(
             config,
             "attenuation",
@@ -155,7 +159,7 @@ class ModelGrid:
         for vals in itertools.product(*(p[k] for k in names)):
             d = dict(zip(names, vals))
             if d["f_burst"] == 0 and (d["tau_burst"], d[names[3]]) != (p["tau_burst"][0], p[names[3]][0]):
-                continue  # burst shape is irrelevant without a burst: keep one copy (as CIGALE users expect)
+                continue  # without a burst its shape changes nothing: one copy, where CIGALE computes them all
             rows.append(vals)
         arr = np.array(rows, dtype=float)
         self.sfh_names = names
@@ -165,10 +169,7 @@ class ModelGrid:
         self._sfh_cache = None
         if arr.shape[0] * self.ages_yr.size <= SFH_CACHE_LIMIT:
             self._sfh_cache = self._sfh_mass(everything)
-        age = self.sfh_table[names[1]]
-        # mass-weighted lookback age of stars formed (Myr), for stellar.age_m_star
-        self.sfh_age_key = names[1]
-        self.sfh_total_age = age
+        self.sfh_total_age = self.sfh_table[names[1]]  # Myr since the onset of star formation
 
     def n_models(self, redshift: float) -> int:
         n_sfh = int(np.sum(self._sfh_ok(redshift)))
@@ -381,8 +382,6 @@ class ModelGrid:
         for neb in self.neb_combos:
             if neb:
                 f_esc, f_dust = neb["f_esc"], neb["f_dust"]
-                if f_esc + f_dust > 1:
-                    continue  # unphysical
                 nb, labs_neb = neb_bands[(neb["logU"], neb["zgas"])]
                 f_neb = 1 - f_esc - f_dust
                 flux_gal = flux_star + f_esc * flux_lyc + f_neb * (Qk @ nb)

@@ -72,3 +72,13 @@ def test_default_config_counts_models():
     cfg = Configuration.from_modules(DEFAULT_CONFIG)
     assert cfg.n_models == 4 * 4 * 2 * 2 * 2 * 6
     assert sum(1 for _ in cfg.iter_models()) == cfg.n_models
+
+
+def test_with_values_changes_one_list_and_keeps_the_rest(cosmos_dir):
+    cfg = read_pcigale_ini(cosmos_dir / "pcigale_zbin_2p50_3p00.ini")
+    new = cfg.with_values("nebular", logU=[-2.0, -3.0])
+    assert new.params["nebular"]["logU"] == [-2.0, -3.0]
+    assert new.params["bc03"] == cfg.params["bc03"]
+    assert new.bands == cfg.bands and new.extra == cfg.extra and new.data_file == cfg.data_file
+    with pytest.raises(ConfigError, match="logU"):
+        cfg.with_values("nebular", logU=[-7.0])
