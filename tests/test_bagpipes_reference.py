@@ -28,3 +28,14 @@ def test_igm_blanks_flux_blueward_of_lyman_alpha():
     ours = result["ours"]
     assert ours[0] < 1e-3 * ours[2]
     assert ours[1] < 0.05 * ours[2]
+
+
+@pytest.mark.parametrize("z", [0.3, 1.19, 1.5, 2.7, 4.69, 5.5, 7.3, 9.8])
+def test_igm_matches_bagpipes_inoue14(z):
+    """Our Inoue+14 implementation against bagpipes' own (which builds its table on import)."""
+    from bagpipes.models.making.igm_inoue2014 import get_Inoue14_trans
+
+    from mephisto_sed.physics.igm import igm_transmission
+
+    wave = np.arange(1.0, 1215.0, 0.5)
+    np.testing.assert_allclose(igm_transmission(wave, z), get_Inoue14_trans(wave, z), atol=1e-9)

