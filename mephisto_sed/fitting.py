@@ -60,6 +60,7 @@ class FitAccumulator:
         s = data.flux.shape[0]
         self.chi2_min = np.full(s, np.inf)
         self.sum_l = np.zeros(s)
+        self.sum_l2 = np.zeros(s)  # for the effective number of well-fitting models
         self.moments: dict[str, list[np.ndarray]] = {}
         self.best = [BestModel() for _ in range(s)]
         self.n_models = 0
@@ -93,6 +94,7 @@ class FitAccumulator:
             shift = np.where(np.isfinite(self.chi2_min), np.exp(-(self.chi2_min - new_min) / 2), 0.0)
         shift = np.where(np.isfinite(new_min), shift, 0.0)
         self.sum_l *= shift
+        self.sum_l2 *= shift**2
         for mom in self.moments.values():
             mom[0] *= shift
             mom[1] *= shift
@@ -100,6 +102,7 @@ class FitAccumulator:
         like = np.exp(-(chi2 - new_min[:, None]) / 2)
         like[~np.isfinite(like)] = 0.0
         self.sum_l += like.sum(axis=1)
+        self.sum_l2 += (like**2).sum(axis=1)
         props = self._chunk_props(chunk)
         for key, value in props.items():
             x = value[None, :] * scale if key in EXTENSIVE else np.broadcast_to(value, like.shape)
@@ -151,6 +154,8 @@ class FitAccumulator:
                 "best.reduced_chi_square": best.chi2 / max(int(d.n_used[i]) - 1, 1),
                 "n_bands": int(d.n_used[i]),
                 "models_evaluated": self.n_models,
+                # (Σ L)² / Σ L²: how many models carry the likelihood
+                "n_models_effective": float(self.sum_l[i] ** 2 / self.sum_l2[i]) if self.sum_l2[i] > 0 else 0.0,
             }
             for key, mom in self.moments.items():
                 mean = mom[0][i] / self.sum_l[i] if self.sum_l[i] > 0 else np.nan

@@ -6,7 +6,6 @@ Convention (photon-counting detectors, as CIGALE): <f_ν> = ∫ f_λ T λ dλ / 
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from functools import lru_cache
 
 import numpy as np

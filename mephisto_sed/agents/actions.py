@@ -1,0 +1,278 @@
+"""Actions that change a configuration, as plain data (JSON), and their validation.
+
+Every action — from the expert policy or from an LLM — is parsed against a closed schema,
+checked against the search space's allow-list (modules, parameters, ladder values) and a
+grid-size cap, and only then turned into a new state. Nothing in an action is ever executed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from ..sed_modules import MODULES, ConfigError
+from .space import SWAPS, SearchSpace, State
+
+__all__ = ["Action", "ActionError", "ACTION_TYPES", "apply_action", "parse_action", "ACTION_SCHEMA"]
+
+ACTION_TYPES = (
+    "zoom",
+    "scan",
+    "refine",
+    "widen",
+    "shift",
+    "narrow",
+    "set",
+    "add_module",
+    "remove_module",
+    "swap_module",
+    "add_burst",
+)
+DEFAULT_MAX_MODELS = 50_000
+_REQUIRED_MODULES = {"sfh", "ssp", "redshifting"}
+
+ACTION_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["type"],
+    "properties": {
+        "type": {"enum": list(ACTION_TYPES)},
+        "module": {"type": "string", "maxLength": 40},
+        "param": {"type": "string", "maxLength": 40},
+        "to": {"type": "string", "maxLength": 40},
+        "direction": {"enum": ["up", "down", "both"]},
+        "steps": {"type": "integer", "minimum": 1, "maximum": 5},
+        "width": {"type": "integer", "minimum": 0, "maximum": 5},
+        "values": {"type": "array", "maxItems": 30, "items": {"type": "number"}},
+        "rationale": {"type": "string", "maxLength": 500},
+    },
+}
+
+
+class ActionError(ValueError):
+    """An action that is malformed, outside the allow-list or bounds, or too large."""
+
+
+@dataclass(frozen=True)
+class Action:
+    type: str
+    module: str | None = None
+    param: str | None = None
+    to: str | None = None
+    direction: str | None = None
+    steps: int = 1
+    width: int = 1
+    values: tuple[float, ...] = ()
+    rationale: str = field(default="", compare=False)
+    rule: str = field(default="", compare=False)  # which expert rule or knowledge entry proposed it
+
+    def to_dict(self) -> dict[str, Any]:
+        d = {k: v for k, v in asdict(self).items() if v not in (None, (), "")}
+        d["values"] = list(self.values) if self.values else d.pop("values", None)
+        return {k: v for k, v in d.items() if v is not None}
+
+    def describe(self) -> str:
+        target = ".".join(x for x in (self.module, self.param) if x)
+        extra = f" {self.direction}" if self.direction else ""
+        extra += f" -> {self.to}" if self.to else ""
+        extra += f" {list(self.values)}" if self.values else ""
+        return f"{self.type} {target}{extra}".strip()
+
+
+def parse_action(data: Any) -> Action:
+    """Strictly parse one action from JSON-like data (an LLM's output is data, never code)."""
+    if not isinstance(data, dict):
+        raise ActionError(f"an action must be an object, got {type(data).__name__}")
+    props = ACTION_SCHEMA["properties"]
+    unknown = set(data) - set(props)
+    if unknown:
+        raise ActionError(f"unknown action field(s): {', '.join(sorted(map(str, unknown)))}")
+    kind = data.get("type")
+    if kind not in ACTION_TYPES:
+        raise ActionError(f"unknown action type {kind!r}; allowed: {', '.join(ACTION_TYPES)}")
+    for key in ("module", "param", "to", "rationale"):
+        if key in data and (not isinstance(data[key], str) or len(data[key]) > props[key]["maxLength"]):
+            raise ActionError(f"action field {key!r} must be a short string")
+    for key in ("steps", "width"):
+        if key in data:
+            v = data[key]
+            if not isinstance(v, int) or isinstance(v, bool) or not props[key]["minimum"] <= v <= props[key]["maximum"]:
+                raise ActionError(
+                    f"action field {key!r} must be an integer in [{props[key]['minimum']}, {props[key]['maximum']}]"
+                )
+    if "direction" in data and data["direction"] not in ("up", "down", "both"):
+        raise ActionError("action field 'direction' must be up, down or both")
+    values = data.get("values", [])
+    if (
+        not isinstance(values, list)
+        or len(values) > 30
+        or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+    ):
+        raise ActionError("action field 'values' must be a list of at most 30 numbers")
+    return Action(
+        kind,
+        data.get("module"),
+        data.get("param"),
+        data.get("to"),
+        data.get("direction"),
+        data.get("steps", 1),
+        data.get("width", 1),
+        tuple(float(v) for v in values),
+        data.get("rationale", ""),
+    )
+
+
+def _need(action: Action, *fields: str) -> None:
+    for f in fields:
+        if getattr(action, f) in (None, ""):
+            raise ActionError(f"{action.type} needs '{f}'")
+
+
+def _check_param(space: SearchSpace, state: State, module: str, param: str) -> list[Any]:
+    if module not in state.modules:
+        raise ActionError(f"module {module!r} is not in the current configuration")
+    if param not in space.ladders.get(module, {}):
+        raise ActionError(f"{module}.{param} is not a searchable parameter")
+    return space.ladders[module][param]
+
+
+def apply_action(
+    space: SearchSpace,
+    state: State,
+    action: Action,
+    best: dict[str, dict[str, Any]],
+    max_models: int = DEFAULT_MAX_MODELS,
+) -> State:
+    """The state ``action`` leads to from ``state`` (given the current best model), validated."""
+    new = _apply(space, state, action, best)
+    if new == state:
+        raise ActionError(f"{action.describe()} changes nothing")
+    try:
+        space.to_config(new)  # module and parameter bounds, required categories
+    except ConfigError as exc:
+        raise ActionError(str(exc)) from exc
+    size = space.size(new)
+    if size > max_models:
+        raise ActionError(f"{action.describe()} gives {size:,} models, over the cap of {max_models:,}")
+    return new
+
+
+def _best_index(space: SearchSpace, state: State, best: dict[str, dict[str, Any]], m: str, p: str) -> int:
+    value = best.get(m, {}).get(p)
+    idx = state.indices(m, p)
+    if value is None:
+        return idx[len(idx) // 2]
+    return space.nearest_index(m, p, value)
+
+
+def _apply(space: SearchSpace, state: State, a: Action, best: dict[str, dict[str, Any]]) -> State:
+    if a.type == "zoom":  # every parameter: the best value and its ladder neighbours (± width)
+        new = state
+        for m, p, _idx in state.choice:
+            n = len(space.ladders[m][p])
+            b = _best_index(space, state, best, m, p)
+            window = [i for i in range(b - a.width, b + a.width + 1) if 0 <= i < n]
+            new = new.with_indices(m, p, window)
+        if a.module or a.param or a.values:  # ... with one parameter moved to other values: another basin
+            _need(a, "module", "param")
+            if not a.values:
+                raise ActionError("zoom on a parameter needs 'values'")
+            return _apply(space, new, Action("set", a.module, a.param, values=a.values), best)
+        return new
+    if a.type == "scan":  # one module's parameters over their whole ladders, the rest at best ± width
+        _need(a, "module")
+        if a.module not in state.modules:
+            raise ActionError(f"module {a.module!r} is not in the current configuration")
+        new = state
+        for m, p, _idx in state.choice:
+            n = len(space.ladders[m][p])
+            if m == a.module and (a.param in (None, p)):
+                new = new.with_indices(m, p, range(n))
+            else:
+                b = _best_index(space, state, best, m, p)
+                new = new.with_indices(m, p, [i for i in range(b - a.width, b + a.width + 1) if 0 <= i < n])
+        return new
+    if a.type in ("refine", "widen", "shift", "narrow", "set"):
+        _need(a, "module", "param")
+        ladder = _check_param(space, state, a.module, a.param)
+        idx = list(state.indices(a.module, a.param))
+        n = len(ladder)
+        b = _best_index(space, state, best, a.module, a.param)
+        if a.type == "refine":
+            sel = [i for i in range(b - a.width, b + a.width + 1) if 0 <= i < n]
+        elif a.type == "narrow":
+            sel = [b]
+        elif a.type == "widen":
+            lo, hi = min(idx), max(idx)
+            sel = list(idx)
+            if a.direction in ("down", "both", None):
+                sel += list(range(max(lo - a.steps, 0), lo))
+            if a.direction in ("up", "both", None):
+                sel += list(range(hi + 1, min(hi + a.steps, n - 1) + 1))
+        elif a.type == "shift":
+            _need(a, "direction")
+            d = a.steps if a.direction == "up" else -a.steps
+            sel = [i + d for i in idx if 0 <= i + d < n]
+            if not sel:
+                raise ActionError(f"{a.describe()} leaves the ladder")
+        else:  # set: explicit values, which must be on the ladder
+            if not a.values:
+                raise ActionError("set needs 'values'")
+            sel = []
+            for v in a.values:
+                i = space.nearest_index(a.module, a.param, v)
+                if abs(float(ladder[i]) - v) > 1e-9 * max(1.0, abs(v)):
+                    raise ActionError(f"{a.module}.{a.param} = {v} is not an allowed value; allowed: {ladder}")
+                sel.append(i)
+        return state.with_indices(a.module, a.param, sel)
+    if a.type in ("add_burst", "add_module", "swap_module"):
+        # a new component is explored around the current best model (others at best ± 1 step)
+        state = _apply(space, state, Action("zoom", width=1), best)
+    if a.type == "add_burst":
+        m = "sfhdelayed" if "sfhdelayed" in state.modules else None
+        if m is None or "f_burst" not in space.ladders[m]:
+            raise ActionError("add_burst needs sfhdelayed with an f_burst ladder")
+        ladder = space.ladders[m]["f_burst"]
+        burst = [i for i, v in enumerate(ladder) if v > 0]
+        if not burst:
+            raise ActionError("the f_burst ladder has no burst")
+        picks = sorted({burst[0], burst[len(burst) // 2], burst[-1]} | {i for i, v in enumerate(ladder) if v == 0})
+        new = state.with_indices(m, "f_burst", picks)
+        for p in ("age_burst", "tau_burst"):
+            if p in space.ladders[m]:
+                new = new.with_indices(m, p, range(len(space.ladders[m][p])))
+        return new
+    if a.type == "add_module":
+        _need(a, "module")
+        if a.module not in space.ladders:
+            raise ActionError(f"module {a.module!r} is not allowed here; allowed: {', '.join(space.ladders)}")
+        if a.module in state.modules:
+            raise ActionError(f"module {a.module!r} is already in the configuration")
+        cat = MODULES[a.module].category
+        if any(MODULES[m].category == cat for m in state.modules):
+            raise ActionError(f"a {cat} module is already present; use swap_module")
+        mods = list(state.modules) + [a.module]
+        choice = {m: {p: list(i) for mm, p, i in state.choice if mm == m} for m in state.modules}
+        return space.state(mods, choice)
+    if a.type == "remove_module":
+        _need(a, "module")
+        if a.module not in state.modules:
+            raise ActionError(f"module {a.module!r} is not in the configuration")
+        if MODULES[a.module].category in _REQUIRED_MODULES:
+            raise ActionError(f"module {a.module!r} is required")
+        mods = [m for m in state.modules if m != a.module]
+        if MODULES[a.module].category == "attenuation":
+            mods = [m for m in mods if MODULES[m].category != "dust_emission"]
+        choice = {m: {p: list(i) for mm, p, i in state.choice if mm == m} for m in mods}
+        return space.state(mods, choice)
+    if a.type == "swap_module":
+        _need(a, "module")
+        target = a.to or SWAPS.get(a.module)
+        if a.module not in state.modules:
+            raise ActionError(f"module {a.module!r} is not in the configuration")
+        if target is None or target not in space.ladders or SWAPS.get(a.module) != target:
+            raise ActionError(f"cannot swap {a.module!r} for {target!r}")
+        mods = [target if m == a.module else m for m in state.modules]
+        choice = {m: {p: list(i) for mm, p, i in state.choice if mm == m} for m in mods if m != target}
+        return space.state(mods, choice)
+    raise ActionError(f"unknown action type {a.type!r}")

@@ -1,0 +1,52 @@
+"""The distiller: turns a finished search into rules ("when the UV is over-predicted, raising
+E_BV_lines helped") and updates the evidence of existing ones."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .knowledge import KnowledgeBase, Rule
+from .search import SearchResult
+
+HELPED = 0.01  # a step helped when it cut the parent's χ² by at least 1%
+
+
+def rules_from_search(result: SearchResult) -> list[Rule]:
+    """One observation per (situation, action) step of the search."""
+    out = []
+    by_id = {n.id: n for n in result.nodes}
+    for step in result.trace:
+        if step["parent"] is None or not step["action_data"]:
+            continue
+        parent = by_id[step["parent"]]
+        gain = float(step["gain"])
+        helped = gain >= HELPED
+        patterns = ", ".join(p for p in parent.evaluation.patterns if p != "good_fit") or "no clear pattern"
+        text = (
+            f"When {patterns} (chi2_red {parent.evaluation.chi2_red:.1f}, z={result.source.redshift:.1f}), "
+            f"'{step['action']}' {'helped' if helped else 'did not help'} "
+            f"(chi2 {'-' if gain >= 0 else '+'}{abs(gain):.0%})."
+        )
+        action: dict[str, Any] = {k: v for k, v in step["action_data"].items() if k not in ("rationale", "rule")}
+        out.append(
+            Rule(
+                signature=list(np.asarray(step["signature"], dtype=float)),
+                action=action,
+                text=text,
+                tried=1,
+                helped=int(helped),
+                mean_gain=gain,
+                sources=[result.source.id],
+            )
+        )
+    return out
+
+
+def distill(result: SearchResult, kb: KnowledgeBase) -> int:
+    """Add what ``result`` teaches to ``kb``; returns the number of observations stored."""
+    rules = rules_from_search(result)
+    for r in rules:
+        kb.add(r)
+    return len(rules)

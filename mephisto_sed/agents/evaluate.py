@@ -1,0 +1,208 @@
+"""Evaluate a fit beyond one number: residuals per rest-frame regime, systematic patterns,
+parameters stuck at a grid edge, physical plausibility, how many models fit, a score and a
+compact summary for an LLM prompt."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..filters import get_filter
+from ..photometry import age_of_universe_myr
+from .execute import Execution, Source
+from .space import SearchSpace
+
+__all__ = ["Evaluation", "evaluate", "REGIMES", "SIGNATURE_SIZE"]
+
+# Rest-frame regimes in µm.
+REGIMES = (
+    ("FUV", 0.0, 0.2),
+    ("NUV", 0.2, 0.3),
+    ("optical", 0.3, 0.75),
+    ("NIR", 0.75, 3.0),
+    ("MIR", 3.0, 30.0),
+    ("FIR", 30.0, 1e9),
+)
+PATTERN_SIGMA = 2.0  # mean residual of a regime, in σ, that makes a pattern
+GOOD_CHI2_RED = 1.5
+SIGNATURE_SIZE = 12
+
+
+@dataclass
+class Evaluation:
+    chi2: float
+    chi2_red: float
+    n_bands: int
+    residuals: dict[str, float]  # (obs - model)/σ per band, σ including additionalerror
+    regimes: dict[str, dict[str, float]]  # regime -> n, mean, rms
+    patterns: list[str]
+    edges: list[dict[str, Any]]  # parameters whose best value sits on the edge of their grid
+    plausibility: list[str]
+    n_effective: float
+    best: dict[str, dict[str, Any]]
+    bayes: dict[str, float]
+    score: float
+    colours: dict[str, float] = field(default_factory=dict)
+    redshift: float = 0.0
+
+    @property
+    def good(self) -> bool:
+        return self.chi2_red <= GOOD_CHI2_RED and not self.plausibility
+
+    def summary(self) -> str:
+        """A few hundred tokens at most: what an expert would say about this fit."""
+        reg = ", ".join(f"{k} {v['mean']:+.1f}σ" for k, v in self.regimes.items() if v["n"])
+        edges = ", ".join(f"{e['module']}.{e['param']} at {e['side']} edge ({e['value']})" for e in self.edges)
+        best = "; ".join(
+            f"{m}: " + ", ".join(f"{k}={v:g}" for k, v in p.items() if isinstance(v, (int, float)))
+            for m, p in self.best.items()
+            if m != "redshifting"
+        )
+        lines = [
+            f"z={self.redshift:.3f}, chi2_red={self.chi2_red:.2f} over {self.n_bands} bands, "
+            f"{self.n_effective:.0f} models carry the likelihood.",
+            f"mean residual (obs-model)/sigma by rest-frame regime: {reg or 'none'}.",
+            f"patterns: {', '.join(self.patterns) or 'none'}.",
+            f"edges: {edges or 'none'}.",
+            f"plausibility: {', '.join(self.plausibility) or 'ok'}.",
+            f"log M*={np.log10(max(self.bayes.get('stellar.m_star', 1.0), 1.0)):.2f}, "
+            f"SFR={self.bayes.get('sfh.sfr', float('nan')):.3g} Msun/yr.",
+            f"best model: {best}.",
+        ]
+        return "\n".join(lines)
+
+    def signature(self) -> np.ndarray:
+        """A numeric situation signature for knowledge retrieval (fixed length, ~unit scale)."""
+        v = [min(self.redshift / 10.0, 1.0)]
+        v += [np.clip(self.regimes[r]["mean"], -10, 10) / 10.0 if self.regimes[r]["n"] else 0.0 for r, _, _ in REGIMES]
+        v.append(np.clip(np.log10(max(self.chi2_red, 1e-3)), -1, 3) / 3.0)
+        v += [np.clip(self.colours.get(c, 0.0), -3, 3) / 3.0 for c in ("uv_opt", "opt_nir", "nir_mir")]
+        v.append(min(len(self.edges), 5) / 5.0)
+        out = np.asarray(v, dtype=float)
+        assert out.size == SIGNATURE_SIZE
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["summary"] = self.summary()
+        return d
+
+
+def _rest_um(band: str, z: float) -> float:
+    return get_filter(band).pivot_wavelength / 1e4 / (1 + z)
+
+
+def evaluate(execution: Execution, source: Source, space: SearchSpace) -> Evaluation:
+    """Everything an expert reads off a fit of ``source`` by ``execution``'s configuration."""
+    z = source.redshift
+    best = execution.best
+    row = execution.row
+    sigma = np.sqrt(source.err**2 + (space.additionalerror * source.flux) ** 2)
+    ok = np.isfinite(source.flux) & ~source.upper_limit
+    model = best.fluxes if best.fluxes is not None else np.full(source.flux.shape, np.nan)
+    res = np.where(ok, (source.flux - model) / sigma, np.nan)
+    residuals = {b: float(r) for b, r in zip(source.bands, res) if np.isfinite(r)}
+    rest = np.array([_rest_um(b, z) for b in source.bands])
+    regimes, obs_level = {}, {}
+    for name, lo, hi in REGIMES:
+        sel = ok & (rest >= lo) & (rest < hi)
+        r = res[sel]
+        regimes[name] = {
+            "n": int(sel.sum()),
+            "mean": float(np.mean(r)) if r.size else 0.0,
+            "rms": float(np.sqrt(np.mean(r**2))) if r.size else 0.0,
+        }
+        pos = source.flux[sel][source.flux[sel] > 0]
+        obs_level[name] = float(np.log10(np.median(pos))) if pos.size else None
+    colours = {}
+    for key, a, b in (("uv_opt", "NUV", "optical"), ("opt_nir", "optical", "NIR"), ("nir_mir", "NIR", "MIR")):
+        if obs_level.get(a) is not None and obs_level.get(b) is not None:
+            colours[key] = obs_level[b] - obs_level[a]
+    patterns = _patterns(regimes, execution.chi2_red)
+    edges = _edges(execution, space)
+    bayes = {k[6:]: float(v) for k, v in row.items() if k.startswith("bayes.") and not k.endswith("_err")}
+    plaus = _plausibility(bayes, execution.best_model, z)
+    score = -execution.chi2_red - 0.5 * len(plaus)
+    return Evaluation(
+        chi2=execution.chi2,
+        chi2_red=execution.chi2_red,
+        n_bands=int(row.get("n_bands", ok.sum())),
+        residuals=residuals,
+        regimes=regimes,
+        patterns=patterns,
+        edges=edges,
+        plausibility=plaus,
+        n_effective=float(row.get("n_models_effective", 0.0)),
+        best=execution.best_model,
+        bayes=bayes,
+        score=float(score),
+        colours=colours,
+        redshift=z,
+    )
+
+
+def _patterns(regimes: dict[str, dict[str, float]], chi2_red: float) -> list[str]:
+    out = []
+    m = {k: (v["mean"] if v["n"] else 0.0) for k, v in regimes.items()}
+    for name in m:
+        if regimes[name]["n"] and m[name] <= -PATTERN_SIGMA:
+            out.append(f"{name}_overpredicted")
+        elif regimes[name]["n"] and m[name] >= PATTERN_SIGMA:
+            out.append(f"{name}_underpredicted")
+    uv = [m[k] for k in ("FUV", "NUV") if regimes[k]["n"]]
+    if uv and regimes["optical"]["n"]:
+        if np.mean(uv) <= -PATTERN_SIGMA and m["optical"] > -1:
+            out.append("uv_too_blue")  # model UV too bright for the optical: more dust or older stars
+        if np.mean(uv) >= PATTERN_SIGMA and m["optical"] < 1:
+            out.append("uv_too_red")  # observed UV brighter: less dust, younger stars or a burst
+    ir = [m[k] for k in ("NIR", "MIR", "FIR") if regimes[k]["n"]]
+    if ir and max(ir) >= PATTERN_SIGMA and abs(m["optical"]) < PATTERN_SIGMA:
+        out.append("infrared_excess")  # hot dust the galaxy model lacks: an AGN
+    if chi2_red > 3 and not out:
+        out.append("poor_fit_no_pattern")
+    if chi2_red <= GOOD_CHI2_RED:
+        out.append("good_fit")
+    return out
+
+
+def _edges(execution: Execution, space: SearchSpace) -> list[dict[str, Any]]:
+    out = []
+    state = execution.state
+    no_burst = any(execution.best_model.get(m, {}).get("f_burst", 1.0) == 0.0 for m in ("sfhdelayed", "sfh2exp"))
+    for m, p, idx in state.choice:
+        # a single explored value is not an edge, and a burst's shape is moot without a burst
+        if len(idx) < 2 or m not in execution.best_model:
+            continue
+        if no_burst and p in ("tau_burst", "age_burst", "burst_age"):
+            continue
+        value = execution.best_model[m].get(p)
+        if value is None:
+            continue
+        i = space.nearest_index(m, p, value)
+        ladder_len = len(space.ladders[m][p])
+        if i == min(idx) and i > 0:
+            out.append({"module": m, "param": p, "side": "low", "value": value})
+        elif i == max(idx) and i < ladder_len - 1:
+            out.append({"module": m, "param": p, "side": "high", "value": value})
+    return out
+
+
+def _plausibility(bayes: dict[str, float], best: dict[str, dict[str, Any]], z: float) -> list[str]:
+    out = []
+    mass = bayes.get("stellar.m_star", np.nan)
+    if np.isfinite(mass) and mass > 0:
+        logm = np.log10(mass)
+        if logm > 12.5:
+            out.append(f"stellar mass 10^{logm:.1f} Msun is implausibly high")
+        if logm < 6:
+            out.append(f"stellar mass 10^{logm:.1f} Msun is implausibly low for a detected galaxy")
+        ssfr = bayes.get("sfh.sfr", 0.0) / mass
+        if ssfr > 1e-7:
+            out.append(f"sSFR {ssfr:.1e}/yr exceeds 1e-7/yr (mass doubling in <10 Myr)")
+    sfh = best.get("sfhdelayed") or best.get("sfh2exp") or {}
+    age = sfh.get("age_main", sfh.get("age"))
+    if age is not None and age > age_of_universe_myr(z):
+        out.append(f"age {age:.0f} Myr exceeds the age of the Universe at z={z:.2f}")
+    return out

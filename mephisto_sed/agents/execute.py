@@ -1,0 +1,80 @@
+"""Execute a configuration: every model of one state of the search space against one source."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..catalog import Catalog
+from ..engine import ModelGrid, model_from_params
+from ..fitting import BestModel, FitAccumulator, SourceData
+from .space import SearchSpace, State
+
+__all__ = ["Source", "Execution", "execute"]
+
+
+@dataclass
+class Source:
+    """One source's photometry (mJy) at its redshift."""
+
+    id: str
+    redshift: float
+    bands: list[str]
+    flux: np.ndarray
+    err: np.ndarray
+    upper_limit: np.ndarray
+
+    @classmethod
+    def from_catalog(cls, catalog: Catalog, i: int, bands: list[str] | None = None) -> Source:
+        bands = bands or list(catalog.bands)
+        cols = [catalog.bands.index(b) for b in bands]
+        return cls(
+            str(catalog.ids[i]),
+            float(catalog.redshift[i]),
+            bands,
+            catalog.flux[i, cols],
+            catalog.err[i, cols],
+            catalog.upper_limit[i, cols],
+        )
+
+    def usable_bands(self) -> list[str]:
+        return [b for b, f in zip(self.bands, self.flux) if np.isfinite(f)]
+
+
+@dataclass
+class Execution:
+    """The outcome of fitting every model of a state to a source."""
+
+    state: State
+    n_models: int
+    best: BestModel
+    row: dict[str, Any]
+    best_model: dict[str, dict[str, Any]] = field(default_factory=dict)  # {module: {param: value}}
+    seconds: float = 0.0
+
+    @property
+    def chi2(self) -> float:
+        return float(self.best.chi2)
+
+    @property
+    def chi2_red(self) -> float:
+        return float(self.row.get("best.reduced_chi_square", np.inf))
+
+
+def execute(space: SearchSpace, state: State, source: Source, redshift_decimals: int = 2) -> Execution:
+    """Fit all models of ``state`` (validated by ``space.to_config``) to ``source``."""
+    t0 = time.perf_counter()
+    cfg = space.to_config(state)
+    grid = ModelGrid(cfg, source.bands)
+    z = round(source.redshift, redshift_decimals)
+    data = SourceData(source.flux[None, :], source.err[None, :], source.upper_limit[None, :], cfg.additionalerror)
+    acc = FitAccumulator(data)
+    for chunk in grid.iter_chunks(z):
+        acc.add(chunk)
+    row = acc.results()[0]
+    best = acc.best[0]
+    model = model_from_params(cfg, best.params) if np.isfinite(best.chi2) else {}
+    return Execution(state, acc.n_models, best, row, model, time.perf_counter() - t0)

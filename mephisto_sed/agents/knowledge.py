@@ -1,0 +1,184 @@
+"""Knowledge in Qdrant: rules learned from finished searches, retrieved by situation.
+
+An entry holds a situation signature (numeric: regime residuals, redshift, colours, χ²), the
+rule in words, the action it recommends, its evidence (times tried, times helped, mean χ²
+gain) and provenance (which sources). ``qdrant-client`` runs in local mode by default (a folder,
+or ``:memory:``); ``QDRANT_URL`` selects a server. Near-duplicate rules merge their evidence.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .evaluate import SIGNATURE_SIZE, Evaluation
+from .policy import KnowledgeHint, action_key
+
+__all__ = ["KnowledgeBase", "Rule"]
+
+COLLECTION = "mephisto_rules"
+MERGE_SIMILARITY = 0.97  # same action and a signature this close: the same rule
+
+
+@dataclass
+class Rule:
+    signature: list[float]
+    action: dict[str, Any]
+    text: str
+    tried: int = 1
+    helped: int = 0
+    mean_gain: float = 0.0
+    sources: list[str] = field(default_factory=list)
+    id: str = ""
+
+    @property
+    def key(self) -> str:
+        return action_key(self.action)
+
+
+class KnowledgeBase:
+    def __init__(self, path: str | Path | None = None, url: str | None = None, collection: str = COLLECTION):
+        from qdrant_client import QdrantClient, models
+
+        self._models = models
+        url = url or os.environ.get("QDRANT_URL")
+        if url:
+            self.client = QdrantClient(url=url)
+            self.where = url
+        elif path is None or str(path) == ":memory:":
+            self.client = QdrantClient(location=":memory:")
+            self.where = ":memory:"
+        else:
+            Path(path).mkdir(parents=True, exist_ok=True)
+            self.client = QdrantClient(path=str(path))  # local mode: one process owns the folder
+            self.where = str(path)
+        self.collection = collection
+        if not self.client.collection_exists(collection):
+            self.client.create_collection(
+                collection, vectors_config=models.VectorParams(size=SIGNATURE_SIZE, distance=models.Distance.COSINE)
+            )
+
+    def close(self) -> None:
+        self.client.close()
+
+    def count(self) -> int:
+        return int(self.client.count(self.collection, exact=True).count)
+
+    @staticmethod
+    def _vector(sig: np.ndarray | list[float]) -> list[float]:
+        v = np.asarray(sig, dtype=float)
+        if v.size != SIGNATURE_SIZE or not np.all(np.isfinite(v)):
+            raise ValueError(f"a signature is {SIGNATURE_SIZE} finite numbers")
+        if not np.any(v):
+            v = v + 1e-6  # cosine needs a direction
+        return v.tolist()
+
+    def add(self, rule: Rule) -> Rule:
+        """Insert, or merge into a near-duplicate (same action, signature similarity ≥ 0.97)."""
+        m = self._models
+        hits = self.client.query_points(
+            self.collection,
+            query=self._vector(rule.signature),
+            limit=1,
+            with_payload=True,
+            query_filter=m.Filter(must=[m.FieldCondition(key="key", match=m.MatchValue(value=rule.key))]),
+        ).points
+        if hits and hits[0].score >= MERGE_SIMILARITY:
+            old = self._rule(hits[0])
+            tried = old.tried + rule.tried
+            merged = Rule(
+                signature=(
+                    (np.asarray(old.signature) * old.tried + np.asarray(rule.signature) * rule.tried) / tried
+                ).tolist(),
+                action=old.action,
+                text=rule.text if rule.helped > old.helped else old.text,
+                tried=tried,
+                helped=old.helped + rule.helped,
+                mean_gain=(old.mean_gain * old.tried + rule.mean_gain * rule.tried) / tried,
+                sources=sorted(set(old.sources) | set(rule.sources))[:200],
+                id=old.id,
+            )
+            self._put(merged)
+            return merged
+        rule.id = rule.id or str(uuid.uuid4())
+        self._put(rule)
+        return rule
+
+    def _put(self, rule: Rule) -> None:
+        payload = asdict(rule)
+        payload["key"] = rule.key
+        payload.pop("signature")
+        self.client.upsert(
+            self.collection,
+            points=[self._models.PointStruct(id=rule.id, vector=self._vector(rule.signature), payload=payload)],
+        )
+
+    @staticmethod
+    def _rule(point: Any) -> Rule:
+        p = dict(point.payload)
+        p.pop("key", None)
+        vec = point.vector if point.vector is not None else [0.0] * SIGNATURE_SIZE
+        return Rule(signature=list(vec), **p)
+
+    def search(
+        self, signature: np.ndarray | list[float], limit: int = 8, action_type: str | None = None, min_tried: int = 0
+    ) -> list[tuple[Rule, float]]:
+        """Rules for the most similar situations, optionally of one action type."""
+        m = self._models
+        must = []
+        if action_type:
+            must.append(m.FieldCondition(key="action.type", match=m.MatchValue(value=action_type)))
+        if min_tried:
+            must.append(m.FieldCondition(key="tried", range=m.Range(gte=min_tried)))
+        res = self.client.query_points(
+            self.collection,
+            query=self._vector(signature),
+            limit=limit,
+            with_payload=True,
+            with_vectors=True,
+            query_filter=m.Filter(must=must) if must else None,
+        ).points
+        return [(self._rule(p), float(p.score)) for p in res]
+
+    def hints(self, evaluation: Evaluation, limit: int = 12) -> list[KnowledgeHint]:
+        return [
+            KnowledgeHint(r.action, s, r.tried, r.helped, r.mean_gain, r.text)
+            for r, s in self.search(evaluation.signature(), limit=limit)
+        ]
+
+    def all(self) -> list[Rule]:
+        out, offset = [], None
+        while True:
+            points, offset = self.client.scroll(
+                self.collection, limit=256, offset=offset, with_payload=True, with_vectors=True
+            )
+            out += [self._rule(p) for p in points]
+            if offset is None:
+                return out
+
+    def export(self, path: str | Path) -> int:
+        rules = self.all()
+        Path(path).write_text(json.dumps([asdict(r) for r in rules], indent=1))
+        return len(rules)
+
+    def import_(self, path: str | Path) -> int:
+        data = json.loads(Path(path).read_text())
+        if not isinstance(data, list):
+            raise ValueError(f"{path}: expected a list of rules")
+        for d in data:
+            self.add(
+                Rule(
+                    **{
+                        k: d[k]
+                        for k in ("signature", "action", "text", "tried", "helped", "mean_gain", "sources", "id")
+                        if k in d
+                    }
+                )
+            )
+        return len(data)

@@ -1,0 +1,306 @@
+"""Proposers. The built-in expert policy maps evaluation patterns to actions, the way an
+astronomer reads a bad fit, and ranks them with retrieved knowledge. LLM proposers implement
+the same ``Policy`` interface (``propose`` returns ranked, not yet validated, actions)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+from ..photometry import age_of_universe_myr
+from .actions import Action
+from .evaluate import Evaluation
+from .execute import Source
+from .space import SWAPS, SearchSpace, State
+
+__all__ = ["Policy", "ExpertPolicy", "ProposalContext", "KnowledgeHint", "initial_state", "action_key"]
+
+
+def action_key(action: Action | dict[str, Any]) -> str:
+    """What an action does, independent of the source: e.g. ``widen:dustatt_modified_starburst.E_BV_lines:up``."""
+    d = action.to_dict() if isinstance(action, Action) else action
+    target = ".".join(x for x in (d.get("module"), d.get("param")) if x)
+    return ":".join(x for x in (d["type"], target, d.get("direction") or d.get("to") or "") if x)
+
+
+@dataclass
+class KnowledgeHint:
+    """A retrieved rule: similarity to the current situation and its evidence."""
+
+    action: dict[str, Any]
+    similarity: float
+    tried: int
+    helped: int
+    mean_gain: float
+    text: str = ""
+
+    @property
+    def success_rate(self) -> float:
+        return (self.helped + 1) / (self.tried + 2)  # Laplace: unseen evidence counts as a coin flip
+
+
+@dataclass
+class ProposalContext:
+    space: SearchSpace
+    source: Source
+    state: State
+    evaluation: Evaluation
+    history: list[dict[str, Any]] = field(default_factory=list)  # previous steps (action, gain)
+    knowledge: list[KnowledgeHint] = field(default_factory=list)
+    budget_left: int = 0
+
+
+class Policy(Protocol):
+    name: str
+
+    def initial(self, space: SearchSpace, source: Source) -> State: ...
+
+    def propose(self, ctx: ProposalContext) -> list[Action]: ...
+
+
+def _spread(n: int, k: int) -> list[int]:
+    return sorted({int(round(x)) for x in np.linspace(0, n - 1, min(n, k))})
+
+
+def _nearest(ladder: list[Any], value: float) -> int:
+    return int(np.argmin(np.abs(np.asarray(ladder, dtype=float) - value)))
+
+
+# Values per parameter in the first look: a coarse but complete grid, every dimension spanned end
+# to end (multi-modal χ² surfaces — burst-dominated versus old, weak versus strong nebular lines —
+# are found here, then refined). SFH parameters are the engine's cheap axis.
+FIRST_LOOK = {
+    "tau_main": 5,
+    "age_main": 4,
+    "age": 4,
+    "age_burst": 3,
+    "burst_age": 3,
+    "tau_burst": 1,
+    "metallicity": 3,
+    "logU": 6,
+    "zgas": 2,
+    "E_BV_lines": 6,
+    "E_BVs_young": 6,
+    "fracAGN": 3,
+    "EBV": 2,
+}
+
+
+def initial_state(space: SearchSpace, source: Source) -> State:
+    """The first look: a coarse grid spanning every base parameter (a fraction of a per cent of a
+    typical expert grid)."""
+    t_univ = age_of_universe_myr(source.redshift)
+    choice: dict[str, dict[str, list[int]]] = {}
+    for m in space.base:
+        choice[m] = {}
+        for p, ladder in space.ladders[m].items():
+            n = len(ladder)
+            if p in ("age_main", "age"):
+                valid = [i for i, v in enumerate(ladder) if v <= t_univ] or [0]
+                idx = [valid[i] for i in _spread(len(valid), FIRST_LOOK[p])]
+            elif p == "f_burst":
+                idx = sorted({_nearest(ladder, v) for v in (0.0, 0.1, 0.5, 0.9)})
+            elif p == "tau_burst":
+                idx = [n // 2]
+            elif p in FIRST_LOOK:
+                idx = _spread(n, FIRST_LOOK[p])
+            else:
+                idx = [_nearest(ladder, float(np.median(ladder)))] if n > 2 else [0]
+            choice[m][p] = idx
+    return space.state(space.base, choice)
+
+
+@dataclass
+class ExpertPolicy:
+    """Rules from evaluation patterns to actions, ranked by priority × knowledge."""
+
+    name: str = "expert"
+    knowledge_weight: float = 1.5
+
+    def initial(self, space: SearchSpace, source: Source) -> State:
+        return initial_state(space, source)
+
+    def propose(self, ctx: ProposalContext) -> list[Action]:
+        cands: list[tuple[float, Action]] = []
+        ev, st, sp = ctx.evaluation, ctx.state, ctx.space
+        att = next((m for m in st.modules if m in ("dustatt_modified_starburst", "dustatt_calzleit")), None)
+        ebv = {"dustatt_modified_starburst": "E_BV_lines", "dustatt_calzleit": "E_BVs_young"}.get(att or "")
+        sfh = next((m for m in st.modules if m in ("sfhdelayed", "sfh2exp")), None)
+        age = "age_main" if sfh == "sfhdelayed" else "age"
+
+        def add(priority: float, rule: str, why: str, **kw: Any) -> None:
+            cands.append((priority, Action(rationale=why, rule=rule, **kw)))
+
+        # R1 a best value on the edge of the explored values: look beyond it
+        for e in ev.edges:
+            add(
+                0.9,
+                "edge",
+                f"best {e['module']}.{e['param']}={e['value']} sits on the {e['side']} edge of the values tried",
+                type="widen",
+                module=e["module"],
+                param=e["param"],
+                direction="up" if e["side"] == "high" else "down",
+                steps=2,
+            )
+        # R2 the model UV is too bright for the optical: more dust, or older stars
+        if "uv_too_blue" in ev.patterns and att:
+            add(
+                0.8,
+                "uv_too_blue",
+                "UV over-predicted relative to the optical: more attenuation",
+                type="widen",
+                module=att,
+                param=ebv,
+                direction="up",
+                steps=2,
+            )
+            if sfh:
+                add(
+                    0.6,
+                    "uv_too_blue",
+                    "UV over-predicted: older populations",
+                    type="widen",
+                    module=sfh,
+                    param=age,
+                    direction="up",
+                    steps=2,
+                )
+        # R3 the observed UV is brighter than the model: less dust, or a young burst
+        if "uv_too_red" in ev.patterns:
+            if att:
+                add(
+                    0.75,
+                    "uv_too_red",
+                    "UV under-predicted: less attenuation",
+                    type="widen",
+                    module=att,
+                    param=ebv,
+                    direction="down",
+                    steps=2,
+                )
+            if sfh == "sfhdelayed":
+                add(0.7, "uv_too_red", "UV under-predicted: a recent burst of star formation", type="add_burst")
+        # R4 infrared excess the stellar model cannot make: hot dust around an AGN
+        if "infrared_excess" in ev.patterns:
+            if "agn" not in st.modules and "agn" in sp.ladders:
+                add(
+                    0.85,
+                    "infrared_excess",
+                    "near/mid-IR excess over the stellar+dust model: add an AGN",
+                    type="add_module",
+                    module="agn",
+                )
+            elif "agn" in st.modules:
+                add(
+                    0.8,
+                    "infrared_excess",
+                    "IR excess remains: allow a stronger AGN",
+                    type="widen",
+                    module="agn",
+                    param="fracAGN",
+                    direction="up",
+                    steps=2,
+                )
+        # R5 regimes wrong without a clear shape: another attenuation law, metallicity, a burst
+        if "poor_fit_no_pattern" in ev.patterns or any(p.endswith("predicted") for p in ev.patterns):
+            if att and SWAPS.get(att) in sp.ladders:
+                add(
+                    0.5,
+                    "poor_fit",
+                    "residual pattern across regimes: try the other attenuation law",
+                    type="swap_module",
+                    module=att,
+                    to=SWAPS[att],
+                )
+            if "bc03" in st.modules:
+                add(
+                    0.45,
+                    "poor_fit",
+                    "residual pattern: widen the metallicity range",
+                    type="widen",
+                    module="bc03",
+                    param="metallicity",
+                    direction="both",
+                    steps=1,
+                )
+            if sfh == "sfhdelayed" and len(st.indices(sfh, "f_burst")) == 1:
+                add(0.4, "poor_fit", "residual pattern: allow a late burst", type="add_burst")
+        # R6 an AGN the data do not need
+        if (
+            "agn" in st.modules
+            and ev.best.get("agn", {}).get("fracAGN", 1.0) <= min(sp.ladders["agn"]["fracAGN"])
+            and "infrared_excess" not in ev.patterns
+        ):
+            add(
+                0.4,
+                "agn_unneeded",
+                "the best AGN fraction is the smallest allowed: drop the AGN",
+                type="remove_module",
+                module="agn",
+            )
+        # R0 coordinate scans: each physical component over its whole ladder with the rest at the best
+        # model (an expert's "re-fit the SFH with the dust fixed"). SFHs are the engine's cheap axis.
+        for rank, m in enumerate((sfh, att, "nebular", "bc03")):
+            if m in st.modules:
+                add(
+                    0.99 - 0.01 * rank,
+                    "scan",
+                    f"scan all of {m} with the other components at the best model",
+                    type="scan",
+                    module=m,
+                    width=0,
+                )
+        # R7 converge: the best value and its ladder neighbours in every parameter, until nothing moves
+        add(0.95, "converge", "refine every parameter around the best model", type="zoom", width=1)
+        # R8 other basins: the neighbourhood of the best model at other metallicities, ages, attenuation
+        for m, p in (("bc03", "metallicity"), (sfh, age), (sfh, "f_burst"), (att, ebv), ("nebular", "zgas")):
+            if m not in st.modules or p not in sp.ladders.get(m, {}):
+                continue
+            ladder = sp.ladders[m][p]
+            b = sp.nearest_index(m, p, ev.best.get(m, {}).get(p, ladder[0]))
+            for j in (b - 2, b + 2, b - 3, b + 3):
+                if 0 <= j < len(ladder):
+                    add(
+                        0.3,
+                        "other_basin",
+                        f"the best model's neighbourhood with {m}.{p}={ladder[j]}",
+                        type="zoom",
+                        width=1,
+                        module=m,
+                        param=p,
+                        values=(float(ladder[j]),),
+                    )
+        # knowledge: rules learned on other galaxies re-rank these and may add their own actions
+        return self._rank(cands, ctx)
+
+    def _rank(self, cands: list[tuple[float, Action]], ctx: ProposalContext) -> list[Action]:
+        from .actions import parse_action
+
+        boost: dict[str, float] = {}
+        extra: dict[str, Action] = {}
+        for hint in ctx.knowledge:
+            key = action_key(hint.action)
+            delta = hint.similarity * (hint.success_rate - 0.5) * min(hint.tried, 10) / 10
+            boost[key] = boost.get(key, 0.0) + delta
+            if key not in extra and hint.success_rate > 0.6 and hint.similarity > 0.8:
+                try:
+                    a = parse_action({k: v for k, v in hint.action.items() if k != "rule"})
+                except ValueError:
+                    continue
+                extra[key] = Action(**{**a.__dict__, "rationale": f"knowledge: {hint.text}"[:500], "rule": "knowledge"})
+        keys = {action_key(a) for _, a in cands}
+        for key, a in extra.items():
+            if key not in keys:
+                cands.append((0.5, a))
+        scored = [(p + self.knowledge_weight * boost.get(action_key(a), 0.0), i, a) for i, (p, a) in enumerate(cands)]
+        scored.sort(key=lambda t: (-t[0], t[1]))
+        seen, out = set(), []
+        for _, _, a in scored:
+            k = action_key(a) + f":{a.width}:{a.steps}"
+            if k not in seen:
+                seen.add(k)
+                out.append(a)
+        return out
