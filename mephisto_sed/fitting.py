@@ -55,8 +55,11 @@ class BestModel:
 class FitAccumulator:
     """Accumulates χ², best models and Bayesian moments for several sources over chunks."""
 
-    def __init__(self, data: SourceData):
+    def __init__(self, data: SourceData, track_blocks: bool = False):
         self.data = data
+        # the best model of every chunk (one block of non-SFH parameters): other basins for the agents
+        self.track_blocks = track_blocks
+        self.block_best: list[list[tuple[float, dict[str, Any]]]] = [[] for _ in range(data.flux.shape[0])]
         s = data.flux.shape[0]
         self.chi2_min = np.full(s, np.inf)
         self.sum_l = np.zeros(s)
@@ -111,6 +114,10 @@ class FitAccumulator:
             mom[0] += np.sum(like * x, axis=1)
             mom[1] += np.sum(like * x * x, axis=1)
         best_idx = chi2.argmin(axis=1)
+        if self.track_blocks:
+            for i, k in enumerate(best_idx):
+                if np.isfinite(chi2[i, k]):
+                    self.block_best[i].append((float(chi2[i, k]), _model_params(chunk, k)))
         for i, k in enumerate(best_idx):
             if chi2[i, k] < self.best[i].chi2:
                 s = scale[i, k]

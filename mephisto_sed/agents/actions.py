@@ -44,6 +44,7 @@ ACTION_SCHEMA: dict[str, Any] = {
         "steps": {"type": "integer", "minimum": 1, "maximum": 5},
         "width": {"type": "integer", "minimum": 0, "maximum": 5},
         "values": {"type": "array", "maxItems": 30, "items": {"type": "number"}},
+        "around": {"type": "object", "maxProperties": 16, "additionalProperties": {"type": "number"}},
         "rationale": {"type": "string", "maxLength": 500},
     },
 }
@@ -63,12 +64,14 @@ class Action:
     steps: int = 1
     width: int = 1
     values: tuple[float, ...] = ()
+    around: tuple[tuple[str, float], ...] = ()  # zoom centre: ("module.param", value) pairs
     rationale: str = field(default="", compare=False)
     rule: str = field(default="", compare=False)  # which expert rule or knowledge entry proposed it
 
     def to_dict(self) -> dict[str, Any]:
         d = {k: v for k, v in asdict(self).items() if v not in (None, (), "")}
         d["values"] = list(self.values) if self.values else d.pop("values", None)
+        d["around"] = dict(self.around) if self.around else d.pop("around", None)
         return {k: v for k, v in d.items() if v is not None}
 
     def describe(self) -> str:
@@ -76,6 +79,7 @@ class Action:
         extra = f" {self.direction}" if self.direction else ""
         extra += f" -> {self.to}" if self.to else ""
         extra += f" {list(self.values)}" if self.values else ""
+        extra += " around " + ", ".join(f"{k}={v:g}" for k, v in self.around) if self.around else ""
         return f"{self.type} {target}{extra}".strip()
 
 
@@ -166,6 +170,18 @@ def _best_index(space: SearchSpace, state: State, best: dict[str, dict[str, Any]
 
 
 def _apply(space: SearchSpace, state: State, a: Action, best: dict[str, dict[str, Any]]) -> State:
+    if a.type == "zoom" and a.around:  # zoom around another centre (e.g. the best model of another basin)
+        centre = {m: dict(v) for m, v in best.items()}
+        for name, value in a.around:
+            m, _, p = name.partition(".")
+            ladder = _check_param(space, state, m, p)
+            i = space.nearest_index(m, p, value)
+            if abs(float(ladder[i]) - value) > 1e-9 * max(1.0, abs(value)):
+                raise ActionError(f"{name} = {value} is not an allowed value; allowed: {ladder}")
+            centre.setdefault(m, {})[p] = value
+        return _apply(
+            space, state, Action("zoom", width=a.width, module=a.module, param=a.param, values=a.values), centre
+        )
     if a.type == "zoom":  # every parameter: the best value and its ladder neighbours (± width)
         new = state
         for m, p, _idx in state.choice:

@@ -15,6 +15,8 @@ from .space import SearchSpace, State
 
 __all__ = ["Source", "Execution", "execute"]
 
+MAX_ALTERNATIVES = 8
+
 
 @dataclass
 class Source:
@@ -54,6 +56,7 @@ class Execution:
     row: dict[str, Any]
     best_model: dict[str, dict[str, Any]] = field(default_factory=dict)  # {module: {param: value}}
     seconds: float = 0.0
+    alternatives: list[tuple[float, dict[str, dict[str, Any]]]] = field(default_factory=list)  # other basins
 
     @property
     def chi2(self) -> float:
@@ -71,10 +74,12 @@ def execute(space: SearchSpace, state: State, source: Source, redshift_decimals:
     grid = ModelGrid(cfg, source.bands)
     z = round(source.redshift, redshift_decimals)
     data = SourceData(source.flux[None, :], source.err[None, :], source.upper_limit[None, :], cfg.additionalerror)
-    acc = FitAccumulator(data)
+    acc = FitAccumulator(data, track_blocks=True)
     for chunk in grid.iter_chunks(z):
         acc.add(chunk)
     row = acc.results()[0]
     best = acc.best[0]
     model = model_from_params(cfg, best.params) if np.isfinite(best.chi2) else {}
-    return Execution(state, acc.n_models, best, row, model, time.perf_counter() - t0)
+    blocks = sorted(acc.block_best[0], key=lambda t: t[0])[: 1 + MAX_ALTERNATIVES]
+    alternatives = [(c, model_from_params(cfg, p)) for c, p in blocks[1:]]
+    return Execution(state, acc.n_models, best, row, model, time.perf_counter() - t0, alternatives)

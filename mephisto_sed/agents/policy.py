@@ -22,7 +22,12 @@ def action_key(action: Action | dict[str, Any]) -> str:
     """What an action does, independent of the source: e.g. ``widen:dustatt_modified_starburst.E_BV_lines:up``."""
     d = action.to_dict() if isinstance(action, Action) else action
     target = ".".join(x for x in (d.get("module"), d.get("param")) if x)
-    return ":".join(x for x in (d["type"], target, d.get("direction") or d.get("to") or "") if x)
+    key = ":".join(x for x in (d["type"], target, d.get("direction") or d.get("to") or "") if x)
+    if d.get("values"):
+        key += "=" + ",".join(f"{v:g}" for v in d["values"])
+    if d.get("around"):  # a zoom around another centre is its own action
+        key += "@" + ",".join(f"{k}={v:g}" for k, v in sorted(dict(d["around"]).items()))
+    return key
 
 
 @dataclass
@@ -50,6 +55,7 @@ class ProposalContext:
     history: list[dict[str, Any]] = field(default_factory=list)  # previous steps (action, gain)
     knowledge: list[KnowledgeHint] = field(default_factory=list)
     budget_left: int = 0
+    alternatives: list[tuple[float, dict[str, dict[str, Any]]]] = field(default_factory=list)
 
 
 class Policy(Protocol):
@@ -255,6 +261,22 @@ class ExpertPolicy:
                 )
         # R7 converge: the best value and its ladder neighbours in every parameter, until nothing moves
         add(0.95, "converge", "refine every parameter around the best model", type="zoom", width=1)
+        # R9 other basins the last fit saw: the best models of other parameter blocks, refined in turn
+        for rank, (chi2_alt, alt) in enumerate(ctx.alternatives[:4]):
+            around = {
+                f"{m}.{p}": float(v)
+                for m, params in alt.items()
+                for p, v in params.items()
+                if p in sp.ladders.get(m, {}) and m in st.modules
+            }
+            add(
+                0.55 - 0.02 * rank,
+                "other_basin",
+                f"refine around the runner-up model (chi2 {chi2_alt:.1f})",
+                type="zoom",
+                width=1,
+                around=tuple(sorted(around.items())),
+            )
         # R8 other basins: the neighbourhood of the best model at other metallicities, ages, attenuation
         for m, p in (("bc03", "metallicity"), (sfh, age), (sfh, "f_burst"), (att, ebv), ("nebular", "zgas")):
             if m not in st.modules or p not in sp.ladders.get(m, {}):

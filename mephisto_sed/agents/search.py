@@ -31,7 +31,7 @@ IMPROVEMENT = 0.01  # relative χ² decrease that counts as progress
 @dataclass
 class Budget:
     max_models: int = 200_000
-    max_steps: int = 40
+    max_steps: int = 80
     max_tokens: int = 10_000
     max_seconds: float = 300.0
     max_models_per_step: int = 50_000
@@ -218,7 +218,14 @@ def search(
         if node.proposals is None:
             hints = knowledge.hints(node.evaluation) if knowledge is not None else []
             ctx = ProposalContext(
-                space, source, node.state, node.evaluation, history[-8:], hints, budget.max_models - models
+                space,
+                source,
+                node.state,
+                node.evaluation,
+                history[-8:],
+                hints,
+                budget.max_models - models,
+                node.execution.alternatives,
             )
             node.proposals = list(policy.propose(ctx))
             tokens += int(getattr(policy, "last_tokens", 0))
