@@ -81,6 +81,111 @@ def cmd_grid(args: argparse.Namespace) -> int:
     return 0
 
 
+def _knowledge_path(args: argparse.Namespace) -> str:
+    import os
+
+    return (
+        args.knowledge
+        or os.environ.get("MEPHISTO_KNOWLEDGE")
+        or str(Path.home() / ".local" / "share" / "mephisto-sed" / "knowledge")
+    )
+
+
+def _space(args: argparse.Namespace, cat):
+    from .agents.space import SearchSpace, default_space
+
+    space = SearchSpace.from_config(read_pcigale_ini(args.config)) if args.config else default_space()
+    space.bands = [b for b in space.bands if b in cat.bands] if space.bands else list(cat.bands)
+    return space
+
+
+def _agent_catalog(args: argparse.Namespace):
+    catalog_path = args.catalog or str(example_catalog_path())
+    if args.catalog is None:
+        print(f"no catalogue given: using the embedded example {catalog_path}", file=sys.stderr)
+    cat = read_catalog(
+        catalog_path,
+        flux_unit=args.flux_unit,
+        preset=args.preset,
+        on_unknown="skip" if args.skip_unknown_bands else "error",
+    )
+    for band, why in cat.dropped_bands.items():
+        print(f"not fitted: {band}: {why}", file=sys.stderr)
+    for rej in cat.rejected:
+        print(f"rejected: {rej}", file=sys.stderr)
+    if args.limit:
+        cat = cat.select(slice(0, args.limit))
+    return cat
+
+
+def cmd_fit(args: argparse.Namespace) -> int:
+    from .agents.agentfit import agent_fit_catalog, write_agent_results
+    from .agents.knowledge import KnowledgeBase
+    from .agents.search import Budget
+
+    cat = _agent_catalog(args)
+    space = _space(args, cat)
+    kb = None if args.no_knowledge else KnowledgeBase(path=_knowledge_path(args))
+    budget = Budget(max_models=args.max_models, max_steps=args.max_steps, max_seconds=args.max_seconds)
+    try:
+        res = agent_fit_catalog(cat, space, budget=budget, knowledge=kb, learn=args.learn, progress=not args.quiet)
+    finally:
+        if kb is not None:
+            kb.close()
+    out = write_agent_results(res, args.out, plots=not args.no_plots, progress=not args.quiet)
+    t = res.table
+    print(
+        f"wrote {out}/results.csv ({len(t)} sources, {int(sum(t['anomaly']))} anomalies); median reduced chi2 = "
+        f"{float(__import__('numpy').nanmedian(t['best.reduced_chi_square'])):.2f}, median models per source = "
+        f"{float(__import__('numpy').median(t['models_evaluated'])):,.0f}"
+    )
+    return 0
+
+
+def cmd_selfplay(args: argparse.Namespace) -> int:
+    from .agents.agentfit import agent_fit_catalog
+    from .agents.knowledge import KnowledgeBase
+    from .agents.search import Budget
+
+    cat = _agent_catalog(args)
+    space = _space(args, cat)
+    kb = KnowledgeBase(path=_knowledge_path(args))
+    try:
+        before = kb.count()
+        agent_fit_catalog(
+            cat, space, budget=Budget(max_models=args.max_models), knowledge=kb, learn=True, progress=not args.quiet
+        )
+        print(f"knowledge base {kb.where}: {before} -> {kb.count()} rules")
+    finally:
+        kb.close()
+    return 0
+
+
+def cmd_knowledge(args: argparse.Namespace) -> int:
+    from .agents.knowledge import KnowledgeBase
+
+    kb = KnowledgeBase(path=_knowledge_path(args))
+    try:
+        if args.action == "list":
+            rules = sorted(kb.all(), key=lambda r: (-r.tried, -r.helped))
+            for r in rules[: args.limit]:
+                print(f"{r.helped:>4}/{r.tried:<4} gain {r.mean_gain:+.1%}  {r.key:<55} {r.text}")
+            print(f"{len(rules)} rules in {kb.where}")
+        elif args.action == "search":
+            import numpy as np
+
+            sig = np.array([float(x) for x in args.signature.split(",")])
+            for r, score in kb.search(sig, limit=args.limit):
+                print(f"{score:.3f}  {r.helped}/{r.tried}  {r.key}  {r.text}")
+        elif args.action == "export":
+            print(f"exported {kb.export(args.file)} rules to {args.file}")
+        elif args.action == "import":
+            print(f"imported {kb.import_(args.file)} rules from {args.file}; {kb.count()} in the base")
+    finally:
+        kb.close()
+    return 0
+
+
 def cmd_filters(args: argparse.Namespace) -> int:
     from .filters import get_filter, known_filter_names
 
@@ -170,10 +275,56 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("path", nargs="?", default="pcigale.ini")
     i.set_defaults(func=cmd_init)
 
+    def agent_args(a: argparse.ArgumentParser) -> None:
+        a.add_argument("catalog", nargs="?", help="observation table (default: the embedded example)")
+        a.add_argument(
+            "--config",
+            help="reference pcigale.ini: its value lists are the search space (default: a broad built-in universe)",
+        )
+        a.add_argument(
+            "--knowledge",
+            help="knowledge base folder (default: $MEPHISTO_KNOWLEDGE or "
+            "~/.local/share/mephisto-sed/knowledge; QDRANT_URL selects a server)",
+        )
+        a.add_argument("--flux-unit", default="mJy", choices=[*FLUX_UNITS, "ABmag"])
+        a.add_argument("--preset", choices=list(PRESETS))
+        a.add_argument("--skip-unknown-bands", action="store_true")
+        a.add_argument("--limit", type=int, help="only the first N sources")
+        a.add_argument("--max-models", type=int, default=200_000, help="model budget per source")
+        a.add_argument("-q", "--quiet", action="store_true")
+
+    fa = sub.add_parser("fit", help="agent fit: a tree search over configurations per source")
+    agent_args(fa)
+    fa.add_argument("--out", default="out-agent")
+    fa.add_argument("--max-steps", type=int, default=80)
+    fa.add_argument("--max-seconds", type=float, default=300.0)
+    fa.add_argument("--no-knowledge", action="store_true", help="search without retrieved knowledge")
+    fa.add_argument("--learn", action="store_true", help="distill every finished search into the knowledge")
+    fa.add_argument("--no-plots", action="store_true")
+    fa.set_defaults(func=cmd_fit)
+
+    sp = sub.add_parser("selfplay", help="grow the knowledge base by searching a training catalogue")
+    agent_args(sp)
+    sp.set_defaults(func=cmd_selfplay)
+
+    kn = sub.add_parser("knowledge", help="list, search, export or import learned rules")
+    kn.add_argument("action", choices=["list", "search", "export", "import"])
+    kn.add_argument("file", nargs="?", help="JSON file for export/import")
+    kn.add_argument("--knowledge", help="knowledge base folder")
+    kn.add_argument("--signature", default=",".join(["0"] * 12), help="12 comma-separated numbers (search)")
+    kn.add_argument("--limit", type=int, default=30)
+    kn.set_defaults(func=cmd_knowledge)
+
     b = sub.add_parser("bench", help="benchmarks printing JSON")
-    b.add_argument("what", choices=["engine"])
+    b.add_argument("what", choices=["engine", "search"])
+    b.add_argument("--catalog", help="search: catalogue (default: COSMOS2020 2.5<z<3)")
+    b.add_argument("--config", help="search: reference pcigale.ini (default: the COSMOS team's 2.5<z<3 grid)")
+    b.add_argument("--n", type=int, default=20, help="search: test sources")
+    b.add_argument("--n-train", type=int, default=20, help="search: self-play sources for knowledge")
+    b.add_argument("--max-models", type=int, default=190_000, help="search: model budget per source")
+    b.add_argument("--per-source", action="store_true", help="search: include per-source rows")
     b.add_argument("--json", action="store_true", help="one-line JSON")
-    b.add_argument("--models", type=int, default=500_000, help="approximate grid size")
+    b.add_argument("--models", type=int, default=1_000_000, help="engine: approximate grid size")
     b.add_argument("--no-bagpipes", action="store_true", help="skip the bagpipes comparison")
     b.add_argument("--no-cosmos-grid", action="store_true", help="skip timing the COSMOS team's full grid")
     b.set_defaults(func=cmd_bench)

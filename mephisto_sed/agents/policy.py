@@ -61,7 +61,7 @@ class ProposalContext:
 class Policy(Protocol):
     name: str
 
-    def initial(self, space: SearchSpace, source: Source) -> State: ...
+    def initial(self, space: SearchSpace, source: Source, max_models: int | None = None) -> State: ...
 
     def propose(self, ctx: ProposalContext) -> list[Action]: ...
 
@@ -94,10 +94,39 @@ FIRST_LOOK = {
 }
 
 
-def initial_state(space: SearchSpace, source: Source) -> State:
+# Coarser looks, tried in turn while the first look would take more than a quarter of the budget.
+_COARSER = (
+    {"logU": 4, "E_BV_lines": 5, "E_BVs_young": 5, "age_burst": 2, "burst_age": 2},
+    {"logU": 3, "E_BV_lines": 4, "E_BVs_young": 4, "tau_main": 4, "age_main": 3, "age": 3, "zgas": 1},
+    {
+        "logU": 2,
+        "E_BV_lines": 3,
+        "E_BVs_young": 3,
+        "tau_main": 3,
+        "metallicity": 2,
+        "age_burst": 1,
+        "burst_age": 1,
+        "f_burst": 2,
+    },
+)
+
+
+def initial_state(space: SearchSpace, source: Source, max_models: int | None = None) -> State:
     """The first look: a coarse grid spanning every base parameter (a fraction of a per cent of a
-    typical expert grid)."""
+    typical expert grid), made coarser until it fits a quarter of ``max_models``."""
+    counts = dict(FIRST_LOOK, f_burst=4)
+    state = _first_look(space, source, counts)
+    for coarser in _COARSER:
+        if max_models is None or space.size(state) <= max_models // 4:
+            break
+        counts.update(coarser)
+        state = _first_look(space, source, counts)
+    return state
+
+
+def _first_look(space: SearchSpace, source: Source, counts: dict[str, int]) -> State:
     t_univ = age_of_universe_myr(source.redshift)
+    bursts = (0.0, 0.1, 0.5, 0.9)[: counts["f_burst"]] if counts["f_burst"] < 4 else (0.0, 0.1, 0.5, 0.9)
     choice: dict[str, dict[str, list[int]]] = {}
     for m in space.base:
         choice[m] = {}
@@ -105,13 +134,13 @@ def initial_state(space: SearchSpace, source: Source) -> State:
             n = len(ladder)
             if p in ("age_main", "age"):
                 valid = [i for i, v in enumerate(ladder) if v <= t_univ] or [0]
-                idx = [valid[i] for i in _spread(len(valid), FIRST_LOOK[p])]
+                idx = [valid[i] for i in _spread(len(valid), counts[p])]
             elif p == "f_burst":
-                idx = sorted({_nearest(ladder, v) for v in (0.0, 0.1, 0.5, 0.9)})
+                idx = sorted({_nearest(ladder, v) for v in bursts})
             elif p == "tau_burst":
                 idx = [n // 2]
-            elif p in FIRST_LOOK:
-                idx = _spread(n, FIRST_LOOK[p])
+            elif p in counts:
+                idx = _spread(n, counts[p])
             else:
                 idx = [_nearest(ladder, float(np.median(ladder)))] if n > 2 else [0]
             choice[m][p] = idx
@@ -125,8 +154,8 @@ class ExpertPolicy:
     name: str = "expert"
     knowledge_weight: float = 1.5
 
-    def initial(self, space: SearchSpace, source: Source) -> State:
-        return initial_state(space, source)
+    def initial(self, space: SearchSpace, source: Source, max_models: int | None = None) -> State:
+        return initial_state(space, source, max_models)
 
     def propose(self, ctx: ProposalContext) -> list[Action]:
         cands: list[tuple[float, Action]] = []

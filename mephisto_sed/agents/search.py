@@ -185,7 +185,7 @@ def search(
         history.append({"action": step["action"], "gain": gain})
         return node
 
-    start = policy.initial(space, source)
+    start = policy.initial(space, source, budget.max_models)
     if space.size(start) > budget.max_models:
         raise ActionError(f"the initial configuration ({space.size(start):,} models) exceeds the budget")
     run(start, None, None)

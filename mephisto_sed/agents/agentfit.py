@@ -1,0 +1,121 @@
+"""Agent fits of whole catalogues: one tree search per source, results in CIGALE-like columns,
+a trace (JSON and Markdown) and a plot per source."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from astropy.table import Table
+from tqdm.auto import tqdm
+
+from ..catalog import Catalog
+from ..engine import ModelGrid
+from ..gridfit import SourceFit
+from .distill import distill
+from .execute import Source
+from .policy import ExpertPolicy, Policy
+from .search import Budget, SearchResult, search
+from .space import SearchSpace
+
+__all__ = ["AgentResults", "agent_fit_catalog", "write_agent_results"]
+
+
+@dataclass
+class AgentResults:
+    table: Table
+    searches: list[SearchResult]
+    space: SearchSpace
+
+
+def _row(res: SearchResult) -> dict[str, Any]:
+    ex = res.best.execution
+    row: dict[str, Any] = {"id": res.source.id, "redshift": res.source.redshift}
+    row.update({k: v for k, v in ex.row.items() if k != "models_evaluated"})
+    row.update(
+        {
+            "anomaly": res.anomaly,
+            "anomaly_reason": res.anomaly_reason,
+            "models_evaluated": res.models_evaluated,
+            "steps": res.steps,
+            "stop_reason": res.stop_reason,
+            "modules": "+".join(res.best.state.modules),
+            "policy": res.policy,
+            "tokens": res.tokens,
+            "patterns": ",".join(res.best.evaluation.patterns),
+        }
+    )
+    return row
+
+
+def agent_fit_catalog(
+    catalog: Catalog,
+    space: SearchSpace,
+    policy: Policy | None = None,
+    budget: Budget | None = None,
+    knowledge: Any | None = None,
+    learn: bool = False,
+    progress: bool = True,
+    seed: int = 0,
+) -> AgentResults:
+    """Search every source; with ``learn`` each finished search is distilled into ``knowledge``."""
+    policy = policy or ExpertPolicy()
+    bands = [b for b in space.bands if b in catalog.bands] if space.bands else list(catalog.bands)
+    if not bands:
+        raise ValueError("no band of the search space is in the catalogue")
+    space.bands = bands
+    searches = []
+    for i in tqdm(range(len(catalog)), desc=f"agent fit ({policy.name})", unit="src", disable=not progress):
+        src = Source.from_catalog(catalog, i, bands)
+        res = search(src, space, policy, budget, knowledge=knowledge, seed=seed)
+        if learn and knowledge is not None:
+            distill(res, knowledge)
+        searches.append(res)
+    rows = [_row(r) for r in searches]
+    keys: list[str] = []
+    for r in rows:
+        keys += [k for k in r if k not in keys]
+    table = Table({k: [r.get(k, np.nan) for r in rows] for k in keys})
+    return AgentResults(table, searches, space)
+
+
+def source_fit(res: SearchResult, space: SearchSpace) -> SourceFit:
+    """A SourceFit (for plots and SED files) of a search's best model."""
+    src, ex = res.source, res.best.execution
+    cfg = space.to_config(res.best.state)
+    z = round(src.redshift, 2)
+    fit = SourceFit(
+        src.id, src.redshift, z, src.bands, src.flux, src.err, src.upper_limit, ex.best, ex.row, ex.best_model
+    )
+    if ex.best_model:
+        fit.sed = ModelGrid(cfg, src.bands).sed(ex.best_model, z)
+    return fit
+
+
+def write_agent_results(results: AgentResults, out_dir: str | Path, plots: bool = True, progress: bool = True) -> Path:
+    from ..outputs import sed_table
+    from ..plotting import plot_fit
+
+    out = Path(out_dir)
+    (out / "traces").mkdir(parents=True, exist_ok=True)
+    results.table.write(out / "results.csv", format="ascii.csv", overwrite=True)
+    results.table.write(out / "results.fits", overwrite=True)
+    for res in tqdm(results.searches, desc="writing traces and plots", unit="src", disable=not progress):
+        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in res.source.id)
+        (out / "traces" / f"{safe}.json").write_text(res.trace_json())
+        (out / "traces" / f"{safe}.md").write_text(res.trace_markdown())
+        if plots and res.best.execution.best_model:
+            fit = source_fit(res, results.space)
+            sed_table(fit).write(out / f"{safe}_best_model.fits", overwrite=True)
+            plot_fit(fit, out / f"{safe}.png")
+    summary = {
+        "sources": len(results.searches),
+        "anomalies": int(np.sum(results.table["anomaly"])),
+        "median_reduced_chi2": float(np.nanmedian(results.table["best.reduced_chi_square"])),
+        "median_models_evaluated": float(np.median(results.table["models_evaluated"])),
+    }
+    (out / "summary.json").write_text(json.dumps(summary, indent=1))
+    return out
