@@ -120,7 +120,9 @@ def evaluate(execution: Execution, source: Source, space: SearchSpace) -> Evalua
     for key, a, b in (("uv_opt", "NUV", "optical"), ("opt_nir", "optical", "NIR"), ("nir_mir", "NIR", "MIR")):
         if obs_level.get(a) is not None and obs_level.get(b) is not None:
             colours[key] = obs_level[b] - obs_level[a]
-    patterns = _patterns(regimes, execution.chi2_red)
+    red = ok & (rest >= 1.0)
+    reddest = float(np.mean(res[red][np.argsort(rest[red])[-2:]])) if red.sum() else 0.0
+    patterns = _patterns(regimes, execution.chi2_red, reddest)
     edges = _edges(execution, space)
     bayes = {k[6:]: float(v) for k, v in row.items() if k.startswith("bayes.") and not k.endswith("_err")}
     plaus = _plausibility(bayes, execution.best_model, z)
@@ -143,7 +145,8 @@ def evaluate(execution: Execution, source: Source, space: SearchSpace) -> Evalua
     )
 
 
-def _patterns(regimes: dict[str, dict[str, float]], chi2_red: float) -> list[str]:
+def _patterns(regimes: dict[str, dict[str, float]], chi2_red: float, reddest: float = 0.0) -> list[str]:
+    """``reddest``: mean residual of the two reddest bands beyond 1 µm rest."""
     out = []
     m = {k: (v["mean"] if v["n"] else 0.0) for k, v in regimes.items()}
     for name in m:
@@ -158,8 +161,14 @@ def _patterns(regimes: dict[str, dict[str, float]], chi2_red: float) -> list[str
         if np.mean(uv) >= PATTERN_SIGMA and m["optical"] < 1:
             out.append("uv_too_red")  # observed UV brighter: less dust, younger stars or a burst
     ir = [m[k] for k in ("NIR", "MIR", "FIR") if regimes[k]["n"]]
-    if ir and max(ir) >= PATTERN_SIGMA and abs(m["optical"]) < PATTERN_SIGMA:
-        out.append("infrared_excess")  # hot dust the galaxy model lacks: an AGN
+    # hot dust the galaxy model lacks (an AGN): a clear IR excess, or a poor fit whose IR sits above the
+    # model and whose reddest bands are well above it
+    if (
+        ir
+        and abs(m["optical"]) < PATTERN_SIGMA
+        and (max(ir) >= PATTERN_SIGMA or (chi2_red > 2 and max(ir) >= 0.8 and reddest >= PATTERN_SIGMA))
+    ):
+        out.append("infrared_excess")
     if chi2_red > 3 and not out:
         out.append("poor_fit_no_pattern")
     if chi2_red <= GOOD_CHI2_RED:

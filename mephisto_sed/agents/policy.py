@@ -239,6 +239,24 @@ class ExpertPolicy:
                     direction="up",
                     steps=2,
                 )
+        # R5b a poor fit with infrared coverage: an AGN is the usual missing component
+        # (or, without mid-IR data, a red rest-optical excess: the "V-shaped" SEDs of reddened AGN)
+        ir_data = any(ev.regimes.get(r, {}).get("n", 0) for r in ("MIR", "FIR"))
+        red_excess = any(p in ev.patterns for p in ("optical_underpredicted", "NIR_underpredicted"))
+        if (
+            ev.chi2_red > 3
+            and (ir_data or red_excess)
+            and "agn" not in st.modules
+            and "agn" in sp.ladders
+            and "infrared_excess" not in ev.patterns
+        ):
+            add(
+                0.7,
+                "poor_fit_ir",
+                "poor fit with an infrared or red rest-optical excess: try an AGN (disk, torus, polar dust)",
+                type="add_module",
+                module="agn",
+            )
         # R5 regimes wrong without a clear shape: another attenuation law, metallicity, a burst
         if "poor_fit_no_pattern" in ev.patterns or any(p.endswith("predicted") for p in ev.patterns):
             if att and SWAPS.get(att) in sp.ladders:
@@ -296,8 +314,13 @@ class ExpertPolicy:
                 f"{m}.{p}": float(v)
                 for m, params in alt.items()
                 for p, v in params.items()
-                if p in sp.ladders.get(m, {}) and m in st.modules
+                if p in sp.ladders.get(m, {})
+                and m in st.modules
+                and len(sp.ladders[m][p]) > 1
+                and v != ev.best.get(m, {}).get(p)  # only what differs from the best model
             }
+            if not around:
+                continue
             add(
                 0.55 - 0.02 * rank,
                 "other_basin",

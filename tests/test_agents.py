@@ -1,0 +1,319 @@
+"""The agents: expert rules, validated actions, tree search with budgets, anomalies, knowledge."""
+
+import json
+
+import numpy as np
+import pytest
+
+from mephisto_sed.agents import execute as execute_mod
+from mephisto_sed.agents.actions import Action, ActionError, apply_action, parse_action
+from mephisto_sed.agents.evaluate import Evaluation, evaluate
+from mephisto_sed.agents.execute import Source, execute
+from mephisto_sed.agents.knowledge import KnowledgeBase, Rule
+from mephisto_sed.agents.policy import ExpertPolicy, ProposalContext, action_key
+from mephisto_sed.agents.search import Budget, search
+from mephisto_sed.agents.space import SearchSpace
+from mephisto_sed.config import Configuration
+from mephisto_sed.mock import make_mock_catalog
+
+from .conftest import BROAD_BANDS
+
+IR_BANDS = BROAD_BANDS + ["spitzer.irac.I3", "spitzer.irac.I4", "jwst.miri.F1800W", "spitzer.mips.24"]
+
+BASE = {
+    "sfhdelayed": {
+        "tau_main": [100.0, 300.0, 1000.0, 3000.0],
+        "age_main": [100.0, 300.0, 1000.0, 2000.0, 4000.0],
+        "f_burst": [0.0, 0.1, 0.3],
+        "age_burst": [20.0],
+        "tau_burst": [50.0],
+    },
+    "bc03": {"imf": 1, "metallicity": [0.004, 0.02]},
+    "nebular": {"logU": [-3.0, -2.0], "zgas": [0.008]},
+    "dustatt_modified_starburst": {"E_BV_lines": [0.0, 0.1, 0.2, 0.4, 0.7, 1.0], "E_BV_factor": 0.44},
+    "dl2014": {"qpah": 2.5, "umin": 1.0, "alpha": 2.0, "gamma": 0.1},
+    "redshifting": {"redshift": ""},
+}
+
+
+def _space(bands=BROAD_BANDS, **overrides):
+    mods = {**BASE, **overrides}
+    space = SearchSpace.from_config(Configuration.from_modules(mods, additionalerror=0.05))
+    space.bands = list(bands)
+    return space
+
+
+def _mock(config_mods, bands, seed=3, **kw):
+    cfg = Configuration.from_modules(config_mods, additionalerror=0.05)
+    cat, truth = make_mock_catalog(cfg, bands, 1, seed=seed, **kw)
+    return Source.from_catalog(cat, 0, bands), truth
+
+
+def _evaluation(**kw) -> Evaluation:
+    base = dict(
+        chi2=30.0,
+        chi2_red=3.0,
+        n_bands=11,
+        residuals={},
+        plausibility=[],
+        n_effective=10.0,
+        regimes={r: {"n": 2, "mean": 0.0, "rms": 1.0} for r in ("FUV", "NUV", "optical", "NIR", "MIR")}
+        | {"FIR": {"n": 0, "mean": 0.0, "rms": 0.0}},
+        patterns=[],
+        edges=[],
+        bayes={"stellar.m_star": 1e10, "sfh.sfr": 1.0},
+        score=-3.0,
+        best={
+            "sfhdelayed": {"tau_main": 300.0, "age_main": 1000.0, "f_burst": 0.0},
+            "bc03": {"metallicity": 0.02},
+            "nebular": {"logU": -2.0, "zgas": 0.008},
+            "dustatt_modified_starburst": {"E_BV_lines": 0.2},
+        },
+        redshift=1.0,
+    )
+    base.update(kw)
+    return Evaluation(**base)
+
+
+def _proposals(evaluation, space=None, modules=None):
+    space = space or _space()
+    state = space.state(modules or space.base)
+    ctx = ProposalContext(space, None, state, evaluation)
+    return [a for a in ExpertPolicy().propose(ctx)]
+
+
+def _has(props, **match):
+    return any(all(getattr(a, k) == v for k, v in match.items()) for a in props)
+
+
+# -- each expert rule on a case built to trigger it ---------------------------------------------
+def test_rule_edge_widens_beyond_the_best_value():
+    ev = _evaluation(edges=[{"module": "sfhdelayed", "param": "age_main", "side": "high", "value": 4000.0}])
+    assert _has(_proposals(ev), type="widen", module="sfhdelayed", param="age_main", direction="up", rule="edge")
+
+
+def test_rule_uv_too_blue_asks_for_more_dust():
+    props = _proposals(_evaluation(patterns=["uv_too_blue"]))
+    assert _has(props, type="widen", param="E_BV_lines", direction="up", rule="uv_too_blue")
+
+
+def test_rule_uv_too_red_asks_for_less_dust_or_a_burst():
+    props = _proposals(_evaluation(patterns=["uv_too_red"]))
+    assert _has(props, type="widen", param="E_BV_lines", direction="down", rule="uv_too_red")
+    assert _has(props, type="add_burst", rule="uv_too_red")
+
+
+def test_rule_infrared_excess_adds_an_agn_then_strengthens_it():
+    props = _proposals(_evaluation(patterns=["infrared_excess"]))
+    assert _has(props, type="add_module", module="agn", rule="infrared_excess")
+    space = _space()
+    mods = [*space.base, "agn"]
+    ev = _evaluation(patterns=["infrared_excess"], best={**_evaluation().best, "agn": {"fracAGN": 0.3}})
+    assert _has(_proposals(ev, space, mods), type="widen", module="agn", param="fracAGN", rule="infrared_excess")
+
+
+def test_rule_poor_fit_with_a_red_excess_tries_an_agn():
+    ev = _evaluation(chi2_red=6.0, patterns=["optical_underpredicted"])
+    assert _has(_proposals(ev), type="add_module", module="agn", rule="poor_fit_ir")
+    assert not _has(_proposals(_evaluation(chi2_red=1.2)), type="add_module")
+
+
+def test_rule_poor_fit_swaps_the_attenuation_law():
+    props = _proposals(_evaluation(patterns=["poor_fit_no_pattern"]))
+    assert _has(props, type="swap_module", module="dustatt_modified_starburst", to="dustatt_calzleit")
+
+
+def test_rule_unneeded_agn_is_removed():
+    space = _space()
+    ev = _evaluation(best={**_evaluation().best, "agn": {"fracAGN": 0.05}})
+    assert _has(_proposals(ev, space, [*space.base, "agn"]), type="remove_module", module="agn")
+
+
+def test_rule_converge_and_scans_are_always_offered():
+    props = _proposals(_evaluation(chi2_red=1.1, patterns=["good_fit"]))
+    assert props[0].type == "scan"
+    assert _has(props, type="zoom", rule="converge")
+
+
+def test_evaluation_sees_uv_over_predicted_by_a_dust_free_model():
+    """A dusty mock fitted without dust: the model's UV is too bright, the expert asks for dust."""
+    src, _ = _mock(
+        {
+            **BASE,
+            "dustatt_modified_starburst": {"E_BV_lines": 1.0, "E_BV_factor": 0.44},
+            "sfhdelayed": {"tau_main": 3000.0, "age_main": 300.0},
+        },
+        BROAD_BANDS,
+        z_range=(2.0, 2.01),
+        log_mstar_range=(10.5, 10.5),
+    )
+    # young stars only and almost no dust allowed: the fit cannot redden the UV
+    space = _space(
+        dustatt_modified_starburst={"E_BV_lines": [0.0, 0.05], "E_BV_factor": 0.44},
+        sfhdelayed={"tau_main": [1000.0, 3000.0], "age_main": [100.0, 300.0], "f_burst": [0.0]},
+    )
+    ex = execute(space, space.reference_state(), src)
+    ev = evaluate(ex, src, space)
+    assert "uv_too_blue" in ev.patterns or "FUV_overpredicted" in ev.patterns or "NUV_overpredicted" in ev.patterns
+    assert len(ev.summary()) < 2000 and "chi2_red" in ev.summary()
+    assert ev.signature().shape == (12,) and np.all(np.isfinite(ev.signature()))
+
+
+# -- search --------------------------------------------------------------------------------------
+def test_mock_agn_is_found_when_the_start_lacks_it():
+    agn = {"fracAGN": 0.6, "EBV": 0.0, "covering_factor": 0.5, "temperature": 100.0, "lambda_fracAGN": "0.1/10"}
+    src, truth = _mock(
+        {
+            **BASE,
+            "agn": agn,
+            "dustatt_modified_starburst": {"E_BV_lines": 0.1, "E_BV_factor": 0.44},
+            "sfhdelayed": {"tau_main": 1000.0, "age_main": 2000.0},
+        },
+        IR_BANDS,
+        z_range=(0.8, 0.81),
+        log_mstar_range=(10.5, 10.5),
+        seed=5,
+    )
+    space = _space(IR_BANDS)
+    assert "agn" not in space.base and "agn" in space.ladders
+    res = search(src, space, ExpertPolicy(), Budget(max_models=60_000, max_steps=40))
+    assert "agn" in res.best.state.modules, res.trace_markdown()
+    assert res.best.evaluation.chi2_red < 2.0
+    assert not res.anomaly
+
+
+def test_unexplainable_source_is_an_anomaly():
+    rng = np.random.default_rng(0)
+    flux = 10 ** rng.uniform(-3, -1, len(BROAD_BANDS))  # a zigzag no stellar population makes
+    src = Source("weird", 1.5, list(BROAD_BANDS), flux, 0.01 * flux, np.zeros(flux.size, bool))
+    res = search(src, _space(), ExpertPolicy(), Budget(max_models=20_000, max_steps=10))
+    assert res.anomaly and "χ²" in res.anomaly_reason
+
+
+@pytest.mark.parametrize("max_models, max_steps", [(3_000, 50), (40_000, 4)])
+def test_budgets_are_never_exceeded(max_models, max_steps):
+    src, _ = _mock(BASE, BROAD_BANDS, seed=11)
+    res = search(src, _space(), ExpertPolicy(), Budget(max_models=max_models, max_steps=max_steps))
+    assert res.models_evaluated <= max_models
+    assert res.steps <= max_steps
+    assert sum(s["models"] for s in res.trace) == res.models_evaluated
+
+
+def test_search_is_deterministic_and_never_repeats_a_configuration():
+    src, _ = _mock(BASE, BROAD_BANDS, seed=2)
+    a = search(src, _space(), ExpertPolicy(), Budget(max_models=30_000), seed=4)
+    b = search(src, _space(), ExpertPolicy(), Budget(max_models=30_000), seed=4)
+    strip = lambda t: [{k: v for k, v in s.items() if k != "seconds"} for s in t]  # noqa: E731
+    assert strip(a.trace) == strip(b.trace)
+    keys = [n.state.key for n in a.nodes]
+    assert len(keys) == len(set(keys))
+    data = json.loads(a.trace_json())
+    assert data["steps"] == a.steps and data["steps_detail"][0]["action"] == "initial"
+    assert "| step |" in a.trace_markdown()
+
+
+class HostilePolicy(ExpertPolicy):
+    """Proposes what a broken or malicious LLM might: nothing of it may reach the engine."""
+
+    name = "hostile"
+
+    def propose(self, ctx):
+        bad = [
+            Action("add_module", module="m2005"),
+            Action("set", module="sfhdelayed", param="age_main", values=(1e9,)),
+            Action("set", module="bc03", param="metallicity", values=(0.3,)),
+            Action("scan", module="sfhdelayed", width=5),  # a huge grid
+            Action("widen", module="nebular", param="../../etc/passwd"),
+            Action("remove_module", module="bc03"),
+            Action("swap_module", module="dustatt_modified_starburst", to="os.system"),
+        ]
+        return bad + super().propose(ctx)[:1]
+
+
+def test_invalid_configurations_never_reach_the_engine(monkeypatch):
+    seen = []
+    real = execute_mod.ModelGrid
+
+    def spy(config, bands, **kw):
+        seen.append(config)
+        return real(config, bands, **kw)
+
+    monkeypatch.setattr(execute_mod, "ModelGrid", spy)
+    src, _ = _mock(BASE, BROAD_BANDS, seed=1)
+    space = _space()
+    res = search(src, space, HostilePolicy(), Budget(max_models=20_000, max_steps=4, max_models_per_step=10_000))
+    assert res.rejected_actions >= 7
+    for cfg in seen:
+        assert set(cfg.modules) <= set(space.ladders) | {"redshifting"}
+        assert all(v <= 14000 for v in cfg.params["sfhdelayed"]["age_main"])
+        assert cfg.n_models <= 20_000
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        "rm -rf /",
+        ["zoom"],
+        {"type": "exec", "cmd": "ls"},
+        {"type": "zoom", "width": 99},
+        {"type": "set", "module": "bc03", "param": "metallicity", "values": ["0.02; import os"]},
+        {"type": "zoom", "__class__": "x"},
+        {"type": "widen", "steps": True},
+    ],
+)
+def test_hostile_action_payloads_are_rejected(payload):
+    with pytest.raises(ActionError):
+        parse_action(payload)
+
+
+def test_actions_validate_against_ladders_and_caps():
+    space = _space()
+    state = space.reference_state()
+    best = _evaluation().best
+    with pytest.raises(ActionError, match="not an allowed value"):
+        apply_action(space, state, Action("set", module="bc03", param="metallicity", values=(0.008,)), best)
+    with pytest.raises(ActionError, match="over the cap"):
+        apply_action(space, state, Action("add_module", module="agn"), best, max_models=10)
+    good = apply_action(space, state, parse_action({"type": "zoom", "width": 1}), best)
+    assert space.size(good) < space.size(state)
+
+
+# -- knowledge -----------------------------------------------------------------------------------
+def test_knowledge_merges_round_trips_and_survives_restart(tmp_path):
+    path = tmp_path / "kb"
+    kb = KnowledgeBase(path=path)
+    sig = [0.1] * 12
+    action = {"type": "add_module", "module": "agn"}
+    kb.add(Rule(sig, action, "IR excess: add an AGN", tried=1, helped=1, mean_gain=0.3, sources=["a"]))
+    kb.add(
+        Rule([0.1] * 11 + [0.1001], action, "IR excess: add an AGN", tried=1, helped=0, mean_gain=0.0, sources=["b"])
+    )  # a near-duplicate merges its evidence
+    kb.add(Rule([0.9, -0.5] + [0.0] * 10, {"type": "zoom", "width": 1}, "converge", tried=2, helped=1))
+    assert kb.count() == 2
+    merged = [r for r in kb.all() if r.key == action_key(action)][0]
+    assert (merged.tried, merged.helped, sorted(merged.sources)) == (2, 1, ["a", "b"])
+    hits = kb.search(sig, limit=1)
+    assert hits[0][0].key == "add_module:agn" and hits[0][1] > 0.99
+    assert [r.key for r, _ in kb.search(sig, action_type="zoom")] == ["zoom"]
+    kb.export(tmp_path / "rules.json")
+    kb.close()
+
+    again = KnowledgeBase(path=path)  # restart of the local store
+    assert again.count() == 2
+    again.close()
+    fresh = KnowledgeBase(path=":memory:")
+    assert fresh.import_(tmp_path / "rules.json") == 2
+    assert {r.key for r in fresh.all()} == {"add_module:agn", "zoom"}
+    fresh.close()
+
+
+def test_selfplay_distills_rules_that_rank_later_proposals(tmp_path):
+    from mephisto_sed.agents.selfplay import selfplay
+
+    kb = KnowledgeBase(path=":memory:")
+    srcs = [_mock(BASE, BROAD_BANDS, seed=s)[0] for s in (21, 22)]
+    results = selfplay(srcs, _space(), ExpertPolicy(), kb, budget=Budget(max_models=15_000), progress=False)
+    assert kb.count() > 0
+    hints = kb.hints(results[0].best.evaluation)
+    assert hints and all(0 <= h.similarity <= 1.0001 for h in hints)
+    kb.close()
