@@ -71,3 +71,23 @@ def test_cigale_engine_without_pcigale_is_a_clear_error(tmp_path, capsys):
         pytest.skip("pcigale is installed: the run itself is tested in test_cigale_engine.py")
     assert main(["grid", "--engine", "cigale", "--out", str(tmp_path), "-q"]) == 2
     assert "pcigale is not installed" in capsys.readouterr().err
+
+
+def test_agent_fit_and_knowledge_commands(tmp_path, capsys):
+    kb = str(tmp_path / "kb")
+    out = tmp_path / "agent"
+    assert main(["fit", "--out", str(out), "-q", "--knowledge", kb, "--learn", "--limit", "3",
+                 "--max-models", "20000", "--no-plots"]) == 0
+    res = Table.read(out / "results.csv", format="ascii.csv")
+    for col in ("id", "redshift", "best.reduced_chi_square", "bayes.stellar.m_star", "bayes.stellar.m_star_err",
+                "bayes.sfh.sfr", "anomaly", "models_evaluated", "steps"):
+        assert col in res.colnames
+    assert np.all(res["models_evaluated"] <= 20000)
+    for sid in res["id"]:
+        assert (out / "traces" / f"{sid}.json").exists() and (out / "traces" / f"{sid}.md").exists()
+    capsys.readouterr()
+    assert main(["knowledge", "list", "--knowledge", kb]) == 0
+    assert "rules in" in capsys.readouterr().out
+    assert main(["knowledge", "export", str(tmp_path / "rules.json"), "--knowledge", kb]) == 0
+    assert main(["knowledge", "import", str(tmp_path / "rules.json"), "--knowledge", str(tmp_path / "kb2")]) == 0
+    assert "imported" in capsys.readouterr().out
