@@ -226,6 +226,19 @@ def cmd_bench(args: argparse.Namespace) -> int:
         result = bench.bench_engine(
             n_target=args.models, compare_bagpipes=not args.no_bagpipes, cosmos_grid=not args.no_cosmos_grid
         )
+    elif args.what == "search":
+        from .agents.bench_search import bench_search
+
+        result = bench_search(
+            args.catalog,
+            n=args.n,
+            n_train=args.n_train,
+            max_models=args.max_models,
+            ini=args.config,
+            progress=not args.json,
+        )
+        if not args.per_source:
+            result.pop("per_source")
     else:
         print(f"unknown benchmark {args.what!r}", file=sys.stderr)
         return 2

@@ -76,11 +76,37 @@ def test_cigale_engine_without_pcigale_is_a_clear_error(tmp_path, capsys):
 def test_agent_fit_and_knowledge_commands(tmp_path, capsys):
     kb = str(tmp_path / "kb")
     out = tmp_path / "agent"
-    assert main(["fit", "--out", str(out), "-q", "--knowledge", kb, "--learn", "--limit", "3",
-                 "--max-models", "20000", "--no-plots"]) == 0
+    assert (
+        main(
+            [
+                "fit",
+                "--out",
+                str(out),
+                "-q",
+                "--knowledge",
+                kb,
+                "--learn",
+                "--limit",
+                "3",
+                "--max-models",
+                "20000",
+                "--no-plots",
+            ]
+        )
+        == 0
+    )
     res = Table.read(out / "results.csv", format="ascii.csv")
-    for col in ("id", "redshift", "best.reduced_chi_square", "bayes.stellar.m_star", "bayes.stellar.m_star_err",
-                "bayes.sfh.sfr", "anomaly", "models_evaluated", "steps"):
+    for col in (
+        "id",
+        "redshift",
+        "best.reduced_chi_square",
+        "bayes.stellar.m_star",
+        "bayes.stellar.m_star_err",
+        "bayes.sfh.sfr",
+        "anomaly",
+        "models_evaluated",
+        "steps",
+    ):
         assert col in res.colnames
     assert np.all(res["models_evaluated"] <= 20000)
     for sid in res["id"]:
