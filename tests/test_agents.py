@@ -317,3 +317,28 @@ def test_selfplay_distills_rules_that_rank_later_proposals(tmp_path):
     hints = kb.hints(results[0].best.evaluation)
     assert hints and all(0 <= h.similarity <= 1.0001 for h in hints)
     kb.close()
+
+
+def test_bench_search_reports_fractions_against_a_full_grid(tmp_path, monkeypatch):
+    from importlib import resources
+
+    from mephisto_sed.agents.bench_search import bench_search
+    from mephisto_sed.config import write_pcigale_ini
+
+    monkeypatch.setenv("MEPHISTO_CACHE", str(tmp_path / "cache"))
+    ini = write_pcigale_ini(Configuration.from_modules(BASE, additionalerror=0.05), tmp_path / "ref.ini")
+    catalog = resources.files("mephisto_sed") / "data" / "example_catalogue.txt"
+    r = bench_search(str(catalog), n=3, n_train=2, ini=ini, max_models=3_000, progress=False)
+    for key in (
+        "sources",
+        "grid_models",
+        "median_fraction_of_grid",
+        "frac_sources_within_tolerance",
+        "median_fraction_with_knowledge",
+        "median_fraction_without_knowledge",
+    ):
+        assert key in r
+    assert r["sources"] == 3 and r["grid_models"] > 0
+    assert 0 < r["median_fraction_of_grid"] <= 3_000 / r["grid_models"] + 1e-12
+    assert r["knowledge_rules"] > 0
+    assert (tmp_path / "cache").is_dir()  # the reference grid is cached
