@@ -47,6 +47,7 @@ class Node:
     evaluation: Evaluation
     proposals: list[Action] | None = None
     exhausted: bool = False
+    expansions: int = 0
 
     @property
     def chi2(self) -> float:
@@ -214,7 +215,11 @@ def search(
         if not order:
             stop = "no proposal left"
             break
-        node = order[0] if since_improvement < patience or len(order) == 1 else order[min(1, len(order) - 1)]
+        if since_improvement < patience or len(order) == 1:
+            node = order[0]
+        else:  # stalled: the least-expanded of the best few nodes, so every promising branch gets a turn
+            node = min(order[:5], key=lambda n: (n.expansions, n.chi2))
+        node.expansions += 1
         if node.proposals is None:
             hints = knowledge.hints(node.evaluation) if knowledge is not None else []
             ctx = ProposalContext(
