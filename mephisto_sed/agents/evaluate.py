@@ -80,7 +80,7 @@ class Evaluation:
         v.append(np.clip(np.log10(max(self.chi2_red, 1e-3)), -1, 3) / 3.0)
         v += [np.clip(self.colours.get(c, 0.0), -3, 3) / 3.0 for c in ("uv_opt", "opt_nir", "nir_mir")]
         v.append(min(len(self.edges), 5) / 5.0)
-        out = np.asarray(v, dtype=float)
+        out = np.nan_to_num(np.asarray(v, dtype=float), nan=0.0, posinf=1.0, neginf=-1.0)
         assert out.size == SIGNATURE_SIZE
         return out
 
@@ -107,7 +107,7 @@ def evaluate(execution: Execution, source: Source, space: SearchSpace) -> Evalua
     rest = np.array([_rest_um(b, z) for b in source.bands])
     regimes, obs_level = {}, {}
     for name, lo, hi in REGIMES:
-        sel = ok & (rest >= lo) & (rest < hi)
+        sel = ok & (rest >= lo) & (rest < hi) & np.isfinite(res)
         r = res[sel]
         regimes[name] = {
             "n": int(sel.sum()),

@@ -1,0 +1,123 @@
+"""Write docs/lrd.md from an agent run on the Kokorev et al. (2024) Little Red Dots:
+
+    mephisto-sed fit ../shared/data/kokorev2024_lrd/lrd_table_v1.1.fits --preset kokorev2024_lrd \\
+        --out lrd-run --max-models 40000 --max-steps 40
+    python scripts/lrd_report.py lrd-run
+"""
+
+import json
+import shutil
+import sys
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+from astropy.table import Table
+
+GOOD = 2.0  # reduced χ² of a "good fit" here
+
+
+def classify(best: dict, modules: list[str]) -> str:
+    agn = best.get("agn", {})
+    att = best.get("dustatt_modified_starburst", {}) or best.get("dustatt_calzleit", {})
+    ebv_s = (
+        att.get("E_BV_lines", 0.0) * att.get("E_BV_factor", 0.44)
+        if "E_BV_lines" in att
+        else att.get("E_BVs_young", 0.0)
+    )
+    dusty = ebv_s >= 0.2
+    strong_agn = "agn" in modules and agn.get("fracAGN", 0.0) >= 0.3
+    if strong_agn and dusty:
+        return "AGN + dusty starburst"
+    if strong_agn:
+        return "AGN-dominated"
+    if dusty:
+        return "dusty starburst"
+    return "stars, little dust"
+
+
+def main(run: Path, docs: Path) -> None:
+    t = Table.read(run / "results.csv", format="ascii.csv")
+    rows = []
+    for r in t:
+        tr = json.loads((run / "traces" / f"{r['id']}.json").read_text())
+        rows.append((r, tr, classify(tr["best"]["model"], tr["best"]["modules"])))
+    n = len(rows)
+    chi = np.array([float(r["best.reduced_chi_square"]) for r, _, _ in rows])
+    anomalies = [(r, tr) for r, tr, _ in rows if str(r["anomaly"]) == "True"]
+    good = [(r, c) for (r, _, c), x in zip(rows, chi) if x <= GOOD and str(r["anomaly"]) != "True"]
+    classes = Counter(c for _, c in good)
+    all_classes = Counter(c for _, _, c in rows)
+    (docs / "lrd").mkdir(parents=True, exist_ok=True)
+    examples = []
+    for cls in ("AGN-dominated", "AGN + dusty starburst", "dusty starburst", "stars, little dust"):
+        pick = [r for r, c in good if c == cls][:1]
+        examples += [(cls, p) for p in pick]
+    if anomalies:
+        examples.append(("anomaly", anomalies[0][0]))
+    for _, r in examples:
+        src = run / f"{r['id']}.png"
+        if src.exists():
+            shutil.copy(src, docs / "lrd" / f"{r['id']}.png")
+    models = np.array([int(r["models_evaluated"]) for r, _, _ in rows])
+    lines = [
+        "# Little Red Dots: what the agents make of them",
+        "",
+        "The 260 photometric Little Red Dots of Kokorev et al. (2024, ApJ 968, 38) — HST + JWST/NIRCam",
+        "fluxes, EAZY photometric redshifts 4 < z < 9 — fitted by the expert agent at their `z_phot`",
+        "(`mephisto-sed fit ... --preset kokorev2024_lrd`, the built-in search space plus the optional AGN",
+        "and Calzetti-Leitherer modules, 40,000 models and 40 steps per source at most). Regenerate with",
+        "`python scripts/lrd_report.py RUN_DIR`.",
+        "",
+        "## Headline numbers",
+        "",
+        f"* sources: {n}; median models evaluated per source: {np.median(models):,.0f}",
+        f"* explained by a good fit (reduced χ² ≤ {GOOD:g}, no anomaly): **{len(good)}** ({len(good) / n:.0%})",
+        f"* flagged as anomalies: **{len(anomalies)}** ({len(anomalies) / n:.0%})",
+        f"* median best reduced χ²: {np.median(chi):.2f}",
+        "",
+        "| best configuration | good fits | all sources |",
+        "|---|---:|---:|",
+    ]
+    for cls in ("AGN-dominated", "AGN + dusty starburst", "dusty starburst", "stars, little dust"):
+        lines.append(f"| {cls} | {classes.get(cls, 0)} | {all_classes.get(cls, 0)} |")
+    lines += [
+        "",
+        "Classes: *AGN* when the best model holds the AGN with fracAGN ≥ 0.3 of the rest "
+        "0.1–10 µm luminosity; *dusty* when the stellar E(B−V) ≥ 0.2.",
+        "",
+        "## Anomalies",
+        "",
+    ]
+    reasons = Counter()
+    for r, _ in anomalies:
+        reason = str(r["anomaly_reason"])
+        reasons["implausible best model" if "χ²" not in reason else "no configuration fits (χ²_red > 5)"] += 1
+    for k, v in reasons.most_common():
+        lines.append(f"* {k}: {v}")
+    for r, _ in anomalies[:8]:
+        lines.append(f"  * {r['id']} (z = {float(r['redshift']):.2f}): {r['anomaly_reason']}")
+    lines += ["", "## Examples", ""]
+    for cls, r in examples:
+        lines.append(
+            f"**{cls}** — source {r['id']}, z = {float(r['redshift']):.2f}, "
+            f"reduced χ² = {float(r['best.reduced_chi_square']):.2f}"
+        )
+        lines.append("")
+        lines.append(f"![{r['id']}](lrd/{r['id']}.png)")
+        lines.append("")
+    lines += [
+        "## Caveats",
+        "",
+        "* Redshifts are photometric; an LRD at the wrong z will look anomalous.",
+        "* The AGN is our simple disk + torus + polar-dust model (docs/physics.md), not a "
+        "radiative-transfer grid; at z > 4 NIRCam reaches only the rest optical/near-IR, so the torus "
+        "is constrained weakly and the AGN is recognised mostly by its reddened disk.",
+        "* Photometry is not corrected for Galactic extinction (as delivered).",
+    ]
+    (docs / "lrd.md").write_text("\n".join(lines) + "\n")
+    print(f"wrote {docs / 'lrd.md'}: {n} sources, {len(good)} good fits, {len(anomalies)} anomalies; {dict(classes)}")
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1]), Path(sys.argv[2]) if len(sys.argv) > 2 else Path(__file__).resolve().parents[1] / "docs")
