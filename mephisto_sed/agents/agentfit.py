@@ -4,6 +4,7 @@ a trace (JSON and Markdown) and a plot per source."""
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,8 @@ from .search import Budget, SearchResult, search
 from .space import SearchSpace
 
 __all__ = ["AgentResults", "agent_fit_catalog", "write_agent_results"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -67,14 +70,28 @@ def agent_fit_catalog(
     if not bands:
         raise ValueError("no band of the search space is in the catalogue")
     space.bands = bands
-    searches = []
+    searches, failed = [], []
     for i in tqdm(range(len(catalog)), desc=f"agent fit ({policy.name})", unit="src", disable=not progress):
         src = Source.from_catalog(catalog, i, bands)
-        res = search(src, space, policy, budget, knowledge=knowledge, seed=seed)
+        try:
+            res = search(src, space, policy, budget, knowledge=knowledge, seed=seed)
+        except Exception as exc:  # one source's failure must not lose the others' work
+            log.exception("source %s: search failed", src.id)
+            failed.append(
+                {
+                    "id": src.id,
+                    "redshift": src.redshift,
+                    "anomaly": True,
+                    "models_evaluated": 0,
+                    "steps": 0,
+                    "anomaly_reason": f"search failed: {type(exc).__name__}: {exc}",
+                }
+            )
+            continue
         if learn and knowledge is not None:
             distill(res, knowledge)
         searches.append(res)
-    rows = [_row(r) for r in searches]
+    rows = [_row(r) for r in searches] + failed
     keys: list[str] = []
     for r in rows:
         keys += [k for k in r if k not in keys]
