@@ -342,3 +342,25 @@ def test_bench_search_reports_fractions_against_a_full_grid(tmp_path, monkeypatc
     assert 0 < r["median_fraction_of_grid"] <= 3_000 / r["grid_models"] + 1e-12
     assert r["knowledge_rules"] > 0
     assert (tmp_path / "cache").is_dir()  # the reference grid is cached
+
+
+def test_parsed_actions_keep_every_field():
+    a = parse_action(
+        {
+            "type": "scan",
+            "module": "sfhdelayed",
+            "width": 1,
+            "rationale": "why",
+            "couple": ["dustatt_modified_starburst.E_BV_lines"],
+        }
+    )
+    assert a.rationale == "why" and a.couple == ("dustatt_modified_starburst.E_BV_lines",) and a.around == ()
+    z = parse_action({"type": "zoom", "around": {"bc03.metallicity": 0.004}, "rationale": "other basin"})
+    assert z.around == (("bc03.metallicity", 0.004),) and z.rationale == "other basin"
+    assert parse_action(z.to_dict()) == z
+    space = _space()
+    state = space.reference_state()
+    scanned = apply_action(space, state, a, _evaluation().best)
+    assert len(scanned.indices("dustatt_modified_starburst", "E_BV_lines")) == 3  # best ± 1
+    assert len(scanned.indices("bc03", "metallicity")) == 1  # the rest at the best model
+    assert scanned.indices("sfhdelayed", "tau_main") == tuple(range(4))  # the scanned module: all of it

@@ -45,6 +45,7 @@ ACTION_SCHEMA: dict[str, Any] = {
         "width": {"type": "integer", "minimum": 0, "maximum": 5},
         "values": {"type": "array", "maxItems": 30, "items": {"type": "number"}},
         "around": {"type": "object", "maxProperties": 16, "additionalProperties": {"type": "number"}},
+        "couple": {"type": "array", "maxItems": 4, "items": {"type": "string", "maxLength": 80}},
         "rationale": {"type": "string", "maxLength": 500},
     },
 }
@@ -65,6 +66,7 @@ class Action:
     width: int = 1
     values: tuple[float, ...] = ()
     around: tuple[tuple[str, float], ...] = ()  # zoom centre: ("module.param", value) pairs
+    couple: tuple[str, ...] = ()  # scan: "module.param" names kept at best ± width (the rest at best)
     rationale: str = field(default="", compare=False)
     rule: str = field(default="", compare=False)  # which expert rule or knowledge entry proposed it
 
@@ -72,6 +74,7 @@ class Action:
         d = {k: v for k, v in asdict(self).items() if v not in (None, (), "")}
         d["values"] = list(self.values) if self.values else d.pop("values", None)
         d["around"] = dict(self.around) if self.around else d.pop("around", None)
+        d["couple"] = list(self.couple) if self.couple else d.pop("couple", None)
         return {k: v for k, v in d.items() if v is not None}
 
     def describe(self) -> str:
@@ -80,6 +83,7 @@ class Action:
         extra += f" -> {self.to}" if self.to else ""
         extra += f" {list(self.values)}" if self.values else ""
         extra += " around " + ", ".join(f"{k}={v:g}" for k, v in self.around) if self.around else ""
+        extra += " with " + ", ".join(self.couple) + f" ±{self.width}" if self.couple else ""
         return f"{self.type} {target}{extra}".strip()
 
 
@@ -113,16 +117,31 @@ def parse_action(data: Any) -> Action:
         or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
     ):
         raise ActionError("action field 'values' must be a list of at most 30 numbers")
+    around = data.get("around", {})
+    if (
+        not isinstance(around, dict)
+        or len(around) > 16
+        or not all(
+            isinstance(k, str) and len(k) <= 80 and isinstance(v, (int, float)) and not isinstance(v, bool)
+            for k, v in around.items()
+        )
+    ):
+        raise ActionError("action field 'around' must map at most 16 'module.param' names to numbers")
+    couple = data.get("couple", [])
+    if not isinstance(couple, list) or len(couple) > 4 or not all(isinstance(c, str) and len(c) <= 80 for c in couple):
+        raise ActionError("action field 'couple' must list at most 4 'module.param' names")
     return Action(
-        kind,
-        data.get("module"),
-        data.get("param"),
-        data.get("to"),
-        data.get("direction"),
-        data.get("steps", 1),
-        data.get("width", 1),
-        tuple(float(v) for v in values),
-        data.get("rationale", ""),
+        type=kind,
+        module=data.get("module"),
+        param=data.get("param"),
+        to=data.get("to"),
+        direction=data.get("direction"),
+        steps=data.get("steps", 1),
+        width=data.get("width", 1),
+        values=tuple(float(v) for v in values),
+        around=tuple(sorted((k, float(v)) for k, v in around.items())),
+        couple=tuple(couple),
+        rationale=data.get("rationale", ""),
     )
 
 
@@ -199,14 +218,18 @@ def _apply(space: SearchSpace, state: State, a: Action, best: dict[str, dict[str
         _need(a, "module")
         if a.module not in state.modules:
             raise ActionError(f"module {a.module!r} is not in the current configuration")
+        for name in a.couple:
+            m, _, p = name.partition(".")
+            _check_param(space, state, m, p)
         new = state
         for m, p, _idx in state.choice:
             n = len(space.ladders[m][p])
             if m == a.module and (a.param in (None, p)):
                 new = new.with_indices(m, p, range(n))
             else:
+                w = a.width if (not a.couple or f"{m}.{p}" in a.couple) else 0
                 b = _best_index(space, state, best, m, p)
-                new = new.with_indices(m, p, [i for i in range(b - a.width, b + a.width + 1) if 0 <= i < n])
+                new = new.with_indices(m, p, [i for i in range(b - w, b + w + 1) if 0 <= i < n])
         return new
     if a.type in ("refine", "widen", "shift", "narrow", "set"):
         _need(a, "module", "param")

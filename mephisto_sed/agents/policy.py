@@ -25,6 +25,8 @@ def action_key(action: Action | dict[str, Any]) -> str:
     key = ":".join(x for x in (d["type"], target, d.get("direction") or d.get("to") or "") if x)
     if d.get("values"):
         key += "=" + ",".join(f"{v:g}" for v in d["values"])
+    if d.get("couple"):
+        key += "+" + ",".join(sorted(d["couple"]))
     if d.get("around"):  # a zoom around another centre is its own action
         key += "@" + ",".join(f"{k}={v:g}" for k, v in sorted(dict(d["around"]).items()))
     return key
@@ -296,6 +298,28 @@ class ExpertPolicy:
             )
         # R0 coordinate scans: each physical component over its whole ladder with the rest at the best
         # model (an expert's "re-fit the SFH with the dust fixed"). SFHs are the engine's cheap axis.
+        # The SFH couples to attenuation (a young burst behind dust looks like an older population) and
+        # to the nebular lines: scan it with each of those free to move one ladder step.
+        if sfh and att:
+            add(
+                0.985,
+                "scan",
+                f"scan all of {sfh} with the attenuation free by one step",
+                type="scan",
+                module=sfh,
+                width=1,
+                couple=(f"{att}.{ebv}",),
+            )
+        if sfh and "nebular" in st.modules and "logU" in sp.ladders.get("nebular", {}):
+            add(
+                0.975,
+                "scan",
+                f"scan all of {sfh} with the ionisation parameter free by one step",
+                type="scan",
+                module=sfh,
+                width=1,
+                couple=("nebular.logU",),
+            )
         for rank, m in enumerate((sfh, att, "nebular", "bc03")):
             if m in st.modules:
                 add(
