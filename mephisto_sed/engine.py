@@ -357,9 +357,11 @@ class ModelGrid:
             else:
                 yield (idx, *self._sfh_mass(idx))
 
+    def _sfh_function(self):
+        return sfh_lib.sfhdelayed if self.sfh_module == "sfhdelayed" else sfh_lib.sfh2exp
+
     def _sfh_mass(self, idx: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-        fn = sfh_lib.sfhdelayed if self.sfh_module == "sfhdelayed" else sfh_lib.sfh2exp
-        return fn(*(self.sfh_table[k][idx] for k in self.sfh_names), self.age_edges_myr)
+        return self._sfh_function()(*(self.sfh_table[k][idx] for k in self.sfh_names), self.age_edges_myr)
 
     def _finish_blocks(
         self,
@@ -437,12 +439,7 @@ class ModelGrid:
         st = self.store
         wave, dwave = st.wave, st.dwave
         sp = model[self.sfh_module]
-        if self.sfh_module == "sfhdelayed":
-            args = (sp["tau_main"], sp["age_main"], sp["tau_burst"], sp["age_burst"], sp["f_burst"])
-        else:
-            args = (sp["tau_main"], sp["age"], sp["tau_burst"], sp["burst_age"], sp["f_burst"])
-        fn = sfh_lib.sfhdelayed if self.sfh_module == "sfhdelayed" else sfh_lib.sfh2exp
-        w, info = fn(*([a] for a in args), self.age_edges_myr)
+        w, info = self._sfh_function()(*([sp[k]] for k in self.sfh_names), self.age_edges_myr)
         w = w[0]
         ssp_mod = model[self.config.module_of("ssp")]
         iz = int(np.argmin(np.abs(METALLICITIES - ssp_mod["metallicity"])))
