@@ -92,7 +92,7 @@ def main(run: Path, docs: Path) -> None:
     reasons = Counter()
     for r, _ in anomalies:
         reason = str(r["anomaly_reason"])
-        reasons["implausible best model" if "χ²" not in reason else "no configuration fits (χ²_red > 5)"] += 1
+        reasons["implausible best model" if "chi2" not in reason else "no configuration fits (χ²_red > 5)"] += 1
     for k, v in reasons.most_common():
         lines.append(f"* {k}: {v}")
     for r, _ in anomalies[:8]:

@@ -187,7 +187,7 @@ def test_unexplainable_source_is_an_anomaly():
     flux = 10 ** rng.uniform(-3, -1, len(BROAD_BANDS))  # a zigzag no stellar population makes
     src = Source("weird", 1.5, list(BROAD_BANDS), flux, 0.01 * flux, np.zeros(flux.size, bool))
     res = search(src, _space(), ExpertPolicy(), Budget(max_models=20_000, max_steps=10))
-    assert res.anomaly and "χ²" in res.anomaly_reason
+    assert res.anomaly and "chi2" in res.anomaly_reason
 
 
 @pytest.mark.parametrize("max_models, max_steps", [(3_000, 50), (40_000, 4)])
@@ -364,3 +364,21 @@ def test_parsed_actions_keep_every_field():
     assert len(scanned.indices("dustatt_modified_starburst", "E_BV_lines")) == 3  # best ± 1
     assert len(scanned.indices("bc03", "metallicity")) == 1  # the rest at the best model
     assert scanned.indices("sfhdelayed", "tau_main") == tuple(range(4))  # the scanned module: all of it
+
+
+def test_agent_results_write_to_fits_with_anomaly_reasons(tmp_path):
+    from astropy.table import Table
+
+    from mephisto_sed.agents.agentfit import agent_fit_catalog, write_agent_results
+    from mephisto_sed.catalog import Catalog
+
+    rng = np.random.default_rng(0)
+    flux = 10 ** rng.uniform(-3, -1, (1, len(BROAD_BANDS)))
+    cat = Catalog(
+        np.array(["weird"]), np.array([1.5]), list(BROAD_BANDS), flux, 0.01 * flux, np.zeros(flux.shape, bool)
+    )
+    res = agent_fit_catalog(cat, _space(), budget=Budget(max_models=5_000, max_steps=3), progress=False)
+    out = write_agent_results(res, tmp_path, plots=False, progress=False)
+    t = Table.read(out / "results.fits")
+    assert bool(t["anomaly"][0]) and "chi2" in str(t["anomaly_reason"][0])
+    assert (out / "traces" / "weird.md").exists()

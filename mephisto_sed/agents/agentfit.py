@@ -119,7 +119,11 @@ def write_agent_results(results: AgentResults, out_dir: str | Path, plots: bool 
     out = Path(out_dir)
     (out / "traces").mkdir(parents=True, exist_ok=True)
     results.table.write(out / "results.csv", format="ascii.csv", overwrite=True)
-    results.table.write(out / "results.fits", overwrite=True)
+    fits_table = results.table.copy()
+    for name in fits_table.colnames:  # FITS strings are ASCII
+        if fits_table[name].dtype.kind == "U":
+            fits_table[name] = [str(v).encode("ascii", "replace").decode() for v in fits_table[name]]
+    fits_table.write(out / "results.fits", overwrite=True)
     for res in tqdm(results.searches, desc="writing traces and plots", unit="src", disable=not progress):
         safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in res.source.id)
         (out / "traces" / f"{safe}.json").write_text(res.trace_json())

@@ -290,9 +290,9 @@ def _anomaly(ev: Evaluation) -> tuple[bool, str]:
     if not np.isfinite(ev.chi2_red):
         return True, "no model fits at all"
     if ev.chi2_red > ANOMALY_CHI2_RED:
-        bad = [f"{k} {v['mean']:+.1f}σ" for k, v in ev.regimes.items() if v["n"] and abs(v["mean"]) >= 2]
+        bad = [f"{k} {v['mean']:+.1f} sigma" for k, v in ev.regimes.items() if v["n"] and abs(v["mean"]) >= 2]
         return True, (
-            f"best reduced χ² {ev.chi2_red:.1f} > {ANOMALY_CHI2_RED:g}; unexplained: "
+            f"best reduced chi2 {ev.chi2_red:.1f} > {ANOMALY_CHI2_RED:g}; unexplained: "
             f"{', '.join(bad) or 'scatter across all regimes'}"
         )
     if ev.plausibility:
