@@ -118,6 +118,13 @@ def test_rule_poor_fit_with_a_red_excess_tries_an_agn():
     assert not _has(_proposals(_evaluation(chi2_red=1.2)), type="add_module")
 
 
+def test_rule_red_optical_with_heavy_dust_compares_an_agn():
+    best = {**_evaluation().best, "dustatt_modified_starburst": {"E_BV_lines": 0.7}}
+    ev = _evaluation(chi2_red=1.0, colours={"uv_opt": 0.8}, best=best)
+    assert _has(_proposals(ev), type="add_module", module="agn", rule="red_optical")
+    assert not _has(_proposals(_evaluation(chi2_red=1.0, colours={"uv_opt": 0.1})), rule="red_optical")
+
+
 def test_rule_poor_fit_swaps_the_attenuation_law():
     props = _proposals(_evaluation(patterns=["poor_fit_no_pattern"]))
     assert _has(props, type="swap_module", module="dustatt_modified_starburst", to="dustatt_calzleit")

@@ -259,6 +259,17 @@ class ExpertPolicy:
                 type="add_module",
                 module="agn",
             )
+        # R5c a red optical continuum explained by heavy dust is degenerate with a reddened AGN (the
+        # "Little Red Dots"): compare the two, whatever the χ²
+        dust_now = ev.best.get(att or "", {}).get(ebv or "", 0.0) if att else 0.0
+        if ev.colours.get("uv_opt", 0.0) >= 0.4 and dust_now >= 0.3 and "agn" not in st.modules and "agn" in sp.ladders:
+            add(
+                0.65,
+                "red_optical",
+                "red optical continuum fitted by heavy dust: compare with a reddened AGN",
+                type="add_module",
+                module="agn",
+            )
         # R5 regimes wrong without a clear shape: another attenuation law, metallicity, a burst
         if "poor_fit_no_pattern" in ev.patterns or any(p.endswith("predicted") for p in ev.patterns):
             if att and SWAPS.get(att) in sp.ladders:
