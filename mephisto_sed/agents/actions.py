@@ -29,6 +29,7 @@ ACTION_TYPES = (
     "add_burst",
 )
 DEFAULT_MAX_MODELS = 50_000
+NEW_COMPONENT_MODELS = 20_000  # a new module is tried around the best model at most this wide
 _REQUIRED_MODULES = {"sfh", "ssp", "redshifting"}
 
 ACTION_SCHEMA: dict[str, Any] = {
@@ -69,9 +70,10 @@ class Action:
     couple: tuple[str, ...] = ()  # scan: "module.param" names kept at best ± width (the rest at best)
     rationale: str = field(default="", compare=False)
     rule: str = field(default="", compare=False)  # which expert rule or knowledge entry proposed it
+    width_zero: bool = field(default=False, compare=False, repr=False)  # internal: neighbourhood already chosen
 
     def to_dict(self) -> dict[str, Any]:
-        d = {k: v for k, v in asdict(self).items() if v not in (None, (), "")}
+        d = {k: v for k, v in asdict(self).items() if v not in (None, (), "") and k != "width_zero"}
         d["values"] = list(self.values) if self.values else d.pop("values", None)
         d["around"] = dict(self.around) if self.around else d.pop("around", None)
         d["couple"] = list(self.couple) if self.couple else d.pop("couple", None)
@@ -264,9 +266,23 @@ def _apply(space: SearchSpace, state: State, a: Action, best: dict[str, dict[str
                     raise ActionError(f"{a.module}.{a.param} = {v} is not an allowed value; allowed: {ladder}")
                 sel.append(i)
         return state.with_indices(a.module, a.param, sel)
-    if a.type in ("add_burst", "add_module", "swap_module"):
-        # a new component is explored around the current best model (others at best ± 1 step)
-        state = _apply(space, state, Action("zoom", width=1), best)
+    if a.type in ("add_burst", "add_module", "swap_module") and not a.width_zero:
+        # a new component is explored around the current best model: the others at best ± 1 step, or at
+        # the best model itself when that neighbourhood times the new component would be too large
+        wide = _apply(
+            space,
+            _apply(space, state, Action("zoom", width=1), best),
+            Action(**{**a.__dict__, "width_zero": True}),
+            best,
+        )
+        if space.size(wide) <= NEW_COMPONENT_MODELS:
+            return wide
+        return _apply(
+            space,
+            _apply(space, state, Action("zoom", width=0), best),
+            Action(**{**a.__dict__, "width_zero": True}),
+            best,
+        )
     if a.type == "add_burst":
         m = "sfhdelayed" if "sfhdelayed" in state.modules else None
         if m is None or "f_burst" not in space.ladders[m]:

@@ -264,7 +264,7 @@ class ExpertPolicy:
         dust_now = ev.best.get(att or "", {}).get(ebv or "", 0.0) if att else 0.0
         if ev.colours.get("uv_opt", 0.0) >= 0.4 and dust_now >= 0.3 and "agn" not in st.modules and "agn" in sp.ladders:
             add(
-                0.65,
+                0.97,
                 "red_optical",
                 "red optical continuum fitted by heavy dust: compare with a reddened AGN",
                 type="add_module",
