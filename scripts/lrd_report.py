@@ -2,7 +2,7 @@
 
     mephisto-sed fit ../shared/data/kokorev2024_lrd/lrd_table_v1.1.fits --preset kokorev2024_lrd \\
         --out lrd-run --max-models 40000 --max-steps 40
-    python scripts/lrd_report.py lrd-run
+    python scripts/lrd_report.py lrd-run [more run folders]
 """
 
 import json
@@ -36,12 +36,17 @@ def classify(best: dict, modules: list[str]) -> str:
     return "stars, little dust"
 
 
-def main(run: Path, docs: Path) -> None:
-    t = Table.read(run / "results.csv", format="ascii.csv")
-    rows = []
-    for r in t:
-        tr = json.loads((run / "traces" / f"{r['id']}.json").read_text())
-        rows.append((r, tr, classify(tr["best"]["model"], tr["best"]["modules"])))
+def main(runs: list[Path], docs: Path) -> None:
+    rows, where = [], {}
+    for run in runs:
+        for r in Table.read(run / "results.csv", format="ascii.csv"):
+            path = run / "traces" / f"{r['id']}.json"
+            if not path.exists():  # a source whose search failed has no trace
+                rows.append((r, {"best": {"model": {}, "modules": []}}, "failed"))
+                continue
+            tr = json.loads(path.read_text())
+            rows.append((r, tr, classify(tr["best"]["model"], tr["best"]["modules"])))
+            where[str(r["id"])] = run
     n = len(rows)
     chi = np.array([float(r["best.reduced_chi_square"]) for r, _, _ in rows])
     anomalies = [(r, tr) for r, tr, _ in rows if str(r["anomaly"]) == "True"]
@@ -56,7 +61,7 @@ def main(run: Path, docs: Path) -> None:
     if anomalies:
         examples.append(("anomaly", anomalies[0][0]))
     for _, r in examples:
-        src = run / f"{r['id']}.png"
+        src = where.get(str(r["id"]), Path(".")) / f"{r['id']}.png"
         if src.exists():
             shutil.copy(src, docs / "lrd" / f"{r['id']}.png")
     models = np.array([int(r["models_evaluated"]) for r, _, _ in rows])
@@ -67,7 +72,7 @@ def main(run: Path, docs: Path) -> None:
         "fluxes, EAZY photometric redshifts 4 < z < 9 — fitted by the expert agent at their `z_phot`",
         "(`mephisto-sed fit ... --preset kokorev2024_lrd`, the built-in search space plus the optional AGN",
         "and Calzetti-Leitherer modules, 40,000 models and 40 steps per source at most). Regenerate with",
-        "`python scripts/lrd_report.py RUN_DIR`.",
+        "`python scripts/lrd_report.py RUN_DIR...`.",
         "",
         "## Headline numbers",
         "",
@@ -120,4 +125,5 @@ def main(run: Path, docs: Path) -> None:
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]), Path(sys.argv[2]) if len(sys.argv) > 2 else Path(__file__).resolve().parents[1] / "docs")
+    # usage: lrd_report.py RUN_DIR [RUN_DIR ...]  (several when the catalogue was split across processes)
+    main([Path(a) for a in sys.argv[1:]], Path(__file__).resolve().parents[1] / "docs")
