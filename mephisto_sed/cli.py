@@ -31,26 +31,8 @@ def cmd_grid(args: argparse.Namespace) -> int:
     from .gridfit import fit_catalog
     from .outputs import write_results
 
-    catalog_path = args.catalog or str(example_catalog_path())
-    if args.catalog is None:
-        print(f"no catalogue given: fitting the embedded example {catalog_path}", file=sys.stderr)
     cfg = _load_config(args.config)
-    skip = [b for s in args.skip_bands for b in s.split(",") if b]
-    cat = read_catalog(
-        catalog_path,
-        flux_unit=args.flux_unit,
-        preset=args.preset,
-        skip_bands=skip,
-        on_unknown="skip" if args.skip_unknown_bands else "error",
-        redshift_column=args.redshift_column,
-        id_column=args.id_column,
-    )
-    for band, why in cat.dropped_bands.items():
-        print(f"not fitted: {band}: {why}", file=sys.stderr)
-    for rej in cat.rejected:
-        print(f"rejected: {rej}", file=sys.stderr)
-    if args.limit:
-        cat = cat.select(slice(0, args.limit))
+    cat = _load_catalog(args)
     if len(cat) == 0:
         print("no valid source to fit", file=sys.stderr)
         return 2
@@ -99,15 +81,21 @@ def _space(args: argparse.Namespace, cat):
     return space
 
 
-def _agent_catalog(args: argparse.Namespace):
+def _load_catalog(args: argparse.Namespace):
+    """The catalogue named on the command line (or the embedded example), with every band not fitted
+    and every rejected row reported, trimmed to ``--limit``."""
     catalog_path = args.catalog or str(example_catalog_path())
     if args.catalog is None:
         print(f"no catalogue given: using the embedded example {catalog_path}", file=sys.stderr)
+    skip = [b for s in getattr(args, "skip_bands", []) for b in s.split(",") if b]
     cat = read_catalog(
         catalog_path,
         flux_unit=args.flux_unit,
         preset=args.preset,
+        skip_bands=skip,
         on_unknown="skip" if args.skip_unknown_bands else "error",
+        redshift_column=getattr(args, "redshift_column", "redshift"),
+        id_column=getattr(args, "id_column", "id"),
     )
     for band, why in cat.dropped_bands.items():
         print(f"not fitted: {band}: {why}", file=sys.stderr)
@@ -123,7 +111,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
     from .agents.knowledge import KnowledgeBase
     from .agents.search import Budget
 
-    cat = _agent_catalog(args)
+    cat = _load_catalog(args)
     space = _space(args, cat)
     kb = None if args.no_knowledge else KnowledgeBase(path=_knowledge_path(args))
     budget = Budget(max_models=args.max_models, max_steps=args.max_steps, max_seconds=args.max_seconds)
@@ -147,7 +135,7 @@ def cmd_selfplay(args: argparse.Namespace) -> int:
     from .agents.knowledge import KnowledgeBase
     from .agents.search import Budget
 
-    cat = _agent_catalog(args)
+    cat = _load_catalog(args)
     space = _space(args, cat)
     kb = KnowledgeBase(path=_knowledge_path(args))
     try:
