@@ -11,7 +11,7 @@ from mephisto_sed.agents.evaluate import Evaluation, evaluate
 from mephisto_sed.agents.execute import Source, execute
 from mephisto_sed.agents.knowledge import KnowledgeBase, Rule
 from mephisto_sed.agents.policy import ExpertPolicy, ProposalContext, action_key
-from mephisto_sed.agents.search import Budget, search
+from mephisto_sed.agents.search import Budget, SearchTree, search, step_from_dict, step_to_dict
 from mephisto_sed.agents.space import SearchSpace
 from mephisto_sed.config import Configuration
 from mephisto_sed.mock import make_mock_catalog
@@ -217,6 +217,30 @@ def test_search_is_deterministic_and_never_repeats_a_configuration():
     data = json.loads(a.trace_json())
     assert data["steps"] == a.steps and data["steps_detail"][0]["action"] == "initial"
     assert "| step |" in a.trace_markdown()
+
+
+def test_a_search_restored_from_its_record_after_every_step_ends_the_same():
+    """The platform keeps the tree between steps as JSON: a resumed search must not differ."""
+    src, _ = _mock(BASE, BROAD_BANDS, seed=2)
+    budget = Budget(max_models=30_000)
+    ref = search(src, _space(), ExpertPolicy(), budget)
+    space = _space()
+    tree = SearchTree(src, space, ExpertPolicy(), budget)
+    step = tree.begin()
+    while step is not None:
+        record = json.loads(json.dumps(tree.to_dict()))
+        tree = SearchTree.from_dict(record, space, ExpertPolicy())
+        step = step_from_dict(json.loads(json.dumps(step_to_dict(step))))
+        ex = execute(space, step.state, tree.source)
+        tree.record(step, ex, evaluate(ex, tree.source, space))
+        tree = SearchTree.from_dict(json.loads(json.dumps(tree.to_dict())), space, ExpertPolicy())
+        step = tree.next()
+    res = tree.result()
+    strip = lambda t: [{k: v for k, v in s.items() if k != "seconds"} for s in t]  # noqa: E731
+    assert res.steps > 3
+    assert strip(res.trace) == strip(ref.trace)
+    assert res.best.execution.row == ref.best.execution.row
+    assert res.stop_reason == ref.stop_reason
 
 
 class HostilePolicy(ExpertPolicy):

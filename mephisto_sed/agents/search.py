@@ -11,18 +11,20 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 
+from ..fitting import BestModel
 from .actions import Action, ActionError, apply_action
 from .evaluate import Evaluation, evaluate
 from .execute import Execution, Source, execute
 from .policy import KnowledgeHint, Policy, ProposalContext
 from .space import SearchSpace, State
 
-__all__ = ["Budget", "Node", "SearchResult", "search", "ANOMALY_CHI2_RED"]
+__all__ = ["Budget", "Node", "SearchResult", "SearchTree", "Step", "search", "ANOMALY_CHI2_RED"]
 
 ANOMALY_CHI2_RED = 5.0  # best reduced χ² above which no configuration explains the source
 IMPROVEMENT = 0.01  # relative χ² decrease that counts as progress
@@ -132,6 +134,232 @@ def _json_default(o: Any) -> Any:
     return str(o)
 
 
+@dataclass
+class Step:
+    """The next configuration to run: a child of node ``parent`` made by ``action``."""
+
+    index: int
+    parent: int | None
+    action: Action | None
+    state: State
+
+
+class SearchTree:
+    """The search as a resumable state machine, so any process can continue it.
+
+    ``begin`` gives the first step, ``record`` adds a step's fit and evaluation, ``next`` gives the
+    next step (or None when the search stops). In-process, :func:`search` drives it; on the platform
+    the proposer service drives it and keeps it between steps with :meth:`to_dict`/:meth:`from_dict`.
+    Executions and evaluations are normalised through JSON on ``record``, so a tree restored from its
+    record continues exactly as the original would.
+    """
+
+    def __init__(
+        self,
+        source: Source,
+        space: SearchSpace,
+        policy: Policy,
+        budget: Budget | None = None,
+        hints: Callable[[Evaluation], list[KnowledgeHint]] | None = None,
+        patience: int = 6,
+        seed: int = 0,
+    ):
+        self.source, self.space, self.policy = source, space, policy
+        self.budget = budget or Budget()
+        self.hints = hints
+        self.patience, self.seed = patience, seed
+        self.nodes: list[Node] = []
+        self.memory: set[str] = set()
+        self.trace: list[dict[str, Any]] = []
+        self.history: list[dict[str, Any]] = []
+        self.models = self.tokens = self.rejected = 0
+        self.since_improvement = 0
+        self.best_chi2 = np.inf
+        self.stop = ""
+        self.pending: Step | None = None
+        self.started = time.time()
+        self.elapsed = 0.0  # seconds spent up to the last record (wall time across processes)
+
+    # -- driving ------------------------------------------------------------------------------
+    def begin(self) -> Step:
+        start = self.policy.initial(self.space, self.source, self.budget.max_models)
+        if self.space.size(start) > self.budget.max_models:
+            raise ActionError(f"the initial configuration ({self.space.size(start):,} models) exceeds the budget")
+        self.pending = Step(0, None, None, start)
+        return self.pending
+
+    def record(self, step: Step, execution: Execution, evaluation: Evaluation) -> Node:
+        """Add the fit and evaluation of ``step`` (which must be the pending step)."""
+        if self.pending is None or step.index != self.pending.index:
+            raise ValueError(f"step {step.index} is not the pending step")
+        execution = execution_from_dict(json.loads(json.dumps(execution_to_dict(execution), default=_json_default)))
+        evaluation = evaluation_from_dict(json.loads(json.dumps(evaluation_to_dict(evaluation), default=_json_default)))
+        self.pending = None
+        parent = self.nodes[step.parent] if step.parent is not None else None
+        self.memory.add(step.state.key)
+        self.models += execution.n_models
+        node = Node(len(self.nodes), step.parent, step.state, step.action, execution, evaluation)
+        self.nodes.append(node)
+        best = min(self.nodes, key=lambda n: n.chi2)
+        gain = (
+            (parent.chi2 - node.chi2) / parent.chi2 if parent and np.isfinite(parent.chi2) and parent.chi2 > 0 else 0.0
+        )
+        self.elapsed = time.time() - self.started
+        action = step.action
+        entry = {
+            "step": len(self.trace),
+            "node": node.id,
+            "parent": node.parent,
+            "action": action.describe() if action else "initial",
+            "action_data": action.to_dict() if action else {},
+            "rationale": action.rationale if action else "coarse first look at the base modules",
+            "rule": action.rule if action else "initial",
+            "models": execution.n_models,
+            "models_cumulative": self.models,
+            "chi2": node.chi2,
+            "chi2_red": evaluation.chi2_red,
+            "best_chi2": best.chi2,
+            "best_chi2_red": best.evaluation.chi2_red,
+            "gain": gain,
+            "patterns": evaluation.patterns,
+            "signature": (parent.evaluation.signature() if parent else evaluation.signature()).round(4).tolist(),
+            "seconds": round(self.elapsed, 3),
+        }
+        self.trace.append(entry)
+        self.history.append({"action": entry["action"], "gain": gain})
+        if parent is not None:
+            if node.chi2 < self.best_chi2 * (1 - IMPROVEMENT):
+                self.since_improvement = 0
+            else:
+                self.since_improvement += 1
+        self.best_chi2 = min(self.best_chi2, node.chi2)
+        return node
+
+    def next(self) -> Step | None:
+        """The next configuration to run, or None when the search stops (see :attr:`stop`)."""
+        if self.pending is not None:
+            return self.pending
+        budget = self.budget
+        while True:
+            if self.models >= budget.max_models:
+                self.stop = "model budget spent"
+            elif len(self.trace) >= budget.max_steps:
+                self.stop = "step budget spent"
+            elif self.tokens >= budget.max_tokens:
+                self.stop = "token budget spent"
+            elif time.time() - self.started >= budget.max_seconds:
+                self.stop = "time budget spent"
+            if self.stop:
+                return None
+            best = min(self.nodes, key=lambda n: n.chi2)
+            if (
+                best.evaluation.good
+                and self.since_improvement >= self.patience
+                and _refined(best, self.nodes, self.space, self.memory)
+            ):
+                self.stop = "good fit, no longer improving"
+                return None
+            # deep: expand the best node; wide: when it is exhausted or the search stalls, the next best
+            order = sorted((n for n in self.nodes if not n.exhausted), key=lambda n: n.chi2)
+            if not order:
+                self.stop = "no proposal left"
+                return None
+            if self.since_improvement < self.patience or len(order) == 1:
+                node = order[0]
+            else:  # stalled: the least-expanded of the best few nodes, so every promising branch gets a turn
+                node = min(order[:5], key=lambda n: (n.expansions, n.chi2))
+            node.expansions += 1
+            if node.proposals is None:
+                hints = self.hints(node.evaluation) if self.hints is not None else []
+                ctx = ProposalContext(
+                    self.space,
+                    self.source,
+                    node.state,
+                    node.evaluation,
+                    self.history[-8:],
+                    hints,
+                    budget.max_models - self.models,
+                    node.execution.alternatives,
+                )
+                node.proposals = list(self.policy.propose(ctx))
+                self.tokens += int(getattr(self.policy, "last_tokens", 0))
+            while node.proposals:
+                action = node.proposals.pop(0)
+                try:
+                    cap = min(budget.max_models_per_step, budget.max_models - self.models)
+                    new = apply_action(
+                        self.space, node.state, action, node.execution.best_model, max_models=max(cap, 1)
+                    )
+                except ActionError:
+                    self.rejected += 1
+                    continue
+                if new.key in self.memory:
+                    continue
+                self.pending = Step(len(self.trace), node.id, action, new)
+                return self.pending
+            node.exhausted = True
+
+    def result(self) -> SearchResult:
+        best = min(self.nodes, key=lambda n: n.chi2)
+        anomaly, reason = _anomaly(best.evaluation)
+        return SearchResult(
+            self.source,
+            self.nodes,
+            best,
+            self.trace,
+            self.models,
+            len(self.trace),
+            self.tokens,
+            self.stop,
+            anomaly,
+            reason,
+            self.rejected,
+            self.elapsed,
+            getattr(self.policy, "name", "policy"),
+        )
+
+    # -- persistence --------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """Everything needed to continue the search elsewhere (JSON-safe)."""
+        return {
+            "version": 1,
+            "source": source_to_dict(self.source),
+            "budget": asdict(self.budget),
+            "patience": self.patience,
+            "seed": self.seed,
+            "nodes": [node_to_dict(n) for n in self.nodes],
+            "trace": self.trace,
+            "history": self.history,
+            "models": self.models,
+            "tokens": self.tokens,
+            "rejected": self.rejected,
+            "since_improvement": self.since_improvement,
+            "best_chi2": self.best_chi2,
+            "stop": self.stop,
+            "pending": step_to_dict(self.pending) if self.pending else None,
+            "started": self.started,
+            "elapsed": self.elapsed,
+        }
+
+    @classmethod
+    def from_dict(
+        cls,
+        d: dict[str, Any],
+        space: SearchSpace,
+        policy: Policy,
+        hints: Callable[[Evaluation], list[KnowledgeHint]] | None = None,
+    ) -> SearchTree:
+        tree = cls(source_from_dict(d["source"]), space, policy, Budget(**d["budget"]), hints, d["patience"], d["seed"])
+        tree.nodes = [node_from_dict(n) for n in d["nodes"]]
+        tree.memory = {n.state.key for n in tree.nodes}
+        tree.trace, tree.history = d["trace"], d["history"]
+        tree.models, tree.tokens, tree.rejected = d["models"], d["tokens"], d["rejected"]
+        tree.since_improvement, tree.best_chi2, tree.stop = d["since_improvement"], d["best_chi2"], d["stop"]
+        tree.pending = step_from_dict(d["pending"]) if d["pending"] else None
+        tree.started, tree.elapsed = d["started"], d["elapsed"]
+        return tree
+
+
 def search(
     source: Source,
     space: SearchSpace,
@@ -142,136 +370,142 @@ def search(
     seed: int = 0,
 ) -> SearchResult:
     """Search configurations for ``source``. ``knowledge`` (a KnowledgeBase) ranks proposals."""
-    budget = budget or Budget()
-    rng = np.random.default_rng(seed)  # noqa: F841 - ties are broken by order; kept for stochastic policies
-    t0 = time.perf_counter()
-    nodes: list[Node] = []
-    memory: set[str] = set()
-    trace: list[dict[str, Any]] = []
-    models = tokens = rejected = 0
-    history: list[dict[str, Any]] = []
+    tree = SearchTree(source, space, policy, budget, knowledge.hints if knowledge is not None else None, patience, seed)
+    step: Step | None = tree.begin()
+    while step is not None:
+        ex = execute(space, step.state, source)
+        tree.record(step, ex, evaluate(ex, source, space))
+        step = tree.next()
+    return tree.result()
 
-    def run(state: State, parent: Node | None, action: Action | None) -> Node:
-        nonlocal models
-        memory.add(state.key)
-        ex = execute(space, state, source)
-        models += ex.n_models
-        ev = evaluate(ex, source, space)
-        node = Node(len(nodes), parent.id if parent else None, state, action, ex, ev)
-        nodes.append(node)
-        best = min(nodes, key=lambda n: n.chi2)
-        gain = (
-            (parent.chi2 - node.chi2) / parent.chi2 if parent and np.isfinite(parent.chi2) and parent.chi2 > 0 else 0.0
-        )
-        step = {
-            "step": len(trace),
-            "node": node.id,
-            "parent": node.parent,
-            "action": action.describe() if action else "initial",
-            "action_data": action.to_dict() if action else {},
-            "rationale": action.rationale if action else "coarse first look at the base modules",
-            "rule": action.rule if action else "initial",
-            "models": ex.n_models,
-            "models_cumulative": models,
-            "chi2": node.chi2,
-            "chi2_red": ev.chi2_red,
-            "best_chi2": best.chi2,
-            "best_chi2_red": best.evaluation.chi2_red,
-            "gain": gain,
-            "patterns": ev.patterns,
-            "signature": (parent.evaluation.signature() if parent else ev.signature()).round(4).tolist(),
-            "seconds": round(time.perf_counter() - t0, 3),
-        }
-        trace.append(step)
-        history.append({"action": step["action"], "gain": gain})
-        return node
 
-    start = policy.initial(space, source, budget.max_models)
-    if space.size(start) > budget.max_models:
-        raise ActionError(f"the initial configuration ({space.size(start):,} models) exceeds the budget")
-    run(start, None, None)
-    since_improvement = 0
-    best_chi2 = nodes[0].chi2
-    stop = ""
-    while True:
-        if models >= budget.max_models:
-            stop = "model budget spent"
-            break
-        if len(trace) >= budget.max_steps:
-            stop = "step budget spent"
-            break
-        if tokens >= budget.max_tokens:
-            stop = "token budget spent"
-            break
-        if time.perf_counter() - t0 >= budget.max_seconds:
-            stop = "time budget spent"
-            break
-        best = min(nodes, key=lambda n: n.chi2)
-        if best.evaluation.good and since_improvement >= patience and _refined(best, nodes, space, memory):
-            stop = "good fit, no longer improving"
-            break
-        # deep: expand the best node; wide: when it is exhausted or the search stalls, the next best
-        order = sorted((n for n in nodes if not n.exhausted), key=lambda n: n.chi2)
-        if not order:
-            stop = "no proposal left"
-            break
-        if since_improvement < patience or len(order) == 1:
-            node = order[0]
-        else:  # stalled: the least-expanded of the best few nodes, so every promising branch gets a turn
-            node = min(order[:5], key=lambda n: (n.expansions, n.chi2))
-        node.expansions += 1
-        if node.proposals is None:
-            hints = knowledge.hints(node.evaluation) if knowledge is not None else []
-            ctx = ProposalContext(
-                space,
-                source,
-                node.state,
-                node.evaluation,
-                history[-8:],
-                hints,
-                budget.max_models - models,
-                node.execution.alternatives,
-            )
-            node.proposals = list(policy.propose(ctx))
-            tokens += int(getattr(policy, "last_tokens", 0))
-        child_state = None
-        while node.proposals:
-            action = node.proposals.pop(0)
-            try:
-                cap = min(budget.max_models_per_step, budget.max_models - models)
-                new = apply_action(space, node.state, action, node.execution.best_model, max_models=max(cap, 1))
-            except ActionError:
-                rejected += 1
-                continue
-            if new.key in memory:
-                continue
-            child_state = new
-            break
-        if child_state is None:
-            node.exhausted = True
-            continue
-        child = run(child_state, node, action)
-        if child.chi2 < best_chi2 * (1 - IMPROVEMENT):
-            since_improvement = 0
-        else:
-            since_improvement += 1
-        best_chi2 = min(best_chi2, child.chi2)
-    best = min(nodes, key=lambda n: n.chi2)
-    anomaly, reason = _anomaly(best.evaluation)
-    return SearchResult(
-        source,
-        nodes,
-        best,
-        trace,
-        models,
-        len(trace),
-        tokens,
-        stop,
-        anomaly,
-        reason,
-        rejected,
-        time.perf_counter() - t0,
-        getattr(policy, "name", "policy"),
+# -- JSON records of the search's objects (the platform's payloads carry these) -----------------
+def state_to_dict(state: State) -> dict[str, Any]:
+    return {"modules": list(state.modules), "choice": [[m, p, list(idx)] for m, p, idx in state.choice]}
+
+
+def state_from_dict(d: dict[str, Any]) -> State:
+    return State(tuple(d["modules"]), tuple((m, p, tuple(int(i) for i in idx)) for m, p, idx in d["choice"]))
+
+
+def action_to_dict(action: Action) -> dict[str, Any]:
+    d = asdict(action)
+    d["around"] = [list(x) for x in action.around]
+    return d
+
+
+def action_from_dict(d: dict[str, Any]) -> Action:
+    d = dict(d)
+    d["values"] = tuple(d.get("values", ()))
+    d["around"] = tuple((str(k), v) for k, v in d.get("around", ()))
+    d["couple"] = tuple(d.get("couple", ()))
+    return Action(**d)
+
+
+def source_to_dict(source: Source) -> dict[str, Any]:
+    return {
+        "id": source.id,
+        "redshift": source.redshift,
+        "bands": list(source.bands),
+        "flux": [float(x) for x in source.flux],
+        "err": [float(x) for x in source.err],
+        "upper_limit": [bool(x) for x in source.upper_limit],
+    }
+
+
+def source_from_dict(d: dict[str, Any]) -> Source:
+    return Source(
+        d["id"],
+        float(d["redshift"]),
+        list(d["bands"]),
+        np.asarray(d["flux"], dtype=float),
+        np.asarray(d["err"], dtype=float),
+        np.asarray(d["upper_limit"], dtype=bool),
+    )
+
+
+def execution_to_dict(ex: Execution) -> dict[str, Any]:
+    b = ex.best
+    return {
+        "state": state_to_dict(ex.state),
+        "n_models": int(ex.n_models),
+        "best": {
+            "chi2": float(b.chi2),
+            "scale": float(b.scale),
+            "fluxes": None if b.fluxes is None else [float(x) for x in b.fluxes],
+            "params": b.params,
+            "props": b.props,
+        },
+        "row": ex.row,
+        "best_model": ex.best_model,
+        "seconds": float(ex.seconds),
+        "alternatives": [[float(c), m] for c, m in ex.alternatives],
+    }
+
+
+def execution_from_dict(d: dict[str, Any]) -> Execution:
+    b = d["best"]
+    best = BestModel(
+        b["chi2"],
+        b["scale"],
+        None if b["fluxes"] is None else np.asarray(b["fluxes"], dtype=float),
+        b["params"],
+        b["props"],
+    )
+    alternatives = [(float(c), m) for c, m in d["alternatives"]]
+    return Execution(
+        state_from_dict(d["state"]), d["n_models"], best, d["row"], d["best_model"], d["seconds"], alternatives
+    )
+
+
+def evaluation_to_dict(ev: Evaluation) -> dict[str, Any]:
+    return asdict(ev)
+
+
+def evaluation_from_dict(d: dict[str, Any]) -> Evaluation:
+    return Evaluation(**{k: v for k, v in d.items() if k != "summary"})
+
+
+def step_to_dict(step: Step) -> dict[str, Any]:
+    return {
+        "index": step.index,
+        "parent": step.parent,
+        "action": action_to_dict(step.action) if step.action else None,
+        "state": state_to_dict(step.state),
+    }
+
+
+def step_from_dict(d: dict[str, Any]) -> Step:
+    return Step(
+        d["index"], d["parent"], action_from_dict(d["action"]) if d["action"] else None, state_from_dict(d["state"])
+    )
+
+
+def node_to_dict(n: Node) -> dict[str, Any]:
+    return {
+        "id": n.id,
+        "parent": n.parent,
+        "state": state_to_dict(n.state),
+        "action": action_to_dict(n.action) if n.action else None,
+        "execution": execution_to_dict(n.execution),
+        "evaluation": evaluation_to_dict(n.evaluation),
+        "proposals": None if n.proposals is None else [action_to_dict(a) for a in n.proposals],
+        "exhausted": n.exhausted,
+        "expansions": n.expansions,
+    }
+
+
+def node_from_dict(d: dict[str, Any]) -> Node:
+    return Node(
+        d["id"],
+        d["parent"],
+        state_from_dict(d["state"]),
+        action_from_dict(d["action"]) if d["action"] else None,
+        execution_from_dict(d["execution"]),
+        evaluation_from_dict(d["evaluation"]),
+        None if d["proposals"] is None else [action_from_dict(a) for a in d["proposals"]],
+        d["exhausted"],
+        d["expansions"],
     )
 
 
