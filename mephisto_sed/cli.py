@@ -130,6 +130,84 @@ def cmd_fit(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_up(args: argparse.Namespace) -> int:
+    """The whole platform on this machine until Ctrl-C (services live outside the core package)."""
+    import os
+    import secrets
+    import signal
+    import time
+    from pathlib import Path
+
+    from services.platform import ROLES, NatsServer, Platform
+
+    data = Path(args.data_dir).expanduser()
+    data.mkdir(parents=True, exist_ok=True)
+    nats = None
+    url = os.environ.get("NATS_URL")
+    if not url:
+        nats = NatsServer(data / "nats", port=args.nats_port).start()
+        url = nats.url
+    token = args.token or os.environ.get("MEPHISTO_TOKENS", "").split(",")[0] or secrets.token_urlsafe(18)
+    env = {"MEPHISTO_KNOWLEDGE": str(Path(args.knowledge).expanduser() if args.knowledge else data / "knowledge")}
+    replicas = {r: 1 for r in ROLES}
+    replicas["executor"] = args.executors
+    plat = Platform(url, [token], data / "run", replicas=replicas, env=env, gateway_port=args.port)
+    stop = []
+    signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
+    try:
+        plat.start()
+        print(f"NATS      {url}" + (f" (embedded, store {data / 'nats'})" if nats else ""))
+        for name, addr in plat.endpoints().items():
+            print(f"{name:<13} {addr}")
+        print(f"knowledge {env['MEPHISTO_KNOWLEDGE']} (Qdrant local mode, owned by the distiller)")
+        print(f"logs      {data / 'run'}")
+        print(f"\nsubmit:   mephisto-sed submit CATALOG --gateway {plat.gateway} --token {token} --watch --out out")
+        print("Ctrl-C stops everything.", flush=True)
+        while not stop:
+            if not plat.alive():
+                dead = [p.role for p in plat.processes if p.proc.poll() is not None]
+                print(f"stopped: {', '.join(dead)} exited; see the logs", file=sys.stderr)
+                return 1
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        print("stopping (draining in-flight work)...", file=sys.stderr)
+        plat.stop()
+        if nats is not None:
+            nats.stop()
+    return 0
+
+
+def cmd_submit(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    import grpc
+
+    from gateway.client import GatewayClient, catalog_requests, run_catalog, write_outputs
+    from mephisto_sed.api.v1 import mephisto_pb2 as pb
+
+    cat = _load_catalog(args)
+    space = _space(args, cat)
+    ini = Path(args.config).read_text() if args.config else ""
+    budget = pb.Budget(max_models=args.max_models, max_steps=args.max_steps, max_seconds=args.max_seconds)
+    reqs = catalog_requests(cat, space.bands, budget, args.seed, ini, args.idempotency_key or "")
+    client = GatewayClient(args.gateway, args.token, args.ca)
+    try:
+        sub = run_catalog(client, reqs, watch=args.watch, progress=not args.quiet, timeout=args.timeout)
+    except grpc.RpcError as exc:
+        print(f"error: {exc.code().name}: {exc.details()}", file=sys.stderr)
+        return 2
+    finally:
+        client.close()
+    out = write_outputs(sub, cat, space, args.out, plots=not args.no_plots)
+    print(
+        f"wrote {out}/results.csv: {len(sub.results)} done, {len(sub.failed)} failed, "
+        f"{sum(r.anomaly for r in sub.results)} anomalies, {sub.seconds:.1f} s"
+    )
+    return 0 if not sub.failed else 1
+
+
 def cmd_selfplay(args: argparse.Namespace) -> int:
     from .agents.agentfit import agent_fit_catalog
     from .agents.knowledge import KnowledgeBase
@@ -303,6 +381,32 @@ def build_parser() -> argparse.ArgumentParser:
     fa.add_argument("--learn", action="store_true", help="distill every finished search into the knowledge")
     fa.add_argument("--no-plots", action="store_true")
     fa.set_defaults(func=cmd_fit)
+
+    up = sub.add_parser("up", help="start the platform here: nats-server, the four services and the gateway")
+    up.add_argument("--port", type=int, default=50051, help="gateway gRPC port")
+    up.add_argument(
+        "--nats-port", type=int, default=0, help="embedded nats-server port (0 = free); NATS_URL = use yours"
+    )
+    up.add_argument("--executors", type=int, default=1, help="executor replicas")
+    up.add_argument("--token", help="gateway bearer token (default: $MEPHISTO_TOKENS or a random one, printed)")
+    up.add_argument("--data-dir", default="~/.local/share/mephisto-sed/platform", help="NATS store, logs")
+    up.add_argument("--knowledge", help="knowledge folder (default: DATA_DIR/knowledge)")
+    up.set_defaults(func=cmd_up)
+
+    sm = sub.add_parser("submit", help="submit a catalogue to a running gateway and write the fit outputs")
+    agent_args(sm)
+    sm.add_argument("--gateway", default="127.0.0.1:50051", help="HOST:PORT")
+    sm.add_argument("--token", required=True, help="bearer token")
+    sm.add_argument("--ca", help="CA certificate (PEM) when the gateway uses TLS")
+    sm.add_argument("--watch", action="store_true", help="stream each job's steps")
+    sm.add_argument("--out", default="out-platform")
+    sm.add_argument("--max-steps", type=int, default=80)
+    sm.add_argument("--max-seconds", type=float, default=300.0)
+    sm.add_argument("--seed", type=int, default=0)
+    sm.add_argument("--idempotency-key", help="makes a retried submission return the same jobs")
+    sm.add_argument("--timeout", type=float, default=24 * 3600.0, help="give up waiting after this many seconds")
+    sm.add_argument("--no-plots", action="store_true")
+    sm.set_defaults(func=cmd_submit)
 
     sp = sub.add_parser("selfplay", help="grow the knowledge base by searching a training catalogue")
     agent_args(sp)

@@ -22,7 +22,7 @@ from .policy import ExpertPolicy, Policy
 from .search import Budget, SearchResult, search
 from .space import SearchSpace
 
-__all__ = ["AgentResults", "agent_fit_catalog", "write_agent_results"]
+__all__ = ["AgentResults", "agent_fit_catalog", "result_row", "rows_table", "write_agent_results"]
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +34,7 @@ class AgentResults:
     space: SearchSpace
 
 
-def _row(res: SearchResult) -> dict[str, Any]:
+def result_row(res: SearchResult) -> dict[str, Any]:
     ex = res.best.execution
     row: dict[str, Any] = {"id": res.source.id, "redshift": res.source.redshift}
     row.update({k: v for k, v in ex.row.items() if k != "models_evaluated"})
@@ -91,12 +91,15 @@ def agent_fit_catalog(
         if learn and knowledge is not None:
             distill(res, knowledge)
         searches.append(res)
-    rows = [_row(r) for r in searches] + failed
+    return AgentResults(rows_table([result_row(r) for r in searches] + failed), searches, space)
+
+
+def rows_table(rows: list[dict[str, Any]]) -> Table:
+    """One row per source; columns in first-seen order, NaN where a row lacks one."""
     keys: list[str] = []
     for r in rows:
         keys += [k for k in r if k not in keys]
-    table = Table({k: [r.get(k, np.nan) for r in rows] for k in keys})
-    return AgentResults(table, searches, space)
+    return Table({k: [r.get(k, np.nan) for r in rows] for k in keys})
 
 
 def source_fit(res: SearchResult, space: SearchSpace) -> SourceFit:

@@ -1,0 +1,269 @@
+"""Gateway: the public gRPC API, alert ingestion and failed-job bookkeeping."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import grpc
+from nats.aio.msg import Msg
+from nats.js.errors import KeyWrongLastSequenceError
+
+from mephisto_sed.api.v1 import mephisto_pb2 as pb
+from mephisto_sed.api.v1 import mephisto_pb2_grpc as pb_grpc
+from services.common import telemetry
+from services.common.bus import (
+    ALERTS,
+    DLQ,
+    EVENTS,
+    H_JOB,
+    H_REASON,
+    KV_IDEMPOTENCY,
+    KV_SPECS,
+    RPC_KNOWLEDGE,
+    SUBJECT,
+    Bus,
+    PermanentError,
+)
+from services.common.grpc_server import server_span
+from services.common.jobs import Spaces, event, get_job, parse, publish_event, put_job
+from services.common.settings import Settings
+
+from .alerts import BadAlert, parse_alert
+from .validation import Invalid, check_submit
+
+log = logging.getLogger(__name__)
+GATEWAY = pb.DESCRIPTOR.services_by_name["Gateway"].full_name
+FINAL = (pb.JOB_STATUS_DONE, pb.JOB_STATUS_FAILED)
+
+
+class BearerAuth(grpc.aio.ServerInterceptor):
+    """Every Gateway call needs ``authorization: Bearer <token>``; health and reflection do not."""
+
+    def __init__(self, tokens: list[str]):
+        self.tokens = [t.encode() for t in tokens]
+
+    async def intercept_service(self, continuation: Any, details: grpc.HandlerCallDetails) -> Any:
+        if not details.method.startswith(f"/{GATEWAY}/"):
+            return await continuation(details)
+        md = dict(details.invocation_metadata or ())
+        auth = md.get("authorization", "")
+        token = auth[7:].encode() if isinstance(auth, str) and auth.lower().startswith("bearer ") else b""
+        if token and any(hmac.compare_digest(token, t) for t in self.tokens):
+            return await continuation(details)
+        handler = await continuation(details)
+        return _deny(handler)
+
+
+def _deny(handler: Any) -> Any:
+    async def unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
+        await context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing or invalid bearer token")
+
+    async def stream(request: Any, context: grpc.aio.ServicerContext) -> Any:
+        await context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing or invalid bearer token")
+        yield  # pragma: no cover
+
+    if handler is not None and handler.response_streaming:
+        return grpc.unary_stream_rpc_method_handler(stream, handler.request_deserializer, handler.response_serializer)
+    return grpc.unary_unary_rpc_method_handler(
+        unary,
+        handler.request_deserializer if handler else None,
+        handler.response_serializer if handler else None,
+    )
+
+
+class Gateway(pb_grpc.GatewayServicer):
+    service_names = [GATEWAY]
+
+    def __init__(self, bus: Bus, settings: Settings):
+        self.bus, self.settings = bus, settings
+        self.spaces = Spaces(bus)
+        self.interceptors = [BearerAuth(settings.tokens)]
+
+    # -- submission (shared by gRPC and alerts) -------------------------------------------------
+    async def submit(self, req: pb.SubmitBatchRequest, scope: str = "") -> pb.SubmitBatchReply:
+        space = await asyncio.to_thread(check_submit, req, self.settings.max_sources)
+        ref = await self.spaces.register(space)
+        idem = None
+        if req.idempotency_key:
+            idem = hashlib.sha1(f"{scope}\0{req.idempotency_key}".encode()).hexdigest()
+            ids = [hashlib.sha1(f"{idem}:{i}".encode()).hexdigest()[:24] for i in range(len(req.sources))]
+        else:
+            ids = [uuid.uuid4().hex[:24] for _ in req.sources]
+        reply = pb.SubmitBatchReply(job_ids=ids)
+        if idem is not None:
+            try:
+                await self.bus.kv[KV_IDEMPOTENCY].create(idem, reply.SerializeToString())
+            except KeyWrongLastSequenceError:
+                old = parse(pb.SubmitBatchReply, (await self.bus.kv[KV_IDEMPOTENCY].get(idem)).value)
+                if len(old.job_ids) != len(req.sources):
+                    raise Invalid("idempotency_key: already used for a different batch") from None
+                reply, ids = old, list(old.job_ids)
+                reply.duplicate = True
+        now = time.time()
+        new = 0
+        with telemetry.tracer().start_as_current_span("submit batch") as span:
+            span.set_attribute("mephisto.sources", len(ids))
+            for job_id, obs in zip(ids, req.sources):
+                spec = pb.JobSpec(
+                    job_id=job_id,
+                    observation=obs,
+                    space_id=ref.space_id,
+                    budget=req.budget,
+                    seed=req.seed,
+                    created_unix=now,
+                )
+                new += await self._start_job(spec)
+        if new:
+            telemetry.add("mephisto.jobs.submitted", new)
+            telemetry.add("mephisto.jobs.in_flight", new)
+        return reply
+
+    async def _start_job(self, spec: pb.JobSpec) -> int:
+        """Create the job and its first message; every part is idempotent. Returns 1 if new."""
+        job_id, sid = spec.job_id, spec.observation.source_id
+        with telemetry.tracer().start_as_current_span(f"job {job_id}") as span:
+            span.set_attribute("mephisto.job.id", job_id)
+            span.set_attribute("mephisto.source.id", sid)
+            try:
+                await self.bus.kv[KV_SPECS].create(job_id, spec.SerializeToString())
+                fresh = 1
+            except KeyWrongLastSequenceError:
+                fresh = 0
+            if await get_job(self.bus, job_id) is None:
+                job = pb.Job(job_id=job_id, source_id=sid, status=pb.JOB_STATUS_QUEUED, created_unix=spec.created_unix)
+                await put_job(self.bus, job)
+            await publish_event(self.bus, event(job_id, sid, "queued", step=-1), msg_id=f"{job_id}.queued")
+            await self.bus.publish(
+                SUBJECT["advance"],
+                pb.AdvanceRequest(job_id=job_id, step=-1).SerializeToString(),
+                msg_id=f"{job_id}.start",
+                job_id=job_id,
+            )
+        return fresh
+
+    # -- gRPC --------------------------------------------------------------------------------
+    async def SubmitBatch(self, request: pb.SubmitBatchRequest, context: grpc.aio.ServicerContext) -> Any:
+        with server_span("Gateway/SubmitBatch", context, **{"mephisto.sources": len(request.sources)}):
+            try:
+                return await self.submit(request, scope=_caller(context))
+            except Invalid as exc:
+                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+
+    async def GetJob(self, request: pb.GetJobRequest, context: grpc.aio.ServicerContext) -> Any:
+        with server_span("Gateway/GetJob", context, **{"mephisto.job.id": request.job_id}):
+            job = await self._job_or_abort(request.job_id, context)
+            return job
+
+    async def _job_or_abort(self, job_id: str, context: grpc.aio.ServicerContext) -> pb.Job:
+        if not job_id or not all(c.isalnum() or c in "-_" for c in job_id):
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "job_id: empty or not a job id")
+        job = await get_job(self.bus, job_id)
+        if job is None:
+            await context.abort(grpc.StatusCode.NOT_FOUND, f"job_id {job_id!r}: no such job")
+        return job
+
+    async def WatchJob(self, request: pb.WatchJobRequest, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+        job = await self._job_or_abort(request.job_id, context)
+        sub = await self.bus.js.subscribe(f"{EVENTS}.{job.job_id}", ordered_consumer=True)
+        try:
+            while True:
+                try:
+                    msg = await sub.next_msg(timeout=5.0)
+                except Exception:  # quiet job: check it has not ended without an event
+                    job = await get_job(self.bus, request.job_id)
+                    if job is not None and job.status == pb.JOB_STATUS_FAILED:
+                        yield event(job.job_id, job.source_id, "failed", message=job.error)
+                        return
+                    continue
+                ev = parse(pb.ProgressEvent, msg.data)
+                yield ev
+                if ev.kind in ("done", "failed"):
+                    return
+        finally:
+            await sub.unsubscribe()
+
+    async def GetResults(self, request: pb.GetResultsRequest, context: grpc.aio.ServicerContext) -> Any:
+        with server_span("Gateway/GetResults", context):
+            if len(request.job_ids) > self.settings.max_sources:
+                await context.abort(
+                    grpc.StatusCode.INVALID_ARGUMENT,
+                    f"job_ids: {len(request.job_ids)} ids exceed the limit of {self.settings.max_sources}",
+                )
+            out = pb.GetResultsReply()
+            for i, job_id in enumerate(request.job_ids):
+                job = await get_job(self.bus, job_id)
+                if job is None:
+                    await context.abort(grpc.StatusCode.NOT_FOUND, f"job_ids[{i}]: no job {job_id!r}")
+                if job.status == pb.JOB_STATUS_DONE:
+                    out.results.append(job.result)
+                else:
+                    out.pending.append(job)
+            return out
+
+    async def SearchKnowledge(self, request: pb.SearchKnowledgeRequest, context: grpc.aio.ServicerContext) -> Any:
+        with server_span("Gateway/SearchKnowledge", context):
+            if request.signature and len(request.signature) != 12:
+                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "signature: expected 12 numbers")
+            try:
+                msg = await self.bus.nc.request(RPC_KNOWLEDGE, request.SerializeToString(), timeout=5.0)
+            except Exception:
+                await context.abort(grpc.StatusCode.UNAVAILABLE, "no distiller answered")
+            return parse(pb.SearchKnowledgeReply, msg.data)
+
+    def add_to_server(self, server: grpc.aio.Server) -> None:
+        pb_grpc.add_GatewayServicer_to_server(self, server)
+
+    # -- alerts and dead letters -----------------------------------------------------------------
+    async def on_alert(self, msg: Msg) -> None:
+        try:
+            alert_id, obs = parse_alert(msg.data)
+            req = pb.SubmitBatchRequest(sources=[obs], idempotency_key=f"alert:{alert_id}")
+            await self.submit(req, scope="alerts")
+        except (BadAlert, Invalid) as exc:
+            raise PermanentError(str(exc)) from None
+
+    async def on_dead_letter(self, msg: Msg) -> None:
+        """A job whose message was dead-lettered has failed: say so to its watchers."""
+        headers = msg.headers or {}
+        job_id = headers.get(H_JOB, "")
+        if not job_id:
+            return
+        try:
+            job = await get_job(self.bus, job_id)
+            if job is None or job.status in FINAL:
+                return
+            job.status = pb.JOB_STATUS_FAILED
+            job.error = headers.get(H_REASON, "dead-lettered")
+            await put_job(self.bus, job)
+            telemetry.add("mephisto.jobs.completed", status="failed")
+            telemetry.add("mephisto.jobs.in_flight", -1)
+            await publish_event(
+                self.bus, event(job_id, job.source_id, "failed", message=job.error), msg_id=f"{job_id}.failed"
+            )
+        except Exception as exc:  # never dead-letter a dead letter
+            log.warning("dead letter for job %s not recorded: %s", job_id, exc)
+
+    def workers(self) -> list[tuple[str, Any, str]]:
+        return [
+            (f"{ALERTS}.>", self.on_alert, "alerts"),
+            (f"{DLQ}.>", self.on_dead_letter, "gateway-dlq"),
+        ]
+
+    async def close(self) -> None:
+        pass
+
+
+def _caller(context: grpc.aio.ServicerContext) -> str:
+    md = dict(context.invocation_metadata() or ())
+    return hashlib.sha1(str(md.get("authorization", "")).encode()).hexdigest()
+
+
+def make_role(bus: Bus, settings: Settings) -> Gateway:
+    return Gateway(bus, settings)

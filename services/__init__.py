@@ -1,0 +1,1 @@
+"""The platform's role services: thin wiring (gRPC + NATS JetStream) around mephisto_sed's agents."""

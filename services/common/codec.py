@@ -1,0 +1,167 @@
+"""Conversions between the protobuf contract (mephisto_sed/api/v1) and mephisto_sed's objects.
+
+Full records travel as JSON inside `detail_json` fields: Python's JSON round-trips floats exactly
+(NaN and infinities included), so a step fitted in another process is bit-identical to one fitted
+in-process.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import zlib
+from typing import Any
+
+import numpy as np
+
+from mephisto_sed.agents.evaluate import Evaluation
+from mephisto_sed.agents.execute import Execution, Source
+from mephisto_sed.agents.search import (
+    SearchResult,
+    evaluation_from_dict,
+    evaluation_to_dict,
+    execution_from_dict,
+    execution_to_dict,
+    state_from_dict,
+    state_to_dict,
+)
+from mephisto_sed.agents.space import SearchSpace, State
+from mephisto_sed.api.v1 import mephisto_pb2 as pb
+
+
+def dumps(obj: Any) -> str:
+    return json.dumps(obj, default=_default, separators=(",", ":"))
+
+
+def _default(o: Any) -> Any:
+    if isinstance(o, (np.floating, np.integer, np.bool_)):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, tuple):
+        return list(o)
+    return str(o)
+
+
+def pack(obj: Any) -> bytes:
+    """Compressed JSON for key-value records (a search tree is ~100 kB raw)."""
+    return zlib.compress(dumps(obj).encode(), 6)
+
+
+def unpack(data: bytes) -> Any:
+    return json.loads(zlib.decompress(data))
+
+
+# -- search spaces ------------------------------------------------------------------------------
+def space_to_json(space: SearchSpace) -> str:
+    return dumps(
+        {
+            "ladders": space.ladders,
+            "base": space.base,
+            "fixed": space.fixed,
+            "bands": space.bands,
+            "additionalerror": space.additionalerror,
+        }
+    )
+
+
+def space_from_json(text: str) -> SearchSpace:
+    d = json.loads(text)
+    return SearchSpace(d["ladders"], d["base"], d["fixed"], d["bands"], d["additionalerror"])
+
+
+def space_id(text: str) -> str:
+    return hashlib.sha1(text.encode()).hexdigest()[:20]
+
+
+# -- observations -------------------------------------------------------------------------------
+def observation_to_source(obs: pb.Observation, bands: list[str]) -> Source:
+    """A Source over the space's ``bands`` (NaN where the observation lacks a band)."""
+    given = {b.filter: b for b in obs.bands}
+    flux = np.array([given[b].flux_mjy if b in given else np.nan for b in bands], dtype=float)
+    err = np.array([given[b].error_mjy if b in given else np.nan for b in bands], dtype=float)
+    ul = np.array([bool(given[b].upper_limit) if b in given else False for b in bands], dtype=bool)
+    return Source(obs.source_id, float(obs.redshift), list(bands), flux, err, ul)
+
+
+def source_to_observation(src: Source, metadata: dict[str, str] | None = None) -> pb.Observation:
+    bands = [
+        pb.BandFlux(filter=b, flux_mjy=float(f), error_mjy=float(e), upper_limit=bool(u))
+        for b, f, e, u in zip(src.bands, src.flux, src.err, src.upper_limit)
+        if np.isfinite(f)
+    ]
+    return pb.Observation(source_id=src.id, redshift=float(src.redshift), bands=bands, metadata=metadata or {})
+
+
+# -- configurations, fits, evaluations ----------------------------------------------------------
+def configuration(space_ref: pb.SearchSpaceRef, space: SearchSpace, state: State) -> pb.Configuration:
+    return pb.Configuration(
+        space=space_ref, modules=list(state.modules), state_json=dumps(state_to_dict(state)), n_models=space.size(state)
+    )
+
+
+def configuration_state(cfg: pb.Configuration) -> State:
+    return state_from_dict(json.loads(cfg.state_json))
+
+
+def fit_to_proto(ex: Execution) -> pb.FitResult:
+    return pb.FitResult(
+        n_models=int(ex.n_models),
+        chi2=float(ex.chi2),
+        reduced_chi_square=float(ex.chi2_red),
+        best_model_json=dumps(ex.best_model),
+        seconds=float(ex.seconds),
+        detail_json=dumps(execution_to_dict(ex)),
+    )
+
+
+def fit_from_proto(fit: pb.FitResult) -> Execution:
+    return execution_from_dict(json.loads(fit.detail_json))
+
+
+def evaluation_to_proto(ev: Evaluation) -> pb.Evaluation:
+    return pb.Evaluation(
+        reduced_chi_square=float(ev.chi2_red),
+        patterns=list(ev.patterns),
+        plausibility=list(ev.plausibility),
+        n_effective=float(ev.n_effective),
+        score=float(ev.score),
+        summary=ev.summary(),
+        signature=[float(x) for x in ev.signature()],
+        detail_json=dumps(evaluation_to_dict(ev)),
+    )
+
+
+def evaluation_from_proto(ev: pb.Evaluation) -> Evaluation:
+    return evaluation_from_dict(json.loads(ev.detail_json))
+
+
+# -- results ------------------------------------------------------------------------------------
+def result_row(res: SearchResult) -> dict[str, Any]:
+    """The columns of `mephisto-sed fit`'s results.csv for one source."""
+    from mephisto_sed.agents.agentfit import result_row as row
+
+    return row(res)
+
+
+def result_to_proto(job_id: str, res: SearchResult) -> pb.SourceResult:
+    return pb.SourceResult(
+        job_id=job_id,
+        source_id=res.source.id,
+        redshift=float(res.source.redshift),
+        anomaly=bool(res.anomaly),
+        anomaly_reason=res.anomaly_reason,
+        stop_reason=res.stop_reason,
+        modules=list(res.best.state.modules),
+        models_evaluated=int(res.models_evaluated),
+        steps=int(res.steps),
+        tokens=int(res.tokens),
+        reduced_chi_square=float(res.best.evaluation.chi2_red),
+        row_json=dumps(result_row(res)),
+        best_model_json=dumps(res.best.execution.best_model),
+        policy=res.policy,
+        trace_json=res.trace_json(),
+        trace_markdown=res.trace_markdown(),
+        best_fit_json=dumps(execution_to_dict(res.best.execution)),
+        best_state_json=dumps(state_to_dict(res.best.state)),
+    )

@@ -1,0 +1,96 @@
+"""Job records, registered search spaces and progress events in NATS (shared by roles and gateway)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any, TypeVar
+
+from google.protobuf.message import DecodeError, Message
+from nats.js.errors import KeyNotFoundError
+
+from mephisto_sed.agents.space import SearchSpace
+from mephisto_sed.api.v1 import mephisto_pb2 as pb
+
+from . import codec
+from .bus import EVENTS, KV_JOBS, KV_SPACES, KV_SPECS, Bus, PermanentError
+
+M = TypeVar("M", bound=Message)
+
+
+def parse(cls: type[M], data: bytes) -> M:
+    """A protobuf message from bytes; garbage is a PermanentError (dead-lettered, never retried)."""
+    msg = cls()
+    try:
+        msg.ParseFromString(data)
+    except (DecodeError, RuntimeWarning, ValueError) as exc:
+        raise PermanentError(f"not a {cls.DESCRIPTOR.full_name}: {exc}") from None
+    return msg
+
+
+class Spaces:
+    """Search spaces by id: registered once in the ``mephisto_spaces`` bucket, cached per process."""
+
+    def __init__(self, bus: Bus | None):
+        self.bus = bus
+        self.cache: dict[str, SearchSpace] = {}
+
+    async def register(self, space: SearchSpace) -> pb.SearchSpaceRef:
+        text = codec.space_to_json(space)
+        sid = codec.space_id(text)
+        if sid not in self.cache:
+            if self.bus is not None:
+                await self.bus.kv[KV_SPACES].put(sid, text.encode())
+            self.cache[sid] = codec.space_from_json(text)
+        return pb.SearchSpaceRef(space_id=sid)
+
+    async def get(self, ref: pb.SearchSpaceRef) -> SearchSpace:
+        if ref.space_json:
+            sid = codec.space_id(ref.space_json)
+            if sid not in self.cache:
+                try:
+                    self.cache[sid] = codec.space_from_json(ref.space_json)
+                except (ValueError, KeyError, TypeError) as exc:
+                    raise PermanentError(f"configuration.space.space_json: {exc}") from None
+            return self.cache[sid]
+        sid = ref.space_id
+        if not sid:
+            raise PermanentError("configuration.space: neither space_id nor space_json given")
+        if sid not in self.cache:
+            if self.bus is None:
+                raise PermanentError(f"configuration.space.space_id {sid!r}: unknown")
+            try:
+                entry = await self.bus.kv[KV_SPACES].get(sid)
+            except KeyNotFoundError:
+                raise PermanentError(f"configuration.space.space_id {sid!r}: unknown") from None
+            self.cache[sid] = codec.space_from_json(entry.value.decode())
+        return self.cache[sid]
+
+
+async def get_spec(bus: Bus, job_id: str) -> pb.JobSpec:
+    try:
+        entry = await bus.kv[KV_SPECS].get(job_id)
+    except KeyNotFoundError:
+        raise PermanentError(f"job_id {job_id!r}: no such job") from None
+    return parse(pb.JobSpec, entry.value)
+
+
+async def get_job(bus: Bus, job_id: str) -> pb.Job | None:
+    try:
+        entry = await bus.kv[KV_JOBS].get(job_id)
+    except KeyNotFoundError:
+        return None
+    return parse(pb.Job, entry.value)
+
+
+async def put_job(bus: Bus, job: pb.Job) -> None:
+    job.updated_unix = time.time()
+    await bus.kv[KV_JOBS].put(job.job_id, job.SerializeToString())
+
+
+async def publish_event(bus: Bus, event: pb.ProgressEvent, msg_id: str | None = None) -> None:
+    event.time_unix = event.time_unix or time.time()
+    await bus.publish(f"{EVENTS}.{event.job_id}", event.SerializeToString(), msg_id=msg_id, job_id=event.job_id)
+
+
+def event(job_id: str, source_id: str, kind: str, **kw: Any) -> pb.ProgressEvent:
+    return pb.ProgressEvent(job_id=job_id, source_id=source_id, kind=kind, **kw)

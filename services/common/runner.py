@@ -1,0 +1,99 @@
+"""Runs one role: NATS connection, gRPC server, JetStream workers, graceful shutdown.
+
+A role object provides ``service_names`` (fully qualified gRPC names), ``add_to_server(server)``,
+``workers()`` -> [(subject, handler)], optional ``start()``/``close()`` coroutines.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+from grpc_health.v1 import health_pb2
+
+from . import telemetry
+from .bus import Bus, Worker
+from .grpc_server import start_server
+from .settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def configure_logging(role: str) -> None:
+    """JSON lines on stderr: one object per record, easy to ship and grep."""
+
+    class JsonFormatter(logging.Formatter):
+        def format(self, record: logging.LogRecord) -> str:
+            out = {"ts": round(record.created, 3), "level": record.levelname, "role": role, "msg": record.getMessage()}
+            if record.exc_info:
+                out["exc"] = self.formatException(record.exc_info)
+            return json.dumps(out)
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter())
+    logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
+    logging.getLogger("nats").setLevel(logging.WARNING)
+
+
+async def serve(settings: Settings, make_role: Any, stop: asyncio.Event | None = None) -> None:
+    """Serve until SIGINT/SIGTERM (or ``stop``), then drain in-flight work and exit."""
+    telemetry.setup(f"mephisto-{settings.role}")
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(sig, stop.set)
+    bus = await Bus.connect(settings.nats_url, f"mephisto-{settings.role}")
+    role = make_role(bus, settings)
+    if hasattr(role, "start"):
+        await role.start()
+    tls = None
+    if settings.tls_cert:
+        tls = (Path(settings.tls_cert).read_bytes(), Path(settings.tls_key).read_bytes())
+    server, port, health = await start_server(
+        settings.grpc_host,
+        settings.grpc_port,
+        [role.add_to_server],
+        role.service_names,
+        interceptors=getattr(role, "interceptors", None),
+        max_message_mb=settings.max_message_mb,
+        tls=tls,
+    )
+    if settings.port_file:
+        Path(settings.port_file).write_text(str(port))
+    print(
+        json.dumps({"role": settings.role, "grpc": f"{settings.grpc_host}:{port}", "nats": settings.nats_url}),
+        flush=True,
+    )
+    workers = [
+        Worker(bus, rest[0] if rest else settings.role, subject, handler, settings.ack_wait, settings.max_deliver)
+        for subject, handler, *rest in role.workers()
+    ]
+    tasks = [asyncio.create_task(w.run(stop, settings.concurrency)) for w in workers]
+    tasks += [asyncio.create_task(t) for t in getattr(role, "background", lambda s: [])(stop)]
+    await stop.wait()
+    log.info("%s: shutting down, draining in-flight work", settings.role)
+    for name in ["", *role.service_names]:
+        await health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+    # workers stop fetching and finish the message in hand (acked when its results are published)
+    done, pending = await asyncio.wait(tasks, timeout=settings.drain_seconds) if tasks else (set(), set())
+    for t in pending:
+        t.cancel()
+    await server.stop(grace=5.0)
+    if hasattr(role, "close"):
+        await role.close()
+    await bus.close()
+    telemetry.shutdown()
+    log.info("%s: stopped", settings.role)
+
+
+def main(role_name: str, make_role: Any, argv: list[str] | None = None) -> None:
+    settings = Settings.parse(role_name, argv)
+    configure_logging(role_name)
+    asyncio.run(serve(settings, make_role))

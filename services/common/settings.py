@@ -1,0 +1,88 @@
+"""Service settings from flags and environment variables (flags win); bad values fail fast."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from dataclasses import dataclass, field
+
+
+def _env_float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise SystemExit(f"{name}={raw!r} is not a number") from None
+
+
+@dataclass
+class Settings:
+    role: str
+    nats_url: str = field(default_factory=lambda: os.environ.get("NATS_URL", "nats://127.0.0.1:4222"))
+    grpc_host: str = field(default_factory=lambda: os.environ.get("MEPHISTO_GRPC_HOST", "127.0.0.1"))
+    grpc_port: int = 0  # 0 = a free port (printed at start)
+    ack_wait: float = field(default_factory=lambda: _env_float("MEPHISTO_ACK_WAIT", 30.0))
+    max_deliver: int = field(default_factory=lambda: int(_env_float("MEPHISTO_MAX_DELIVER", 5)))
+    concurrency: int = field(default_factory=lambda: int(_env_float("MEPHISTO_CONCURRENCY", 1)))
+    knowledge_path: str = field(
+        default_factory=lambda: os.environ.get(
+            "MEPHISTO_KNOWLEDGE", os.path.expanduser("~/.local/share/mephisto-sed/knowledge")
+        )
+    )
+    use_knowledge: bool = field(default_factory=lambda: os.environ.get("MEPHISTO_USE_KNOWLEDGE", "1") != "0")
+    drain_seconds: float = field(default_factory=lambda: _env_float("MEPHISTO_DRAIN_SECONDS", 30.0))
+    # gateway only
+    tokens: list[str] = field(default_factory=list)
+    max_sources: int = field(default_factory=lambda: int(_env_float("MEPHISTO_MAX_SOURCES", 1000)))
+    max_message_mb: float = field(default_factory=lambda: _env_float("MEPHISTO_MAX_MESSAGE_MB", 16.0))
+    tls_cert: str = field(default_factory=lambda: os.environ.get("MEPHISTO_TLS_CERT", ""))
+    tls_key: str = field(default_factory=lambda: os.environ.get("MEPHISTO_TLS_KEY", ""))
+    port_file: str = ""  # write the bound gRPC port here (used by `mephisto-sed up` and tests)
+
+    @classmethod
+    def parse(cls, role: str, argv: list[str] | None = None) -> Settings:
+        s = cls(role)
+        env_port = os.environ.get(f"MEPHISTO_{role.upper()}_PORT", "")
+        p = argparse.ArgumentParser(prog=f"python -m {'gateway' if role == 'gateway' else 'services.' + role}")
+        p.add_argument("--nats", default=s.nats_url, help="NATS server URL (env NATS_URL)")
+        p.add_argument("--host", default=s.grpc_host, help="gRPC listen address (env MEPHISTO_GRPC_HOST)")
+        p.add_argument(
+            "--port",
+            type=int,
+            default=int(env_port or 0),
+            help=f"gRPC port, 0 = free (env MEPHISTO_{role.upper()}_PORT)",
+        )
+        p.add_argument("--ack-wait", type=float, default=s.ack_wait, help="JetStream ack wait, s (MEPHISTO_ACK_WAIT)")
+        p.add_argument("--max-deliver", type=int, default=s.max_deliver, help="deliveries before dead-lettering")
+        p.add_argument("--concurrency", type=int, default=s.concurrency, help="messages handled at once")
+        p.add_argument("--port-file", default="", help="write the bound gRPC port to this file")
+        if role == "distiller":
+            p.add_argument("--knowledge", default=s.knowledge_path, help="Qdrant local folder (or QDRANT_URL)")
+        if role == "gateway":
+            p.add_argument(
+                "--token",
+                action="append",
+                default=None,
+                help="accepted bearer token (repeatable; env MEPHISTO_TOKENS, comma-separated)",
+            )
+            p.add_argument("--max-sources", type=int, default=s.max_sources, help="sources per request")
+            p.add_argument("--tls-cert", default=s.tls_cert)
+            p.add_argument("--tls-key", default=s.tls_key)
+        a = p.parse_args(argv)
+        s.nats_url, s.grpc_host, s.grpc_port = a.nats, a.host, a.port
+        s.ack_wait, s.max_deliver, s.concurrency, s.port_file = a.ack_wait, a.max_deliver, a.concurrency, a.port_file
+        if role == "distiller":
+            s.knowledge_path = a.knowledge
+        if role == "gateway":
+            env_tokens = [t for t in os.environ.get("MEPHISTO_TOKENS", "").split(",") if t]
+            s.tokens = a.token or env_tokens
+            if not s.tokens:
+                raise SystemExit("the gateway needs at least one bearer token: --token T or MEPHISTO_TOKENS")
+            s.max_sources, s.tls_cert, s.tls_key = a.max_sources, a.tls_cert, a.tls_key
+            if bool(s.tls_cert) != bool(s.tls_key):
+                raise SystemExit("TLS needs both --tls-cert and --tls-key")
+        if s.ack_wait <= 0 or s.max_deliver < 1 or s.concurrency < 1:
+            raise SystemExit("--ack-wait must be > 0, --max-deliver and --concurrency >= 1")
+        return s

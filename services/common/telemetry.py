@@ -1,0 +1,133 @@
+"""OpenTelemetry for every process: traces and metrics, OTLP export switched on by deployment
+(``OTEL_EXPORTER_OTLP_ENDPOINT``), W3C trace context carried in NATS headers and gRPC metadata.
+
+The metric names below are the contract with dashboards and autoscalers (deploy/): change them
+only together.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from opentelemetry import metrics, propagate, trace
+from opentelemetry.context import Context
+from opentelemetry.metrics import CallbackOptions, Observation
+
+log = logging.getLogger(__name__)
+
+TRACER_NAME = "mephisto"
+# metric name -> (kind, unit, description)
+METRICS: dict[str, tuple[str, str, str]] = {
+    "mephisto.jobs.submitted": ("counter", "{job}", "sources accepted by the gateway"),
+    "mephisto.jobs.completed": ("counter", "{job}", "jobs finished, by status (done, failed)"),
+    "mephisto.jobs.in_flight": ("updown", "{job}", "jobs accepted and not finished"),
+    "mephisto.anomalies": ("counter", "{job}", "sources flagged as anomalies"),
+    "mephisto.step.latency": ("histogram", "ms", "handling time of one work message, by role"),
+    "mephisto.models.evaluated": ("counter", "{model}", "SED models fitted by executors"),
+    "mephisto.tokens": ("counter", "{token}", "LLM tokens spent by proposers"),
+    "mephisto.redeliveries": ("counter", "{message}", "work messages delivered more than once, by role"),
+    "mephisto.dead_letters": ("counter", "{message}", "messages sent to the dead-letter subject, by role"),
+    "mephisto.queue.lag": ("gauge", "{message}", "messages waiting for a role's consumer (JetStream num_pending)"),
+}
+
+_configured = False
+_instruments: dict[str, Any] = {}
+_lag_sources: list[Callable[[], Iterable[tuple[str, int]]]] = []
+
+
+def setup(service_name: str) -> None:
+    """Install tracer and meter providers once per process; OTLP export when configured."""
+    global _configured
+    if _configured:
+        return
+    _configured = True
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+    resource = Resource.create({"service.name": service_name})
+    readers = []
+    tp = TracerProvider(resource=resource)
+    if os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"):
+        from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+        from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+
+        tp.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+        interval = float(os.environ.get("OTEL_METRIC_EXPORT_INTERVAL", "10000"))
+        readers.append(PeriodicExportingMetricReader(OTLPMetricExporter(), export_interval_millis=interval))
+        log.info("OpenTelemetry: OTLP export to %s", os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"))
+    trace.set_tracer_provider(tp)
+    metrics.set_meter_provider(MeterProvider(resource=resource, metric_readers=readers))
+
+
+def install(tracer_provider: Any, meter_provider: Any) -> None:
+    """Use the given providers (tests: in-memory exporter and reader)."""
+    global _configured
+    _configured = True
+    trace.set_tracer_provider(tracer_provider)
+    metrics.set_meter_provider(meter_provider)
+
+
+def shutdown() -> None:
+    for provider in (trace.get_tracer_provider(), metrics.get_meter_provider()):
+        try:
+            provider.shutdown()  # flushes pending spans and metrics
+        except Exception:  # no SDK provider installed
+            pass
+
+
+def tracer() -> trace.Tracer:
+    return trace.get_tracer(TRACER_NAME)
+
+
+def instrument(name: str) -> Any:
+    """The instrument named in METRICS (created on first use)."""
+    if name not in _instruments:
+        kind, unit, desc = METRICS[name]
+        meter = metrics.get_meter(TRACER_NAME)
+        if kind == "counter":
+            _instruments[name] = meter.create_counter(name, unit=unit, description=desc)
+        elif kind == "updown":
+            _instruments[name] = meter.create_up_down_counter(name, unit=unit, description=desc)
+        elif kind == "histogram":
+            _instruments[name] = meter.create_histogram(name, unit=unit, description=desc)
+        elif kind == "gauge":
+            _instruments[name] = meter.create_observable_gauge(name, [_observe_lag], unit=unit, description=desc)
+    return _instruments[name]
+
+
+def add(name: str, value: float = 1, **attrs: Any) -> None:
+    instrument(name).add(value, attributes=attrs)
+
+
+def record(name: str, value: float, **attrs: Any) -> None:
+    instrument(name).record(value, attributes=attrs)
+
+
+def register_lag(source: Callable[[], Iterable[tuple[str, int]]]) -> None:
+    """``source`` yields (role, messages pending) from the last consumer info it read."""
+    _lag_sources.append(source)
+    instrument("mephisto.queue.lag")
+
+
+def _observe_lag(options: CallbackOptions) -> Iterable[Observation]:
+    for source in _lag_sources:
+        for role, pending in source():
+            yield Observation(pending, {"role": role})
+
+
+# -- context propagation ------------------------------------------------------------------------
+def inject(carrier: dict[str, str] | None = None) -> dict[str, str]:
+    """The current trace context as W3C headers (``traceparent``, ``tracestate``)."""
+    carrier = {} if carrier is None else carrier
+    propagate.inject(carrier)
+    return carrier
+
+
+def extract(carrier: Mapping[str, str] | None) -> Context:
+    return propagate.extract(dict(carrier or {}))

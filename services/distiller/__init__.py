@@ -1,0 +1,1 @@
+"""Distiller: turns finished searches into knowledge (Qdrant) and answers knowledge queries."""

@@ -1,0 +1,1 @@
+"""Evaluator: judges a fit beyond one number (regimes, patterns, edges, plausibility)."""

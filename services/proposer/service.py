@@ -1,0 +1,260 @@
+"""Proposer role: keeps each job's tree search (a revision-checked record in the ``mephisto_search``
+bucket, so any replica can continue any job), records each evaluated step and chooses the next
+configuration with the policy, ranked by knowledge from the distillers.
+
+Advance is idempotent: a step already recorded (a redelivery) changes nothing and the worker
+re-publishes what follows it under the same message ids, which JetStream de-duplicates.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import Any
+
+import grpc
+from nats.aio.msg import Msg
+from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
+
+from mephisto_sed.agents.actions import ActionError
+from mephisto_sed.agents.evaluate import Evaluation
+from mephisto_sed.agents.policy import ExpertPolicy, KnowledgeHint, ProposalContext
+from mephisto_sed.agents.search import Budget, SearchTree, Step, action_to_dict
+from mephisto_sed.api.v1 import mephisto_pb2 as pb
+from mephisto_sed.api.v1 import mephisto_pb2_grpc as pb_grpc
+
+from ..common import codec, telemetry
+from ..common.bus import KV_SEARCH, RPC_KNOWLEDGE, SUBJECT, Bus, PermanentError
+from ..common.grpc_server import server_span
+from ..common.jobs import Spaces, event, get_job, get_spec, parse, publish_event, put_job
+from ..common.settings import Settings
+
+log = logging.getLogger(__name__)
+HINTS_TIMEOUT = 2.0
+
+
+class Proposer(pb_grpc.ProposerServicer):
+    service_names = [pb.DESCRIPTOR.services_by_name["Proposer"].full_name]
+
+    def __init__(self, bus: Bus | None, settings: Settings | None = None):
+        self.bus = bus
+        self.spaces = Spaces(bus)
+        self.policy = ExpertPolicy()
+        self.use_knowledge = settings.use_knowledge if settings else False
+        self.loop: asyncio.AbstractEventLoop | None = None
+
+    # -- knowledge (from the distillers, which own the Qdrant store) --------------------------
+    async def _hints(self, evaluation: Evaluation) -> list[KnowledgeHint]:
+        req = pb.SearchKnowledgeRequest(signature=[float(x) for x in evaluation.signature()], limit=12)
+        try:
+            reply = await self.bus.nc.request(RPC_KNOWLEDGE, req.SerializeToString(), timeout=HINTS_TIMEOUT)
+        except Exception as exc:  # no distiller up: search without knowledge
+            log.info("no knowledge hints (%s)", exc)
+            return []
+        out = parse(pb.SearchKnowledgeReply, reply.data)
+        return [
+            KnowledgeHint(json.loads(e.action_json), e.similarity, e.tried, e.helped, e.mean_gain, e.text)
+            for e in out.entries
+        ]
+
+    def _hints_sync(self, evaluation: Evaluation) -> list[KnowledgeHint]:
+        """Called by the tree search in a worker thread."""
+        fut = asyncio.run_coroutine_threadsafe(self._hints(evaluation), self.loop)
+        try:
+            return fut.result(timeout=HINTS_TIMEOUT + 1)
+        except Exception:
+            return []
+
+    # -- the handler ---------------------------------------------------------------------------
+    async def advance(self, req: pb.AdvanceRequest) -> pb.AdvanceReply:
+        self.loop = asyncio.get_running_loop()
+        spec = await get_spec(self.bus, req.job_id)
+        ref = pb.SearchSpaceRef(space_id=spec.space_id)
+        space = await self.spaces.get(ref)
+        hints = self._hints_sync if self.use_knowledge else None
+        kv = self.bus.kv[KV_SEARCH]
+        for _ in range(8):  # revision conflicts: another replica wrote meanwhile
+            try:
+                entry = await kv.get(req.job_id)
+            except KeyNotFoundError:
+                entry = None
+            if entry is None:
+                if req.step != -1:
+                    raise PermanentError(f"step {req.step} for job {req.job_id} that was never started")
+                source = codec.observation_to_source(spec.observation, space.bands)
+                b = spec.budget
+                budget = Budget()
+                budget.max_models = int(b.max_models) or budget.max_models
+                budget.max_steps = int(b.max_steps) or budget.max_steps
+                budget.max_tokens = int(b.max_tokens) or budget.max_tokens
+                budget.max_seconds = float(b.max_seconds) or budget.max_seconds
+                tree = SearchTree(source, space, self.policy, budget, hints, seed=spec.seed)
+                try:
+                    step = tree.begin()
+                except ActionError as exc:
+                    raise PermanentError(str(exc)) from None
+                try:
+                    await kv.create(req.job_id, codec.pack(tree.to_dict()))
+                except KeyWrongLastSequenceError:
+                    continue
+                return self._reply(req.job_id, ref, spec, tree, step, duplicate=False)
+            tree = SearchTree.from_dict(codec.unpack(entry.value), space, self.policy, hints)
+            pending = tree.pending
+            if req.step == -1 or pending is None or pending.index != req.step:
+                return self._reply(req.job_id, ref, spec, tree, pending, duplicate=True)
+            try:
+                ex = codec.fit_from_proto(req.fit)
+                ev = codec.evaluation_from_proto(req.evaluation)
+            except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+                raise PermanentError(f"fit/evaluation detail_json: {exc}") from None
+            tree.record(pending, ex, ev)
+            step = await asyncio.to_thread(tree.next)
+            try:
+                await kv.update(req.job_id, codec.pack(tree.to_dict()), last=entry.revision)
+            except KeyWrongLastSequenceError:
+                continue
+            return self._reply(req.job_id, ref, spec, tree, step, duplicate=False)
+        raise RuntimeError(f"job {req.job_id}: the search record kept changing underneath")
+
+    def _reply(
+        self,
+        job_id: str,
+        ref: pb.SearchSpaceRef,
+        spec: pb.JobSpec,
+        tree: SearchTree,
+        step: Step | None,
+        duplicate: bool,
+    ) -> pb.AdvanceReply:
+        if step is not None:
+            cfg = codec.configuration(ref, tree.space, step.state)
+            return pb.AdvanceReply(
+                execute=pb.ExecuteRequest(
+                    job_id=job_id, step=step.index, observation=spec.observation, configuration=cfg
+                ),
+                duplicate=duplicate,
+            )
+        return pb.AdvanceReply(done=codec.result_to_proto(job_id, tree.result()), duplicate=duplicate)
+
+    # -- gRPC --------------------------------------------------------------------------------
+    async def Advance(self, request: pb.AdvanceRequest, context: grpc.aio.ServicerContext) -> pb.AdvanceReply:
+        with server_span("Proposer/Advance", context, **{"mephisto.job.id": request.job_id}):
+            try:
+                return await self.advance(request)
+            except PermanentError as exc:
+                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+
+    async def Propose(self, request: pb.ProposeRequest, context: grpc.aio.ServicerContext) -> pb.ProposeReply:
+        """The policy alone, stateless: proposals for one fitted configuration."""
+        with server_span("Proposer/Propose", context):
+            try:
+                space = await self.spaces.get(request.configuration.space)
+                if not request.observation.HasField("redshift"):
+                    raise PermanentError("observation.redshift: missing")
+                state = codec.configuration_state(request.configuration)
+                ex = codec.fit_from_proto(request.fit)
+                ev = codec.evaluation_from_proto(request.evaluation)
+            except PermanentError as exc:
+                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+            except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"configuration/fit/evaluation: {exc}")
+            source = codec.observation_to_source(request.observation, space.bands)
+            ctx = ProposalContext(space, source, state, ev, [], [], 10**9, ex.alternatives)
+            actions = self.policy.propose(ctx)[: request.max_actions or None]
+            return pb.ProposeReply(
+                actions=[
+                    pb.Action(
+                        type=a.type,
+                        module=a.module or "",
+                        param=a.param or "",
+                        rationale=a.rationale,
+                        rule=a.rule,
+                        action_json=codec.dumps(action_to_dict(a)),
+                    )
+                    for a in actions
+                ],
+                tokens=int(getattr(self.policy, "last_tokens", 0)),
+                policy=self.policy.name,
+            )
+
+    def add_to_server(self, server: grpc.aio.Server) -> None:
+        pb_grpc.add_ProposerServicer_to_server(self, server)
+
+    # -- JetStream ---------------------------------------------------------------------------
+    async def on_message(self, msg: Msg) -> None:
+        req = parse(pb.AdvanceRequest, msg.data)
+        reply = await self.advance(req)
+        await self.forward(req, reply)
+
+    async def forward(self, req: pb.AdvanceRequest, reply: pb.AdvanceReply) -> None:
+        """Publish what follows a step; safe to repeat (message ids, idempotent writes)."""
+        job_id = req.job_id
+        spec = await get_spec(self.bus, job_id)
+        sid = spec.observation.source_id
+        job = await get_job(self.bus, job_id) or pb.Job(job_id=job_id, source_id=sid, created_unix=spec.created_unix)
+        if reply.HasField("execute"):
+            nxt = reply.execute
+            if req.step >= 0 and not reply.duplicate:
+                ev = req.evaluation
+                job.status = pb.JOB_STATUS_RUNNING
+                job.steps = req.step + 1
+                job.models_evaluated += req.fit.n_models
+                best = min(job.best_reduced_chi_square or float("inf"), ev.reduced_chi_square)
+                job.best_reduced_chi_square = best
+                await put_job(self.bus, job)
+                await publish_event(
+                    self.bus,
+                    event(
+                        job_id,
+                        sid,
+                        "step",
+                        step=req.step,
+                        models_evaluated=job.models_evaluated,
+                        reduced_chi_square=ev.reduced_chi_square,
+                        best_reduced_chi_square=best,
+                        message=", ".join(ev.patterns),
+                    ),
+                    msg_id=f"{job_id}.{req.step}.event",
+                )
+            await self.bus.publish(
+                SUBJECT["execute"], nxt.SerializeToString(), msg_id=f"{job_id}.{nxt.step}.execute", job_id=job_id
+            )
+            return
+        res = reply.done
+        if job.status != pb.JOB_STATUS_DONE:
+            job.status = pb.JOB_STATUS_DONE
+            job.steps, job.models_evaluated = res.steps, res.models_evaluated
+            job.best_reduced_chi_square = res.reduced_chi_square
+            job.result.CopyFrom(res)
+            await put_job(self.bus, job)
+            telemetry.add("mephisto.jobs.completed", status="done")
+            telemetry.add("mephisto.jobs.in_flight", -1)
+            if res.anomaly:
+                telemetry.add("mephisto.anomalies")
+            telemetry.add("mephisto.tokens", res.tokens, role="proposer")
+        await publish_event(
+            self.bus,
+            event(
+                job_id,
+                sid,
+                "done",
+                step=res.steps,
+                models_evaluated=res.models_evaluated,
+                best_reduced_chi_square=res.reduced_chi_square,
+                message=res.anomaly_reason if res.anomaly else res.stop_reason,
+            ),
+            msg_id=f"{job_id}.done",
+        )
+        await self.bus.publish(
+            SUBJECT["distill"],
+            pb.DistillRequest(job_id=job_id).SerializeToString(),
+            msg_id=f"{job_id}.distill",
+            job_id=job_id,
+        )
+
+    def workers(self) -> list[tuple[str, Any]]:
+        return [(SUBJECT["advance"], self.on_message)]
+
+
+def make_role(bus: Bus, settings: Settings) -> Proposer:
+    return Proposer(bus, settings)
