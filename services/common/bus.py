@@ -109,8 +109,12 @@ class Bus:
         log.warning("dead letter from %s (%s): %s", role, headers.get(H_JOB, "no job id"), reason)
 
     async def close(self) -> None:
+        # the workers have finished and acked what they held; a drain would wait out the pull
+        # subscriptions' 30 s drain timeout for nothing, so flush what was published and close
         with contextlib.suppress(Exception):
-            await self.nc.drain()
+            await self.nc.flush(timeout=5)
+        with contextlib.suppress(Exception):
+            await self.nc.close()
 
 
 async def ensure_topology(js: JetStreamContext) -> None:
@@ -219,6 +223,7 @@ class Worker:
                 await self.handler(msg)
                 await msg.ack_sync()
                 self.handled += 1
+                log.debug("handled %s job=%s delivery=%d", msg.subject, job, n)
             except PermanentError as exc:
                 span.set_status(trace.Status(trace.StatusCode.ERROR, str(exc)))
                 await self._give_up(msg, f"invalid message: {exc}")

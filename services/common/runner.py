@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import signal
 import sys
 from pathlib import Path
@@ -37,7 +38,8 @@ def configure_logging(role: str) -> None:
 
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
-    logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
+    level = os.environ.get("MEPHISTO_LOG_LEVEL", "INFO").upper()
+    logging.basicConfig(level=getattr(logging, level, logging.INFO), handlers=[handler], force=True)
     logging.getLogger("nats").setLevel(logging.WARNING)
 
 
@@ -85,7 +87,9 @@ async def serve(settings: Settings, make_role: Any, stop: asyncio.Event | None =
     done, pending = await asyncio.wait(tasks, timeout=settings.drain_seconds) if tasks else (set(), set())
     for t in pending:
         t.cancel()
+    log.debug("%s: workers stopped (%d still running, cancelled)", settings.role, len(pending))
     await server.stop(grace=5.0)
+    log.debug("%s: gRPC server stopped", settings.role)
     if hasattr(role, "close"):
         await role.close()
     await bus.close()

@@ -192,30 +192,30 @@ class Proposer(pb_grpc.ProposerServicer):
         spec = await get_spec(self.bus, job_id)
         sid = spec.observation.source_id
         job = await get_job(self.bus, job_id) or pb.Job(job_id=job_id, source_id=sid, created_unix=spec.created_unix)
+        if req.step >= 0 and not reply.duplicate:
+            ev = req.evaluation
+            job.status = pb.JOB_STATUS_RUNNING
+            job.steps = req.step + 1
+            job.models_evaluated += req.fit.n_models
+            best = min(job.best_reduced_chi_square or float("inf"), ev.reduced_chi_square)
+            job.best_reduced_chi_square = best
+            await put_job(self.bus, job)
+            await publish_event(
+                self.bus,
+                event(
+                    job_id,
+                    sid,
+                    "step",
+                    step=req.step,
+                    models_evaluated=job.models_evaluated,
+                    reduced_chi_square=ev.reduced_chi_square,
+                    best_reduced_chi_square=best,
+                    message=", ".join(ev.patterns),
+                ),
+                msg_id=f"{job_id}.{req.step}.event",
+            )
         if reply.HasField("execute"):
             nxt = reply.execute
-            if req.step >= 0 and not reply.duplicate:
-                ev = req.evaluation
-                job.status = pb.JOB_STATUS_RUNNING
-                job.steps = req.step + 1
-                job.models_evaluated += req.fit.n_models
-                best = min(job.best_reduced_chi_square or float("inf"), ev.reduced_chi_square)
-                job.best_reduced_chi_square = best
-                await put_job(self.bus, job)
-                await publish_event(
-                    self.bus,
-                    event(
-                        job_id,
-                        sid,
-                        "step",
-                        step=req.step,
-                        models_evaluated=job.models_evaluated,
-                        reduced_chi_square=ev.reduced_chi_square,
-                        best_reduced_chi_square=best,
-                        message=", ".join(ev.patterns),
-                    ),
-                    msg_id=f"{job_id}.{req.step}.event",
-                )
             await self.bus.publish(
                 SUBJECT["execute"], nxt.SerializeToString(), msg_id=f"{job_id}.{nxt.step}.execute", job_id=job_id
             )

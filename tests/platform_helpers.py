@@ -1,0 +1,115 @@
+"""Helpers for the platform tests: a real nats-server, the services as real processes, gRPC clients."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from pathlib import Path
+
+import grpc
+import nats
+
+from gateway.client import GatewayClient
+from mephisto_sed.api.v1 import mephisto_pb2 as pb
+from services.common.bus import EVENTS, STREAM_EVENTS
+from services.platform import ROLES, Platform
+
+TOKEN = "test-token"
+
+
+def start_platform(nats_url: str, workdir: Path, executors: int = 1, **env: str) -> Platform:
+    replicas = {r: 1 for r in ROLES}
+    replicas["executor"] = executors
+    base_env = {
+        "MEPHISTO_ACK_WAIT": "3",
+        "MEPHISTO_USE_KNOWLEDGE": "0",
+        "MEPHISTO_KNOWLEDGE": str(workdir / "knowledge"),
+        "MEPHISTO_LOG_LEVEL": "DEBUG",
+        "MEPHISTO_DRAIN_SECONDS": "20",
+    }
+    return Platform(nats_url, [TOKEN], workdir, replicas=replicas, env={**base_env, **env}).start()
+
+
+def client(plat: Platform) -> GatewayClient:
+    return GatewayClient(plat.gateway, TOKEN)
+
+
+def wait_jobs(c: GatewayClient, job_ids: list[str], timeout: float = 300.0) -> pb.GetResultsReply:
+    deadline = time.monotonic() + timeout
+    while True:
+        reply = c.results(job_ids)
+        if all(j.status == pb.JOB_STATUS_FAILED for j in reply.pending):
+            return reply
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{len(reply.pending)} jobs unfinished: {[j.status for j in reply.pending][:5]}")
+        time.sleep(0.3)
+
+
+def events_by_job(nats_url: str) -> dict[str, list[pb.ProgressEvent]]:
+    """Every progress event in the events stream, per job."""
+
+    async def read() -> dict[str, list[pb.ProgressEvent]]:
+        nc = await nats.connect(nats_url)
+        js = nc.jetstream()
+        info = await js.stream_info(STREAM_EVENTS)
+        out: dict[str, list[pb.ProgressEvent]] = {}
+        sub = await js.subscribe(f"{EVENTS}.>", ordered_consumer=True)
+        for _ in range(info.state.messages):
+            msg = await sub.next_msg(timeout=5)
+            ev = pb.ProgressEvent()
+            ev.ParseFromString(msg.data)
+            out.setdefault(ev.job_id, []).append(ev)
+        await nc.close()
+        return out
+
+    return asyncio.run(read())
+
+
+def dead_letters(nats_url: str) -> list[tuple[str, dict[str, str], bytes]]:
+    async def read() -> list[tuple[str, dict[str, str], bytes]]:
+        nc = await nats.connect(nats_url)
+        js = nc.jetstream()
+        info = await js.stream_info("MEPHISTO_DLQ")
+        sub = await js.subscribe("mephisto.dlq.>", ordered_consumer=True)
+        out = []
+        for _ in range(info.state.messages):
+            msg = await sub.next_msg(timeout=5)
+            out.append((msg.subject, dict(msg.headers or {}), msg.data))
+        await nc.close()
+        return out
+
+    return asyncio.run(read())
+
+
+def publish_raw(nats_url: str, subject: str, payload: bytes, headers: dict[str, str] | None = None) -> None:
+    async def go() -> None:
+        nc = await nats.connect(nats_url)
+        await nc.jetstream().publish(subject, payload, headers=headers)
+        await nc.close()
+
+    asyncio.run(go())
+
+
+def handled_counts(plat: Platform, role: str) -> list[int]:
+    """Messages each replica of ``role`` handled (from its JSON debug log)."""
+    out = []
+    for p in plat.processes:
+        if p.role != role:
+            continue
+        n = 0
+        for line in p.log.read_text().splitlines():
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            n += rec.get("msg", "").startswith("handled ")
+        out.append(n)
+    return out
+
+
+def health(address: str, service: str = "") -> int:
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    with grpc.insecure_channel(address) as ch:
+        return health_pb2_grpc.HealthStub(ch).Check(health_pb2.HealthCheckRequest(service=service), timeout=10).status

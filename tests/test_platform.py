@@ -1,0 +1,284 @@
+"""The platform for real: nats-server, the four services and the gateway as separate processes,
+gRPC calls through the gateway. Jobs must complete, match the in-process fit, survive a killed
+worker and a restarted nats-server, and bad input must be refused precisely."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+
+import grpc
+import numpy as np
+import pytest
+
+from gateway.client import catalog_requests, run_catalog
+from mephisto_sed.agents.agentfit import agent_fit_catalog
+from mephisto_sed.agents.search import Budget
+from mephisto_sed.agents.space import default_space
+from mephisto_sed.api.v1 import mephisto_pb2 as pb
+from mephisto_sed.api.v1 import mephisto_pb2_grpc as pb_grpc
+from mephisto_sed.catalog import read_catalog
+from mephisto_sed.cli import example_catalog_path
+from services.platform import NatsServer
+
+from .platform_helpers import (
+    TOKEN,
+    client,
+    dead_letters,
+    events_by_job,
+    handled_counts,
+    health,
+    publish_raw,
+    start_platform,
+    wait_jobs,
+)
+
+BUDGET = dict(max_models=20_000, max_steps=8)
+
+
+@pytest.fixture
+def nats_server(tmp_path):
+    server = NatsServer(tmp_path / "nats").start()
+    yield server
+    server.cleanup()
+
+
+@pytest.fixture
+def platform(nats_server, tmp_path):
+    plat = start_platform(nats_server.url, tmp_path / "run", executors=2)
+    yield plat
+    plat.stop()
+
+
+def _example(n: int):
+    return read_catalog(example_catalog_path()).select(slice(0, n))
+
+
+def _space(cat):
+    space = default_space()
+    space.bands = list(cat.bands)
+    return space
+
+
+def _rows_equal(a: dict, b: dict) -> list[str]:
+    diff = []
+    for k in a.keys() | b.keys():
+        x, y = a.get(k), b.get(k)
+        if isinstance(x, float) and isinstance(y, float) and np.isnan(x) and np.isnan(y):
+            continue
+        if x != y:
+            diff.append(f"{k}: {x!r} != {y!r}")
+    return diff
+
+
+def test_cosmos_galaxies_through_the_gateway_equal_the_in_process_fit(cosmos_dir, platform, nats_server):
+    cat = read_catalog(cosmos_dir / "cosmos_specz_compilation_for_cigale_2.50_z_3.00.txt", on_unknown="skip")
+    cat = cat.select(slice(0, 20))
+    space = _space(cat)
+    c = client(platform)
+    sub = run_catalog(c, catalog_requests(cat, space.bands, pb.Budget(**BUDGET)), progress=False, timeout=600)
+    assert not sub.failed and len(sub.results) == 20
+    local = agent_fit_catalog(cat, _space(cat), budget=Budget(**BUDGET), progress=False)
+    for r, row in zip(sub.results, local.table):
+        remote = json.loads(r.row_json)
+        expected = {k: (v.item() if hasattr(v, "item") else v) for k, v in zip(local.table.colnames, row)}
+        assert remote["id"] == expected["id"]
+        assert not _rows_equal(remote, expected), _rows_equal(remote, expected)[:5]
+    # both executors took work, every job has one done event
+    assert all(n > 0 for n in handled_counts(platform, "executor")), handled_counts(platform, "executor")
+    events = events_by_job(nats_server.url)
+    assert all(sum(e.kind == "done" for e in events[j]) == 1 for j in sub.job_ids)
+    assert health(platform.gateway) == 1  # SERVING
+
+
+def test_kill_9_an_executor_mid_job_loses_and_duplicates_nothing(platform, nats_server):
+    cat = _example(8)
+    space = _space(cat)
+    c = client(platform)
+    reqs = catalog_requests(cat, space.bands, pb.Budget(max_models=60_000, max_steps=14))
+    job_ids = list(c.submit(reqs[0]).job_ids)
+    victim = next(p for p in platform.processes if p.role == "executor")
+    deadline = time.monotonic() + 60
+    while handled_counts(platform, "executor")[0] < 3 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    os.kill(victim.proc.pid, signal.SIGKILL)
+    reply = wait_jobs(c, job_ids, timeout=300)
+    assert len(reply.results) == len(job_ids) and not reply.pending
+    assert sorted(r.job_id for r in reply.results) == sorted(job_ids)
+    events = events_by_job(nats_server.url)
+    for j in job_ids:
+        steps = [e.step for e in events[j] if e.kind == "step"]
+        assert sum(e.kind == "done" for e in events[j]) == 1
+        assert len(steps) == len(set(steps)), "a step was recorded twice"
+    survivors = [p for p in platform.processes if p is not victim]
+    assert all(p.proc.poll() is None for p in survivors)
+
+
+def test_restarting_nats_server_mid_run_loses_nothing(platform, nats_server):
+    cat = _example(6)
+    space = _space(cat)
+    c = client(platform)
+    reqs = catalog_requests(cat, space.bands, pb.Budget(max_models=40_000, max_steps=12))
+    job_ids = list(c.submit(reqs[0]).job_ids)
+    time.sleep(1.0)
+    nats_server.restart()  # same port, same file store
+    reply = wait_jobs(client(platform), job_ids, timeout=300)
+    assert sorted(r.job_id for r in reply.results) == sorted(job_ids), [j.error for j in reply.pending]
+    assert platform.alive()
+
+
+def _obs(**kw) -> pb.Observation:
+    bands = kw.pop(
+        "bands",
+        [
+            pb.BandFlux(filter="subaru.suprime.r", flux_mjy=0.01, error_mjy=0.001),
+            pb.BandFlux(filter="paranal.vircam.J", flux_mjy=0.02, error_mjy=0.002),
+            pb.BandFlux(filter="spitzer.irac.I1", flux_mjy=0.03, error_mjy=0.003),
+        ],
+    )
+    o = pb.Observation(source_id=kw.pop("source_id", "s1"), bands=bands, **kw)
+    if "redshift" not in kw:
+        o.redshift = 1.0
+    return o
+
+
+BAD_SUBMISSIONS = [
+    (pb.SubmitBatchRequest(), "sources: empty"),
+    (
+        pb.SubmitBatchRequest(
+            sources=[_obs(bands=[pb.BandFlux(filter="subaru.suprime.r", flux_mjy=float("nan"), error_mjy=0.1)] * 1)]
+        ),
+        "sources[0].bands[0].flux_mjy",
+    ),
+    (
+        pb.SubmitBatchRequest(
+            sources=[_obs(), _obs(bands=[pb.BandFlux(filter="subaru.suprime.r", flux_mjy=1, error_mjy=-1)])]
+        ),
+        "sources[1].bands[0].error_mjy",
+    ),
+    (
+        pb.SubmitBatchRequest(sources=[_obs(bands=[pb.BandFlux(filter="hubble.wfc9.F999W", flux_mjy=1, error_mjy=1)])]),
+        "sources[0].bands[0].filter",
+    ),
+    (pb.SubmitBatchRequest(sources=[pb.Observation(source_id="noz", bands=_obs().bands)]), "sources[0].redshift"),
+    (pb.SubmitBatchRequest(sources=[_obs(source_id="")]), "sources[0].source_id"),
+    (pb.SubmitBatchRequest(sources=[_obs()] * 1001), "sources: 1001 sources exceed"),
+    (pb.SubmitBatchRequest(sources=[_obs()], budget=pb.Budget(max_models=10**12)), "budget.max_models"),
+    (pb.SubmitBatchRequest(sources=[_obs()], pcigale_ini="sed_modules = os.system\n"), "pcigale_ini"),
+]
+
+
+def test_bad_input_gets_a_precise_error_and_the_platform_stays_up(platform, nats_server):
+    import grpc as _grpc
+
+    ch = _grpc.insecure_channel(platform.gateway)
+    stub = pb_grpc.GatewayStub(ch)
+    md = [("authorization", f"Bearer {TOKEN}")]
+    with pytest.raises(_grpc.RpcError) as e:
+        stub.SubmitBatch(pb.SubmitBatchRequest(sources=[_obs()]), timeout=10)
+    assert e.value.code() == _grpc.StatusCode.UNAUTHENTICATED
+    with pytest.raises(_grpc.RpcError) as e:
+        stub.GetJob(pb.GetJobRequest(job_id="x"), metadata=[("authorization", "Bearer wrong")], timeout=10)
+    assert e.value.code() == _grpc.StatusCode.UNAUTHENTICATED
+    for req, field in BAD_SUBMISSIONS:
+        with pytest.raises(_grpc.RpcError) as e:
+            stub.SubmitBatch(req, metadata=md, timeout=30)
+        assert e.value.code() == _grpc.StatusCode.INVALID_ARGUMENT, (field, e.value.details())
+        assert field in e.value.details(), (field, e.value.details())
+    with pytest.raises(_grpc.RpcError) as e:  # over the message size limit
+        stub.SubmitBatch(pb.SubmitBatchRequest(pcigale_ini="x" * (17 * 2**20)), metadata=md, timeout=30)
+    assert e.value.code() == _grpc.StatusCode.RESOURCE_EXHAUSTED
+    with pytest.raises(_grpc.RpcError) as e:
+        stub.GetJob(pb.GetJobRequest(job_id="nope"), metadata=md, timeout=10)
+    assert e.value.code() == _grpc.StatusCode.NOT_FOUND
+    # garbage on every work subject and malformed alerts: dead-lettered with a reason
+    for subject in ("execute", "evaluate", "advance", "distill"):
+        publish_raw(nats_server.url, f"mephisto.work.{subject}", b"\xff\x00garbage\x13")
+    publish_raw(nats_server.url, "mephisto.work.advance", pb.AdvanceRequest(job_id="ghost", step=3).SerializeToString())
+    alerts = [b"{not json", b"[1,2]", json.dumps({"alertId": 7}).encode()]
+    alerts.append(json.dumps({"alertId": 8, "diaObject": {"diaObjectId": 5}, "fluxes": [{"band": "r"}]}).encode())
+    no_z = {
+        "alertId": 9,
+        "diaObject": {"diaObjectId": 6},
+        "fluxes": [{"band": b, "psfFlux": 1e4, "psfFluxErr": 1e2} for b in "gri"],
+    }
+    alerts.append(json.dumps(no_z).encode())
+    for a in alerts:
+        publish_raw(nats_server.url, "mephisto.alerts.rubin", a)
+    good = {**no_z, "alertId": 10, "diaObject": {"diaObjectId": 11, "redshift": 0.5}}
+    publish_raw(nats_server.url, "mephisto.alerts.rubin", json.dumps(good).encode())
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        dl = dead_letters(nats_server.url)
+        if len(dl) >= 5 + len(alerts):
+            break
+        time.sleep(0.3)
+    by_subject: dict[str, list[str]] = {}
+    for subject, headers, _ in dl:
+        by_subject.setdefault(subject, []).append(headers.get("Mephisto-Reason", ""))
+    for role in ("executor", "evaluator", "proposer", "distiller"):
+        assert any("invalid message" in r for r in by_subject.get(f"mephisto.dlq.{role}", [])), (role, by_subject)
+    assert any("no such job" in r for r in by_subject["mephisto.dlq.proposer"])
+    reasons = by_subject["mephisto.dlq.alerts"]
+    assert len(reasons) == len(alerts), reasons
+    assert any("not JSON" in r for r in reasons) and any("diaObject.diaObjectId" in r for r in reasons)
+    assert any("psfFlux" in r for r in reasons) and any("redshift" in r for r in reasons)
+    # the good alert became a job and finished; every process is still up and serving
+    c = client(platform)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        done = [e for evs in events_by_job(nats_server.url).values() for e in evs if e.kind == "done"]
+        if done:
+            break
+        time.sleep(0.5)
+    assert [e.source_id for e in done] == ["11"]
+    assert platform.alive()
+    for p in platform.processes:
+        assert health(f"127.0.0.1:{p.port}") == 1, p.role
+    ch.close()
+    assert c.results([done[0].job_id]).results[0].source_id == "11"
+
+
+def test_idempotency_key_makes_a_retry_return_the_same_jobs(platform):
+    c = client(platform)
+    cat = _example(2)
+    req = catalog_requests(cat, list(cat.bands), pb.Budget(**BUDGET), idempotency_key="batch-42")[0]
+    first = c.submit(req)
+    again = c.submit(req)
+    assert list(first.job_ids) == list(again.job_ids) and again.duplicate and not first.duplicate
+    reply = wait_jobs(c, list(first.job_ids))
+    assert len(reply.results) == 2
+    events = list(c.watch(first.job_ids[0]))  # replays the job's history, ends at done
+    assert events[0].kind == "queued" and events[-1].kind == "done"
+    assert [e.step for e in events if e.kind == "step"] == list(range(events[-1].step))
+
+
+def test_role_services_answer_grpc_with_health_reflection_and_field_errors(platform):
+    from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+
+    ex = next(p for p in platform.processes if p.role == "executor")
+    addr = f"127.0.0.1:{ex.port}"
+    assert health(addr, "mephisto.v1.Executor") == 1
+    with grpc.insecure_channel(addr) as ch:
+        refl = reflection_pb2_grpc.ServerReflectionStub(ch)
+        reply = next(refl.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(list_services="")])))
+        names = [s.name for s in reply.list_services_response.service]
+        assert "mephisto.v1.Executor" in names and "grpc.health.v1.Health" in names
+        stub = pb_grpc.ExecutorStub(ch)
+        cfg = pb.Configuration(space=pb.SearchSpaceRef(space_id="nope"))
+        with pytest.raises(grpc.RpcError) as e:
+            stub.Execute(pb.ExecuteRequest(observation=_obs(), configuration=cfg), timeout=10)
+        assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "space_id" in e.value.details()
+
+
+def test_graceful_shutdown_exits_cleanly(nats_server, tmp_path):
+    plat = start_platform(nats_server.url, tmp_path / "run")
+    c = client(plat)
+    cat = _example(1)
+    job = c.submit(catalog_requests(cat, list(cat.bands), pb.Budget(**BUDGET))[0]).job_ids[0]
+    wait_jobs(c, [job])
+    c.close()
+    plat.stop()
+    assert [p.proc.returncode for p in plat.processes] == [0] * len(plat.processes)
