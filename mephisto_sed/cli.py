@@ -285,6 +285,13 @@ def cmd_init(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cosmos_default() -> str:
+    """Real COSMOS2020 galaxies when ../shared/data is here, else the embedded example."""
+    from .agents.bench_search import DEFAULT_CATALOG
+
+    return str(DEFAULT_CATALOG if DEFAULT_CATALOG.is_file() else example_catalog_path())
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from . import bench
 
@@ -305,6 +312,16 @@ def cmd_bench(args: argparse.Namespace) -> int:
         )
         if not args.per_source:
             result.pop("per_source")
+    elif args.what == "platform":
+        from services.bench import bench_platform
+
+        from .agents.search import Budget
+        from .catalog import read_catalog
+
+        path = args.catalog or _cosmos_default()
+        cat = read_catalog(path, on_unknown="skip").select(slice(0, args.n))
+        budget = Budget(max_models=args.max_models, max_steps=args.max_steps)
+        result = bench_platform(cat, budget=budget, executors=args.executors, progress=not args.json)
     else:
         print(f"unknown benchmark {args.what!r}", file=sys.stderr)
         return 2
@@ -421,13 +438,15 @@ def build_parser() -> argparse.ArgumentParser:
     kn.set_defaults(func=cmd_knowledge)
 
     b = sub.add_parser("bench", help="benchmarks printing JSON")
-    b.add_argument("what", choices=["engine", "search"])
+    b.add_argument("what", choices=["engine", "search", "platform"])
     b.add_argument("--catalog", help="search: catalogue (default: COSMOS2020 2.5<z<3)")
     b.add_argument("--config", help="search: reference pcigale.ini (default: the COSMOS team's 2.5<z<3 grid)")
     b.add_argument("--n", type=int, default=20, help="search: test sources")
     b.add_argument("--n-train", type=int, default=20, help="search: self-play sources for knowledge")
     b.add_argument("--max-models", type=int, default=190_000, help="search: model budget per source")
     b.add_argument("--per-source", action="store_true", help="search: include per-source rows")
+    b.add_argument("--max-steps", type=int, default=80, help="platform: step budget per source")
+    b.add_argument("--executors", type=int, default=1, help="platform: executor replicas")
     b.add_argument("--json", action="store_true", help="one-line JSON")
     b.add_argument("--models", type=int, default=1_000_000, help="engine: approximate grid size")
     b.add_argument("--no-bagpipes", action="store_true", help="skip the bagpipes comparison")

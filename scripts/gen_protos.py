@@ -16,7 +16,11 @@ def generate(out: Path = ROOT) -> list[Path]:
     args = ["protoc", f"-I{PROTOS}", f"--python_out={out}", f"--pyi_out={out}", f"--grpc_python_out={out}"]
     if protoc.main(args + [str(f) for f in files]) != 0:
         raise SystemExit("protoc failed")
-    return [out / f.relative_to(PROTOS).with_name(f.stem + s) for f in files for s in ("_pb2.py", "_pb2.pyi", "_pb2_grpc.py")]
+    return [
+        out / f.relative_to(PROTOS).with_name(f.stem + s)
+        for f in files
+        for s in ("_pb2.py", "_pb2.pyi", "_pb2_grpc.py")
+    ]
 
 
 if __name__ == "__main__":

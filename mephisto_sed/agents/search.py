@@ -319,17 +319,21 @@ class SearchTree:
         )
 
     # -- persistence --------------------------------------------------------------------------
-    def to_dict(self) -> dict[str, Any]:
-        """Everything needed to continue the search elsewhere (JSON-safe)."""
+    # A tree is a small mutable header plus one immutable record per node (its state, action, fit,
+    # evaluation and trace entry), so a process that keeps the tree between steps writes only the
+    # header and the new node's record: O(1) per step instead of the whole tree.
+    def header(self) -> dict[str, Any]:
         return {
-            "version": 1,
+            "version": 2,
             "source": source_to_dict(self.source),
             "budget": asdict(self.budget),
             "patience": self.patience,
             "seed": self.seed,
-            "nodes": [node_to_dict(n) for n in self.nodes],
-            "trace": self.trace,
-            "history": self.history,
+            "n_nodes": len(self.nodes),
+            "mutable": [
+                [None if n.proposals is None else [action_to_dict(a) for a in n.proposals], n.exhausted, n.expansions]
+                for n in self.nodes
+            ],
             "models": self.models,
             "tokens": self.tokens,
             "rejected": self.rejected,
@@ -341,6 +345,39 @@ class SearchTree:
             "elapsed": self.elapsed,
         }
 
+    def node_record(self, i: int) -> dict[str, Any]:
+        return {**node_to_dict(self.nodes[i]), "trace": self.trace[i], "history": self.history[i]}
+
+    def to_dict(self) -> dict[str, Any]:
+        """Everything needed to continue the search elsewhere (JSON-safe)."""
+        return {**self.header(), "records": [self.node_record(i) for i in range(len(self.nodes))]}
+
+    @classmethod
+    def from_parts(
+        cls,
+        header: dict[str, Any],
+        records: list[dict[str, Any]],
+        space: SearchSpace,
+        policy: Policy,
+        hints: Callable[[Evaluation], list[KnowledgeHint]] | None = None,
+    ) -> SearchTree:
+        d = header
+        if len(records) != d["n_nodes"]:
+            raise ValueError(f"{len(records)} node records for a tree of {d['n_nodes']} nodes")
+        tree = cls(source_from_dict(d["source"]), space, policy, Budget(**d["budget"]), hints, d["patience"], d["seed"])
+        tree.nodes = [node_from_dict(r) for r in records]
+        for node, (proposals, exhausted, expansions) in zip(tree.nodes, d["mutable"]):
+            node.proposals = None if proposals is None else [action_from_dict(a) for a in proposals]
+            node.exhausted, node.expansions = exhausted, expansions
+        tree.memory = {n.state.key for n in tree.nodes}
+        tree.trace = [r["trace"] for r in records]
+        tree.history = [r["history"] for r in records]
+        tree.models, tree.tokens, tree.rejected = d["models"], d["tokens"], d["rejected"]
+        tree.since_improvement, tree.best_chi2, tree.stop = d["since_improvement"], d["best_chi2"], d["stop"]
+        tree.pending = step_from_dict(d["pending"]) if d["pending"] else None
+        tree.started, tree.elapsed = d["started"], d["elapsed"]
+        return tree
+
     @classmethod
     def from_dict(
         cls,
@@ -349,15 +386,7 @@ class SearchTree:
         policy: Policy,
         hints: Callable[[Evaluation], list[KnowledgeHint]] | None = None,
     ) -> SearchTree:
-        tree = cls(source_from_dict(d["source"]), space, policy, Budget(**d["budget"]), hints, d["patience"], d["seed"])
-        tree.nodes = [node_from_dict(n) for n in d["nodes"]]
-        tree.memory = {n.state.key for n in tree.nodes}
-        tree.trace, tree.history = d["trace"], d["history"]
-        tree.models, tree.tokens, tree.rejected = d["models"], d["tokens"], d["rejected"]
-        tree.since_improvement, tree.best_chi2, tree.stop = d["since_improvement"], d["best_chi2"], d["stop"]
-        tree.pending = step_from_dict(d["pending"]) if d["pending"] else None
-        tree.started, tree.elapsed = d["started"], d["elapsed"]
-        return tree
+        return cls.from_parts(d, d["records"], space, policy, hints)
 
 
 def search(
@@ -489,9 +518,6 @@ def node_to_dict(n: Node) -> dict[str, Any]:
         "action": action_to_dict(n.action) if n.action else None,
         "execution": execution_to_dict(n.execution),
         "evaluation": evaluation_to_dict(n.evaluation),
-        "proposals": None if n.proposals is None else [action_to_dict(a) for a in n.proposals],
-        "exhausted": n.exhausted,
-        "expansions": n.expansions,
     }
 
 
@@ -503,9 +529,6 @@ def node_from_dict(d: dict[str, Any]) -> Node:
         action_from_dict(d["action"]) if d["action"] else None,
         execution_from_dict(d["execution"]),
         evaluation_from_dict(d["evaluation"]),
-        None if d["proposals"] is None else [action_from_dict(a) for a in d["proposals"]],
-        d["exhausted"],
-        d["expansions"],
     )
 
 

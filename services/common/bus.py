@@ -53,11 +53,13 @@ RPC_KNOWLEDGE = "mephisto.rpc.knowledge"  # core request/reply, answered by dist
 
 KV_SPECS = "mephisto_specs"  # job id -> JobSpec
 KV_JOBS = "mephisto_jobs"  # job id -> Job (status, result)
-KV_SEARCH = "mephisto_search"  # job id -> the search tree (zlib JSON), revision-checked
+KV_SEARCH = "mephisto_search"  # job id -> the search tree's header (zlib JSON), revision-checked
+KV_NODES = "mephisto_nodes"  # "<job id>.<node>" -> one immutable node record (zlib JSON)
 KV_SPACES = "mephisto_spaces"  # space id -> search space JSON
 KV_IDEMPOTENCY = "mephisto_idempotency"  # hashed idempotency key -> SubmitBatchReply
 KV_DISTILLED = "mephisto_distilled"  # job id -> marker: knowledge already taken from this job
-BUCKETS = (KV_SPECS, KV_JOBS, KV_SEARCH, KV_SPACES, KV_IDEMPOTENCY, KV_DISTILLED)
+BUCKETS = (KV_SPECS, KV_JOBS, KV_SEARCH, KV_NODES, KV_SPACES, KV_IDEMPOTENCY, KV_DISTILLED)
+BUCKET_TTL = {KV_SEARCH: 14 * 86400.0, KV_NODES: 14 * 86400.0, KV_IDEMPOTENCY: 14 * 86400.0}  # seconds
 
 H_JOB = "Mephisto-Job-Id"
 H_REASON = "Mephisto-Reason"
@@ -148,7 +150,9 @@ async def ensure_topology(js: JetStreamContext) -> None:
             await js.key_value(bucket)
         except Exception:
             with contextlib.suppress(Exception):
-                await js.create_key_value(KeyValueConfig(bucket=bucket, history=1, storage=StorageType.FILE))
+                await js.create_key_value(
+                    KeyValueConfig(bucket=bucket, history=1, storage=StorageType.FILE, ttl=BUCKET_TTL.get(bucket))
+                )
 
 
 Handler = Callable[[Msg], Awaitable[None]]

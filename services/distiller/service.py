@@ -18,15 +18,14 @@ from mephisto_sed.agents.distill import distill
 from mephisto_sed.agents.evaluate import SIGNATURE_SIZE
 from mephisto_sed.agents.knowledge import KnowledgeBase
 from mephisto_sed.agents.policy import ExpertPolicy
-from mephisto_sed.agents.search import SearchTree
 from mephisto_sed.api.v1 import mephisto_pb2 as pb
 from mephisto_sed.api.v1 import mephisto_pb2_grpc as pb_grpc
 
-from ..common import codec
-from ..common.bus import KV_DISTILLED, KV_SEARCH, RPC_KNOWLEDGE, SUBJECT, Bus, PermanentError
+from ..common.bus import KV_DISTILLED, RPC_KNOWLEDGE, SUBJECT, Bus, PermanentError
 from ..common.grpc_server import server_span
 from ..common.jobs import Spaces, get_spec, parse
 from ..common.settings import Settings
+from ..common.treestore import TreeStore
 
 log = logging.getLogger(__name__)
 
@@ -58,11 +57,9 @@ class Distiller(pb_grpc.DistillerServicer):
             pass
         spec = await get_spec(self.bus, req.job_id)
         space = await self.spaces.get(pb.SearchSpaceRef(space_id=spec.space_id))
-        try:
-            entry = await self.bus.kv[KV_SEARCH].get(req.job_id)
-        except KeyNotFoundError:
-            raise PermanentError(f"job_id {req.job_id!r}: no search record") from None
-        tree = SearchTree.from_dict(codec.unpack(entry.value), space, ExpertPolicy())
+        tree, _ = await TreeStore(self.bus).load(req.job_id, space, ExpertPolicy())
+        if tree is None:
+            raise PermanentError(f"job_id {req.job_id!r}: no search record")
         if tree.pending is not None or not tree.nodes:
             raise PermanentError(f"job_id {req.job_id!r}: the search has not finished")
         async with self.lock:

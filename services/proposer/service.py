@@ -15,7 +15,7 @@ from typing import Any
 
 import grpc
 from nats.aio.msg import Msg
-from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
+from nats.js.errors import KeyWrongLastSequenceError
 
 from mephisto_sed.agents.actions import ActionError
 from mephisto_sed.agents.evaluate import Evaluation
@@ -25,10 +25,11 @@ from mephisto_sed.api.v1 import mephisto_pb2 as pb
 from mephisto_sed.api.v1 import mephisto_pb2_grpc as pb_grpc
 
 from ..common import codec, telemetry
-from ..common.bus import KV_SEARCH, RPC_KNOWLEDGE, SUBJECT, Bus, PermanentError
+from ..common.bus import RPC_KNOWLEDGE, SUBJECT, Bus, PermanentError
 from ..common.grpc_server import server_span
 from ..common.jobs import Spaces, event, get_job, get_spec, parse, publish_event, put_job
 from ..common.settings import Settings
+from ..common.treestore import TreeStore
 
 log = logging.getLogger(__name__)
 HINTS_TIMEOUT = 2.0
@@ -43,6 +44,7 @@ class Proposer(pb_grpc.ProposerServicer):
         self.policy = ExpertPolicy()
         self.use_knowledge = settings.use_knowledge if settings else False
         self.loop: asyncio.AbstractEventLoop | None = None
+        self.trees = TreeStore(bus) if bus is not None else None
 
     # -- knowledge (from the distillers, which own the Qdrant store) --------------------------
     async def _hints(self, evaluation: Evaluation) -> list[KnowledgeHint]:
@@ -73,13 +75,9 @@ class Proposer(pb_grpc.ProposerServicer):
         ref = pb.SearchSpaceRef(space_id=spec.space_id)
         space = await self.spaces.get(ref)
         hints = self._hints_sync if self.use_knowledge else None
-        kv = self.bus.kv[KV_SEARCH]
         for _ in range(8):  # revision conflicts: another replica wrote meanwhile
-            try:
-                entry = await kv.get(req.job_id)
-            except KeyNotFoundError:
-                entry = None
-            if entry is None:
+            tree, revision = await self.trees.load(req.job_id, space, self.policy, hints)
+            if tree is None:
                 if req.step != -1:
                     raise PermanentError(f"step {req.step} for job {req.job_id} that was never started")
                 source = codec.observation_to_source(spec.observation, space.bands)
@@ -95,11 +93,10 @@ class Proposer(pb_grpc.ProposerServicer):
                 except ActionError as exc:
                     raise PermanentError(str(exc)) from None
                 try:
-                    await kv.create(req.job_id, codec.pack(tree.to_dict()))
+                    await self.trees.create(req.job_id, tree)
                 except KeyWrongLastSequenceError:
                     continue
                 return self._reply(req.job_id, ref, spec, tree, step, duplicate=False)
-            tree = SearchTree.from_dict(codec.unpack(entry.value), space, self.policy, hints)
             pending = tree.pending
             if req.step == -1 or pending is None or pending.index != req.step:
                 return self._reply(req.job_id, ref, spec, tree, pending, duplicate=True)
@@ -108,12 +105,19 @@ class Proposer(pb_grpc.ProposerServicer):
                 ev = codec.evaluation_from_proto(req.evaluation)
             except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
                 raise PermanentError(f"fit/evaluation detail_json: {exc}") from None
-            tree.record(pending, ex, ev)
-            step = await asyncio.to_thread(tree.next)
+            n_before = len(tree.nodes)
             try:
-                await kv.update(req.job_id, codec.pack(tree.to_dict()), last=entry.revision)
+                tree.record(pending, ex, ev)
+                step = await asyncio.to_thread(tree.next)
+            except Exception:
+                self.trees.forget(req.job_id)  # the in-memory tree is half-changed
+                raise
+            try:
+                await self.trees.update(req.job_id, tree, revision, n_before)
             except KeyWrongLastSequenceError:
                 continue
+            if step is None:
+                self.trees.forget(req.job_id)
             return self._reply(req.job_id, ref, spec, tree, step, duplicate=False)
         raise RuntimeError(f"job {req.job_id}: the search record kept changing underneath")
 
