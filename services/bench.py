@@ -70,7 +70,7 @@ def bench_platform(
                 max_models=budget.max_models, max_steps=budget.max_steps, max_seconds=budget.max_seconds
             )
             reqs = catalog_requests(catalog, space.bands, pb_budget)
-            sub = run_catalog(c, reqs, progress=progress, poll=0.1)
+            sub = run_catalog(c, reqs, progress=progress, poll=0.5)
             c.close()
             events = _events(nats.url)
         finally:

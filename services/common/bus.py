@@ -225,7 +225,7 @@ class Worker:
             span.set_attribute("mephisto.deliveries", n)
             try:
                 await self.handler(msg)
-                await msg.ack_sync()
+                await msg.ack()  # redelivery after a lost ack is harmless: handlers are idempotent
                 self.handled += 1
                 log.debug("handled %s job=%s delivery=%d", msg.subject, job, n)
             except PermanentError as exc:
