@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
+import json
 import logging
 import time
 import uuid
@@ -22,11 +24,14 @@ from services.common.bus import (
     ALERTS,
     DLQ,
     EVENTS,
+    H_DELIVERIES,
     H_JOB,
     H_REASON,
+    H_SUBJECT,
     KV_IDEMPOTENCY,
     KV_SPECS,
     RPC_KNOWLEDGE,
+    STREAM_WORK,
     SUBJECT,
     Bus,
     PermanentError,
@@ -249,6 +254,43 @@ class Gateway(pb_grpc.GatewayServicer):
             )
         except Exception as exc:  # never dead-letter a dead letter
             log.warning("dead letter for job %s not recorded: %s", job_id, exc)
+
+    async def on_max_deliveries(self, msg: Msg) -> None:
+        """JetStream gave up on a work message that no worker acked (workers crashed or hung on
+        its last delivery): dead-letter it with that reason and take it off the work queue."""
+        try:
+            adv = json.loads(msg.data)
+            stream, seq = adv["stream"], int(adv["stream_seq"])
+            raw = await self.bus.js.get_msg(stream, seq)
+        except Exception as exc:  # already gone, or not an advisory we understand
+            log.info("max-deliveries advisory not handled: %s", exc)
+            return
+        role = str(adv.get("consumer", "unknown")).removeprefix("mephisto-")
+        headers = dict(raw.headers or {})
+        headers.pop("Nats-Msg-Id", None)
+        headers.update(
+            {
+                H_REASON: f"delivered {adv.get('deliveries', '?')} times without an ack (workers crashed or hung)",
+                H_SUBJECT: raw.subject,
+                H_DELIVERIES: str(adv.get("deliveries", "")),
+            }
+        )
+        await self.bus.js.publish(f"{DLQ}.{role}", raw.data or b"", headers=headers)
+        telemetry.add("mephisto.dead_letters", role=role)
+        with contextlib.suppress(Exception):
+            await self.bus.js.delete_msg(stream, seq)
+
+    def background(self, stop: asyncio.Event) -> list[Any]:
+        async def advisories() -> None:
+            sub = await self.bus.nc.subscribe(
+                f"$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.{STREAM_WORK}.*",
+                queue="gateways",
+                cb=self.on_max_deliveries,
+            )
+            await stop.wait()
+            await sub.unsubscribe()
+
+        return [advisories()]
 
     def workers(self) -> list[tuple[str, Any, str]]:
         return [

@@ -282,3 +282,37 @@ def test_graceful_shutdown_exits_cleanly(nats_server, tmp_path):
     c.close()
     plat.stop()
     assert [p.proc.returncode for p in plat.processes] == [0] * len(plat.processes)
+
+
+def test_a_message_no_worker_ever_acks_is_dead_lettered_not_lost(platform, nats_server):
+    """A worker that dies on the last delivery leaves JetStream nothing to redeliver; the gateway
+    turns JetStream's max-deliveries advisory into a dead letter with the reason."""
+    import asyncio
+
+    import nats
+    from nats.js.api import ConsumerConfig
+
+    async def go() -> None:
+        nc = await nats.connect(nats_server.url)
+        js = nc.jetstream()
+        psub = await js.pull_subscribe(
+            "mephisto.work.selftest",
+            durable="mephisto-selftest",
+            stream="MEPHISTO_WORK",
+            config=ConsumerConfig(ack_wait=1.0, max_deliver=1),
+        )
+        await js.publish("mephisto.work.selftest", b"payload", headers={"Mephisto-Job-Id": "nojob"})
+        msgs = await psub.fetch(1, timeout=5)
+        assert msgs  # taken, never acked: the "worker" crashed
+        await asyncio.sleep(2.5)
+        await nc.close()
+
+    asyncio.run(go())
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        found = [h for s, h, d in dead_letters(nats_server.url) if s == "mephisto.dlq.selftest" and d == b"payload"]
+        if found:
+            break
+        time.sleep(0.3)
+    assert found and "without an ack" in found[0]["Mephisto-Reason"]
+    assert found[0]["Mephisto-Original-Subject"] == "mephisto.work.selftest"
