@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import grpc
@@ -13,6 +13,7 @@ from grpc_reflection.v1alpha import reflection
 from opentelemetry import trace
 
 from . import telemetry
+from .bus import PermanentError
 
 
 async def start_server(
@@ -56,6 +57,18 @@ def server_span(name: str, context: grpc.aio.ServicerContext, **attrs: Any) -> I
         for k, v in attrs.items():
             span.set_attribute(k, v)
         yield span
+
+
+async def answer(
+    context: grpc.aio.ServicerContext, name: str, handler: Callable[[Any], Awaitable[Any]], request: Any, **attrs: Any
+) -> Any:
+    """Run a role's handler for a gRPC call: a SERVER span, and a PermanentError (bad input)
+    becomes INVALID_ARGUMENT with its message, which names the field."""
+    with server_span(name, context, **attrs):
+        try:
+            return await handler(request)
+        except PermanentError as exc:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
 
 
 def trace_metadata() -> list[tuple[str, str]]:

@@ -22,7 +22,7 @@ from mephisto_sed.api.v1 import mephisto_pb2 as pb
 from mephisto_sed.api.v1 import mephisto_pb2_grpc as pb_grpc
 
 from ..common.bus import KV_DISTILLED, RPC_KNOWLEDGE, SUBJECT, Bus, PermanentError
-from ..common.grpc_server import server_span
+from ..common.grpc_server import answer
 from ..common.jobs import Spaces, get_spec, parse
 from ..common.settings import Settings
 from ..common.treestore import TreeStore
@@ -107,20 +107,12 @@ class Distiller(pb_grpc.DistillerServicer):
 
     # -- gRPC --------------------------------------------------------------------------------
     async def Distill(self, request: pb.DistillRequest, context: grpc.aio.ServicerContext) -> pb.DistillReply:
-        with server_span("Distiller/Distill", context, **{"mephisto.job.id": request.job_id}):
-            try:
-                return await self.distill(request)
-            except PermanentError as exc:
-                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        return await answer(context, "Distiller/Distill", self.distill, request, **{"mephisto.job.id": request.job_id})
 
     async def SearchKnowledge(
         self, request: pb.SearchKnowledgeRequest, context: grpc.aio.ServicerContext
     ) -> pb.SearchKnowledgeReply:
-        with server_span("Distiller/SearchKnowledge", context):
-            try:
-                return await self.search(request)
-            except PermanentError as exc:
-                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        return await answer(context, "Distiller/SearchKnowledge", self.search, request)
 
     def add_to_server(self, server: grpc.aio.Server) -> None:
         pb_grpc.add_DistillerServicer_to_server(self, server)

@@ -15,7 +15,7 @@ from mephisto_sed.api.v1 import mephisto_pb2_grpc as pb_grpc
 
 from ..common import codec
 from ..common.bus import SUBJECT, Bus, PermanentError
-from ..common.grpc_server import server_span
+from ..common.grpc_server import answer
 from ..common.jobs import Spaces, parse
 from ..common.settings import Settings
 
@@ -42,11 +42,9 @@ class Evaluator(pb_grpc.EvaluatorServicer):
         return codec.evaluation_to_proto(ev)
 
     async def Evaluate(self, request: pb.EvaluateRequest, context: grpc.aio.ServicerContext) -> pb.Evaluation:
-        with server_span("Evaluator/Evaluate", context, **{"mephisto.job.id": request.job_id}):
-            try:
-                return await self.evaluate(request)
-            except PermanentError as exc:
-                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        return await answer(
+            context, "Evaluator/Evaluate", self.evaluate, request, **{"mephisto.job.id": request.job_id}
+        )
 
     def add_to_server(self, server: grpc.aio.Server) -> None:
         pb_grpc.add_EvaluatorServicer_to_server(self, server)

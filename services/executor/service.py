@@ -16,7 +16,7 @@ from mephisto_sed.config import ConfigError
 
 from ..common import codec, telemetry
 from ..common.bus import SUBJECT, Bus, PermanentError
-from ..common.grpc_server import server_span
+from ..common.grpc_server import answer
 from ..common.jobs import Spaces, parse
 from ..common.settings import Settings
 
@@ -49,11 +49,7 @@ class Executor(pb_grpc.ExecutorServicer):
 
     # -- gRPC --------------------------------------------------------------------------------
     async def Execute(self, request: pb.ExecuteRequest, context: grpc.aio.ServicerContext) -> pb.FitResult:
-        with server_span("Executor/Execute", context, **{"mephisto.job.id": request.job_id}):
-            try:
-                return await self.execute(request)
-            except PermanentError as exc:
-                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        return await answer(context, "Executor/Execute", self.execute, request, **{"mephisto.job.id": request.job_id})
 
     def add_to_server(self, server: grpc.aio.Server) -> None:
         pb_grpc.add_ExecutorServicer_to_server(self, server)

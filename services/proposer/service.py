@@ -26,7 +26,7 @@ from mephisto_sed.api.v1 import mephisto_pb2_grpc as pb_grpc
 
 from ..common import codec, telemetry
 from ..common.bus import RPC_KNOWLEDGE, SUBJECT, Bus, PermanentError
-from ..common.grpc_server import server_span
+from ..common.grpc_server import answer, server_span
 from ..common.jobs import Spaces, event, get_job, get_spec, parse, publish_event, put_job
 from ..common.settings import Settings
 from ..common.treestore import TreeStore
@@ -142,11 +142,7 @@ class Proposer(pb_grpc.ProposerServicer):
 
     # -- gRPC --------------------------------------------------------------------------------
     async def Advance(self, request: pb.AdvanceRequest, context: grpc.aio.ServicerContext) -> pb.AdvanceReply:
-        with server_span("Proposer/Advance", context, **{"mephisto.job.id": request.job_id}):
-            try:
-                return await self.advance(request)
-            except PermanentError as exc:
-                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        return await answer(context, "Proposer/Advance", self.advance, request, **{"mephisto.job.id": request.job_id})
 
     async def Propose(self, request: pb.ProposeRequest, context: grpc.aio.ServicerContext) -> pb.ProposeReply:
         """The policy alone, stateless: proposals for one fitted configuration."""
