@@ -321,3 +321,73 @@ def test_a_message_no_worker_ever_acks_is_dead_lettered_not_lost(platform, nats_
         time.sleep(0.3)
     assert found and "without an ack" in found[0]["Mephisto-Reason"]
     assert found[0]["Mephisto-Original-Subject"] == "mephisto.work.selftest"
+
+
+def test_submit_command_writes_what_fit_writes_and_knowledge_is_searchable(nats_server, tmp_path):
+    """`mephisto-sed submit` end to end, with the distillers learning and answering knowledge queries."""
+    import subprocess
+    import sys
+
+    plat = start_platform(nats_server.url, tmp_path / "run", MEPHISTO_USE_KNOWLEDGE="1")
+    try:
+        out = tmp_path / "out"
+        proc = subprocess.run(
+            [sys.executable, "-m", "mephisto_sed.cli", "submit", "--limit", "2", "--max-models", "20000"]
+            + ["--max-steps", "8", "--gateway", plat.gateway, "--token", TOKEN, "--watch", "--out", str(out), "-q"],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        assert "2 done, 0 failed" in proc.stdout
+        assert "[done]" in proc.stderr + proc.stdout  # --watch streamed a job's steps
+        from astropy.table import Table
+
+        t = Table.read(out / "results.csv")
+        assert list(t["id"]) == ["mock000", "mock001"] and all(t["steps"] > 0)
+        for name in ("traces/mock000.json", "traces/mock000.md", "mock000.png", "mock000_best_model.fits"):
+            assert (out / name).is_file(), name
+        stub = pb_grpc.GatewayStub(grpc.insecure_channel(plat.gateway))
+        md = [("authorization", f"Bearer {TOKEN}")]
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:  # the distiller learns after each result is out
+            entries = stub.SearchKnowledge(pb.SearchKnowledgeRequest(limit=50), metadata=md, timeout=10).entries
+            if {s for e in entries for s in e.sources} >= {"mock000", "mock001"}:
+                break
+            time.sleep(0.3)
+        assert {s for e in entries for s in e.sources} >= {"mock000", "mock001"}
+        assert all(json.loads(e.action_json)["type"] for e in entries)
+        similar = stub.SearchKnowledge(
+            pb.SearchKnowledgeRequest(signature=list(entries[0].signature), limit=3), metadata=md, timeout=10
+        ).entries
+        assert similar and similar[0].similarity == pytest.approx(1.0, abs=1e-3)
+    finally:
+        plat.stop()
+
+
+def test_gateway_serves_tls_when_configured(nats_server, tmp_path):
+    import subprocess
+
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost"]
+        + ["-addext", "subjectAltName=DNS:localhost", "-keyout", str(key), "-out", str(cert)],
+        check=True,
+        capture_output=True,
+    )
+    plat = start_platform(nats_server.url, tmp_path / "run", MEPHISTO_TLS_CERT=str(cert), MEPHISTO_TLS_KEY=str(key))
+    try:
+        port = plat.gateway.split(":")[1]
+        from gateway.client import GatewayClient
+
+        c = GatewayClient(f"localhost:{port}", TOKEN, ca_file=str(cert))
+        with pytest.raises(grpc.RpcError) as e:
+            c.job("nope")
+        assert e.value.code() == grpc.StatusCode.NOT_FOUND  # reached the gateway over TLS
+        c.close()
+        with grpc.insecure_channel(f"localhost:{port}") as ch:  # plaintext is refused
+            with pytest.raises(grpc.RpcError) as e:
+                pb_grpc.GatewayStub(ch).GetJob(pb.GetJobRequest(job_id="x"), timeout=5)
+            assert e.value.code() == grpc.StatusCode.UNAVAILABLE
+    finally:
+        plat.stop()
