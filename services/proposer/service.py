@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections import OrderedDict
 from typing import Any
 
 import grpc
@@ -45,6 +46,16 @@ class Proposer(pb_grpc.ProposerServicer):
         self.use_knowledge = settings.use_knowledge if settings else False
         self.loop: asyncio.AbstractEventLoop | None = None
         self.trees = TreeStore(bus) if bus is not None else None
+        self.specs: OrderedDict[str, pb.JobSpec] = OrderedDict()  # immutable once written: cache them
+
+    async def _spec(self, job_id: str) -> pb.JobSpec:
+        spec = self.specs.get(job_id)
+        if spec is None:
+            spec = await get_spec(self.bus, job_id)
+            self.specs[job_id] = spec
+            while len(self.specs) > 4096:
+                self.specs.popitem(last=False)
+        return spec
 
     # -- knowledge (from the distillers, which own the Qdrant store) --------------------------
     async def _hints(self, evaluation: Evaluation) -> list[KnowledgeHint]:
@@ -71,7 +82,7 @@ class Proposer(pb_grpc.ProposerServicer):
     # -- the handler ---------------------------------------------------------------------------
     async def advance(self, req: pb.AdvanceRequest) -> pb.AdvanceReply:
         self.loop = asyncio.get_running_loop()
-        spec = await get_spec(self.bus, req.job_id)
+        spec = await self._spec(req.job_id)
         ref = pb.SearchSpaceRef(space_id=spec.space_id)
         space = await self.spaces.get(ref)
         hints = self._hints_sync if self.use_knowledge else None
@@ -189,7 +200,7 @@ class Proposer(pb_grpc.ProposerServicer):
     async def forward(self, req: pb.AdvanceRequest, reply: pb.AdvanceReply) -> None:
         """Publish what follows a step; safe to repeat (message ids, idempotent writes)."""
         job_id = req.job_id
-        spec = await get_spec(self.bus, job_id)
+        spec = await self._spec(job_id)
         sid = spec.observation.source_id
         job = await get_job(self.bus, job_id) or pb.Job(job_id=job_id, source_id=sid, created_unix=spec.created_unix)
         if req.step >= 0 and not reply.duplicate:
