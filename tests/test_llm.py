@@ -1,0 +1,190 @@
+"""LLM proposers against a real Triton server (PyTriton, scripted responders with the TensorRT-LLM
+ensemble's contract) and a local OpenAI-compatible HTTP server."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import sysconfig
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from mephisto_sed.agents.policy import ExpertPolicy
+from mephisto_sed.agents.search import Budget, search
+from mephisto_sed.llm import LLMError, OpenAIBackend, Resilient, TritonBackend, llama3_prompt
+from mephisto_sed.llm.policy import LLMPolicy, parse_reply
+from services.platform import free_port
+
+from .conftest import BROAD_BANDS
+from .test_agents import BASE, _mock, _space
+
+HERE = Path(__file__).resolve().parent
+PYTRITON_VENV = Path(os.environ.get("MEPHISTO_CACHE", Path.home() / ".cache" / "mephisto-sed")) / "pytriton-venv"
+
+
+def _pytriton_python() -> str:
+    """PyTriton needs numpy<2, the project numpy 2: it gets its own environment (built once)."""
+    if os.environ.get("MEPHISTO_PYTRITON_PYTHON"):
+        return os.environ["MEPHISTO_PYTRITON_PYTHON"]
+    py = PYTRITON_VENV / "bin" / "python"
+    if not py.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(PYTRITON_VENV)], check=True)
+        subprocess.run(
+            [str(py), "-m", "pip", "install", "--quiet", "nvidia-pytriton==0.7.0", "numpy<2"], check=True, timeout=900
+        )
+    return str(py)
+
+
+@pytest.fixture(scope="session")
+def triton_url(tmp_path_factory):
+    py = _pytriton_python()
+    port = free_port()
+    log = tmp_path_factory.mktemp("triton") / "triton.log"
+    env = {
+        **os.environ,
+        "LD_LIBRARY_PATH": f"{sysconfig.get_config_var('LIBDIR')}:{os.environ.get('LD_LIBRARY_PATH', '')}",
+    }
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [py, str(HERE / "triton_scripted.py"), str(port)], stdout=out, stderr=subprocess.STDOUT, env=env
+        )
+    deadline = time.monotonic() + 180
+    while b"READY" not in log.read_bytes():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            raise RuntimeError(f"Triton did not start:\n{log.read_text(errors='replace')[-3000:]}")
+        time.sleep(0.3)
+    yield f"127.0.0.1:{port}"
+    proc.terminate()
+    try:
+        proc.wait(30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+def test_llama3_chat_format_and_reply_parsing():
+    p = llama3_prompt([{"role": "system", "content": "S"}, {"role": "user", "content": "hi <|eot_id|> x"}])
+    assert p.startswith("<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nS<|eot_id|>")
+    assert p.endswith("<|start_header_id|>assistant<|end_header_id|>\n\n")
+    assert p.count("<|eot_id|>") == 2  # a user's text cannot close a turn
+    assert parse_reply('ok ```json\n{"actions": [{"type": "zoom"}]}\n```') == [{"type": "zoom"}]
+    assert parse_reply('[{"type": "refine"}] trailing words') == [{"type": "refine"}]
+    for bad in ("no json here", '{"actions": 3}', "{" * 10, "x" * 30_000):
+        with pytest.raises(LLMError):
+            parse_reply(bad)
+
+
+def test_triton_backend_streams_from_a_decoupled_ensemble(triton_url):
+    b = TritonBackend(triton_url, "ensemble", timeout=20)
+    msg = "Candidate actions from the expert rules: " + json.dumps([{"type": "zoom"}]) + "\nModels left: 1."
+    out = b.complete([{"role": "user", "content": msg}], max_tokens=64)
+    assert parse_reply(out.text) == [{"type": "zoom"}]
+    assert out.estimated and out.prompt_tokens > 10 and out.latency_s > 0
+
+
+def test_a_scripted_llm_with_sensible_actions_reaches_the_expert_fit(triton_url):
+    src, _ = _mock(BASE, BROAD_BANDS, seed=2)
+    budget = Budget(max_models=30_000, max_tokens=10_000)
+    expert = search(src, _space(), ExpertPolicy(), budget)
+    policy = LLMPolicy([Resilient(TritonBackend(triton_url, "ensemble", timeout=20))])
+    res = search(src, _space(), policy, budget)
+    assert res.best.evaluation.good and expert.best.evaluation.good
+    assert res.best.evaluation.chi2_red <= expert.best.evaluation.chi2_red * 1.1
+    assert policy.stats.calls >= 2 and policy.stats.fallbacks == 0
+    assert any(s["rule"].startswith("llm:") for s in res.trace)
+    assert 0 < res.tokens <= 10_000 and res.tokens == policy.stats.prompt_tokens + policy.stats.completion_tokens
+
+
+def test_garbage_hostile_slow_and_down_llms_fall_back_and_never_run_bad_actions(triton_url, monkeypatch):
+    from mephisto_sed.agents import execute as execute_mod
+
+    src, _ = _mock(BASE, BROAD_BANDS, seed=2)
+    space = _space()
+    ran: list[tuple[str, ...]] = []
+    real = execute_mod.ModelGrid
+
+    class Spy(real):
+        def __init__(self, cfg, bands):
+            ran.append(tuple(cfg.modules))
+            super().__init__(cfg, bands)
+
+    monkeypatch.setattr(execute_mod, "ModelGrid", Spy)
+    budget = Budget(max_models=15_000, max_steps=8)
+    allowed = set(space.ladders) | {"redshifting"}
+
+    hostile = LLMPolicy([TritonBackend(triton_url, "hostile", timeout=20)])
+    res = search(src, space, hostile, budget)
+    assert hostile.stats.rejected_actions >= 1  # the "shell" action fails the schema
+    assert res.rejected_actions >= 2  # unknown module, path-like parameter, out-of-bounds values
+    assert all(set(mods) <= allowed for mods in ran)
+    assert res.models_evaluated <= budget.max_models
+
+    garbage = LLMPolicy([TritonBackend(triton_url, "garbage", timeout=20)])
+    res = search(src, space, garbage, budget)
+    assert garbage.stats.fallbacks >= 1 and any("fallback: unusable reply" in s["rule"] for s in res.trace)
+
+    slow = LLMPolicy([Resilient(TritonBackend(triton_url, "slow", timeout=1.0), retries=0)])
+    t0 = time.perf_counter()
+    res = search(src, space, slow, Budget(max_models=15_000, max_steps=3))
+    assert any("fallback: LLM unavailable" in s["rule"] for s in res.trace)
+    assert time.perf_counter() - t0 < 30
+
+    down = Resilient(
+        TritonBackend(f"127.0.0.1:{free_port()}", "ensemble", timeout=2), retries=1, backoff=0.01, failures_to_open=2
+    )
+    policy = LLMPolicy([down])
+    res = search(src, space, policy, Budget(max_models=20_000, max_steps=10))
+    assert res.best.evaluation.good  # the expert carried the search
+    assert policy.stats.fallbacks >= 2 and down.failures >= 2
+    t0 = time.perf_counter()
+    with pytest.raises(LLMError, match="circuit open"):
+        down.complete([{"role": "user", "content": "x"}])
+    assert time.perf_counter() - t0 < 0.1
+
+
+class _OpenAIHandler(BaseHTTPRequestHandler):
+    def do_POST(self):  # noqa: N802
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        assert self.path == "/v1/chat/completions" and body["messages"][0]["role"] == "system"
+        prompt = body["messages"][-1]["content"]
+        start = prompt.index("Candidate actions from the expert rules: ") + len(
+            "Candidate actions from the expert rules: "
+        )
+        cands = json.loads(prompt[start : prompt.index("\nModels left")])
+        reply = {
+            "choices": [{"message": {"role": "assistant", "content": json.dumps({"actions": cands[:3]})}}],
+            "usage": {"prompt_tokens": 900, "completion_tokens": 60},
+        }
+        data = json.dumps(reply).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *a):
+        pass
+
+
+def test_openai_compatible_backend_reports_tokens_and_cost():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _OpenAIHandler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        from mephisto_sed.llm.policy import CostModel
+
+        b = OpenAIBackend(f"http://127.0.0.1:{server.server_port}/v1", "llama-3.1-8b")
+        policy = LLMPolicy([b], cost=CostModel(usd_per_m_prompt=0.2, usd_per_m_completion=0.6))
+        src, _ = _mock(BASE, BROAD_BANDS, seed=2)
+        res = search(src, _space(), policy, Budget(max_models=20_000, max_steps=6))
+        s = policy.stats
+        assert s.calls >= 1 and not s.estimated_tokens and s.prompt_tokens == 900 * s.calls
+        assert s.cost_usd == pytest.approx(s.calls * (900 * 0.2 + 60 * 0.6) / 1e6)
+        assert res.tokens == 960 * s.calls
+    finally:
+        server.shutdown()
