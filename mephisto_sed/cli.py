@@ -106,6 +106,27 @@ def _load_catalog(args: argparse.Namespace):
     return cat
 
 
+def _policy(args: argparse.Namespace):
+    """The expert policy, or an LLM policy (with the expert as its fallback) when --llm is given."""
+    if not getattr(args, "llm", None):
+        return None
+    from .llm import backend_from_url
+    from .llm.policy import CostModel, LLMPolicy
+
+    backends = [backend_from_url(args.llm)] + ([backend_from_url(args.llm_large)] if args.llm_large else [])
+    cost = CostModel(args.usd_per_m_prompt, args.usd_per_m_completion, args.usd_per_gpu_second)
+    return LLMPolicy(backends, cost=cost)
+
+
+def _llm_summary(policy, n_sources: int) -> dict:
+    from dataclasses import asdict
+
+    s = asdict(policy.stats)
+    tokens = s["prompt_tokens"] + s["completion_tokens"]
+    s.update(tokens_per_source=tokens / max(n_sources, 1), cost_usd_per_source=s["cost_usd"] / max(n_sources, 1))
+    return s
+
+
 def cmd_fit(args: argparse.Namespace) -> int:
     from .agents.agentfit import agent_fit_catalog, write_agent_results
     from .agents.knowledge import KnowledgeBase
@@ -114,13 +135,27 @@ def cmd_fit(args: argparse.Namespace) -> int:
     cat = _load_catalog(args)
     space = _space(args, cat)
     kb = None if args.no_knowledge else KnowledgeBase(path=_knowledge_path(args))
-    budget = Budget(max_models=args.max_models, max_steps=args.max_steps, max_seconds=args.max_seconds)
+    budget = Budget(
+        max_models=args.max_models, max_steps=args.max_steps, max_seconds=args.max_seconds, max_tokens=args.max_tokens
+    )
+    policy = _policy(args)
     try:
-        res = agent_fit_catalog(cat, space, budget=budget, knowledge=kb, learn=args.learn, progress=not args.quiet)
+        res = agent_fit_catalog(
+            cat, space, policy=policy, budget=budget, knowledge=kb, learn=args.learn, progress=not args.quiet
+        )
     finally:
         if kb is not None:
             kb.close()
     out = write_agent_results(res, args.out, plots=not args.no_plots, progress=not args.quiet)
+    if policy is not None:
+        llm = _llm_summary(policy, len(res.table))
+        summary = json.loads((out / "summary.json").read_text())
+        (out / "summary.json").write_text(json.dumps({**summary, "llm": llm}, indent=1))
+        print(
+            f"LLM {policy.name}: {llm['calls']} calls, {llm['tokens_per_source']:,.0f} tokens per source"
+            f"{' (estimated)' if llm['estimated_tokens'] else ''}, ${llm['cost_usd']:.4f}, "
+            f"{llm['fallbacks']} fallbacks to the expert policy, {llm['rejected_actions']} actions rejected"
+        )
     t = res.table
     print(
         f"wrote {out}/results.csv ({len(t)} sources, {int(sum(t['anomaly']))} anomalies); median reduced chi2 = "
@@ -190,7 +225,12 @@ def cmd_submit(args: argparse.Namespace) -> int:
     cat = _load_catalog(args)
     space = _space(args, cat)
     ini = Path(args.config).read_text() if args.config else ""
-    budget = pb.Budget(max_models=args.max_models, max_steps=args.max_steps, max_seconds=args.max_seconds)
+    if args.llm:
+        print("error: the platform's LLM is configured on the proposers (MEPHISTO_LLM_URL)", file=sys.stderr)
+        return 2
+    budget = pb.Budget(
+        max_models=args.max_models, max_steps=args.max_steps, max_seconds=args.max_seconds, max_tokens=args.max_tokens
+    )
     reqs = catalog_requests(cat, space.bands, budget, args.seed, ini, args.idempotency_key or "")
     client = GatewayClient(args.gateway, args.token, args.ca)
     try:
@@ -219,7 +259,13 @@ def cmd_selfplay(args: argparse.Namespace) -> int:
     try:
         before = kb.count()
         agent_fit_catalog(
-            cat, space, budget=Budget(max_models=args.max_models), knowledge=kb, learn=True, progress=not args.quiet
+            cat,
+            space,
+            policy=_policy(args),
+            budget=Budget(max_models=args.max_models, max_tokens=args.max_tokens),
+            knowledge=kb,
+            learn=True,
+            progress=not args.quiet,
         )
         print(f"knowledge base {kb.where}: {before} -> {kb.count()} rules")
     finally:
@@ -312,6 +358,14 @@ def cmd_bench(args: argparse.Namespace) -> int:
         )
         if not args.per_source:
             result.pop("per_source")
+    elif args.what == "llm":
+        from .agents.search import Budget
+        from .catalog import read_catalog
+        from .llm.bench import bench_llm
+
+        path = args.catalog or _cosmos_default()
+        cat = read_catalog(path, on_unknown="skip").select(slice(0, args.n))
+        result = bench_llm(cat, args.triton, Budget(max_models=args.max_models, max_steps=args.max_steps))
     elif args.what == "platform":
         from services.bench import bench_platform
 
@@ -387,6 +441,16 @@ def build_parser() -> argparse.ArgumentParser:
         a.add_argument("--skip-unknown-bands", action="store_true")
         a.add_argument("--limit", type=int, help="only the first N sources")
         a.add_argument("--max-models", type=int, default=200_000, help="model budget per source")
+        a.add_argument(
+            "--llm",
+            help="LLM proposer: triton://host:8001/ensemble or openai://host:8000/v1?model=NAME "
+            "(default: the built-in expert policy, which is also the fallback)",
+        )
+        a.add_argument("--llm-large", help="the model to escalate to when proposals stall (e.g. the 70B)")
+        a.add_argument("--max-tokens", type=int, default=10_000, help="LLM token budget per source")
+        a.add_argument("--usd-per-m-prompt", type=float, default=0.0, help="cost model: $ per 1M prompt tokens")
+        a.add_argument("--usd-per-m-completion", type=float, default=0.0, help="$ per 1M completion tokens")
+        a.add_argument("--usd-per-gpu-second", type=float, default=0.0, help="$ per second of LLM latency")
         a.add_argument("-q", "--quiet", action="store_true")
 
     fa = sub.add_parser("fit", help="agent fit: a tree search over configurations per source")
@@ -438,7 +502,8 @@ def build_parser() -> argparse.ArgumentParser:
     kn.set_defaults(func=cmd_knowledge)
 
     b = sub.add_parser("bench", help="benchmarks printing JSON")
-    b.add_argument("what", choices=["engine", "search", "platform"])
+    b.add_argument("what", choices=["engine", "search", "platform", "llm"])
+    b.add_argument("--triton", help="llm: Triton gRPC HOST:PORT (default: start PyTriton with a scripted responder)")
     b.add_argument("--catalog", help="search: catalogue (default: COSMOS2020 2.5<z<3)")
     b.add_argument("--config", help="search: reference pcigale.ini (default: the COSMOS team's 2.5<z<3 grid)")
     b.add_argument("--n", type=int, default=20, help="search: test sources")

@@ -4,14 +4,9 @@ ensemble's contract) and a local OpenAI-compatible HTTP server."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-import sysconfig
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import pytest
 
@@ -19,53 +14,17 @@ from mephisto_sed.agents.policy import ExpertPolicy
 from mephisto_sed.agents.search import Budget, search
 from mephisto_sed.llm import LLMError, OpenAIBackend, Resilient, TritonBackend, llama3_prompt
 from mephisto_sed.llm.policy import LLMPolicy, parse_reply
+from mephisto_sed.llm.scripted import ScriptedTriton
 from services.platform import free_port
 
 from .conftest import BROAD_BANDS
 from .test_agents import BASE, _mock, _space
 
-HERE = Path(__file__).resolve().parent
-PYTRITON_VENV = Path(os.environ.get("MEPHISTO_CACHE", Path.home() / ".cache" / "mephisto-sed")) / "pytriton-venv"
-
-
-def _pytriton_python() -> str:
-    """PyTriton needs numpy<2, the project numpy 2: it gets its own environment (built once)."""
-    if os.environ.get("MEPHISTO_PYTRITON_PYTHON"):
-        return os.environ["MEPHISTO_PYTRITON_PYTHON"]
-    py = PYTRITON_VENV / "bin" / "python"
-    if not py.exists():
-        subprocess.run([sys.executable, "-m", "venv", str(PYTRITON_VENV)], check=True)
-        subprocess.run(
-            [str(py), "-m", "pip", "install", "--quiet", "nvidia-pytriton==0.7.0", "numpy<2"], check=True, timeout=900
-        )
-    return str(py)
-
 
 @pytest.fixture(scope="session")
 def triton_url(tmp_path_factory):
-    py = _pytriton_python()
-    port = free_port()
-    log = tmp_path_factory.mktemp("triton") / "triton.log"
-    env = {
-        **os.environ,
-        "LD_LIBRARY_PATH": f"{sysconfig.get_config_var('LIBDIR')}:{os.environ.get('LD_LIBRARY_PATH', '')}",
-    }
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [py, str(HERE / "triton_scripted.py"), str(port)], stdout=out, stderr=subprocess.STDOUT, env=env
-        )
-    deadline = time.monotonic() + 180
-    while b"READY" not in log.read_bytes():
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            raise RuntimeError(f"Triton did not start:\n{log.read_text(errors='replace')[-3000:]}")
-        time.sleep(0.3)
-    yield f"127.0.0.1:{port}"
-    proc.terminate()
-    try:
-        proc.wait(30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    with ScriptedTriton(tmp_path_factory.mktemp("triton") / "triton.log") as url:
+        yield url
 
 
 def test_llama3_chat_format_and_reply_parsing():
@@ -188,3 +147,28 @@ def test_openai_compatible_backend_reports_tokens_and_cost():
         assert res.tokens == 960 * s.calls
     finally:
         server.shutdown()
+
+
+def test_the_platform_proposer_speaks_to_triton(triton_url, tmp_path):
+    """MEPHISTO_LLM_URL switches the proposer service to the LLM policy; tokens reach the results."""
+    from gateway.client import catalog_requests
+    from mephisto_sed.api.v1 import mephisto_pb2 as pb
+    from mephisto_sed.catalog import read_catalog
+    from mephisto_sed.cli import example_catalog_path
+    from services.platform import NatsServer
+
+    from .platform_helpers import client, start_platform, wait_jobs
+
+    nats = NatsServer(tmp_path / "nats").start()
+    plat = start_platform(nats.url, tmp_path / "run", MEPHISTO_LLM_URL=f"triton://{triton_url}/ensemble")
+    try:
+        c = client(plat)
+        cat = read_catalog(example_catalog_path()).select(slice(0, 1))
+        req = catalog_requests(cat, list(cat.bands), pb.Budget(max_models=20_000, max_steps=6))[0]
+        result = wait_jobs(c, list(c.submit(req).job_ids), timeout=120).results[0]
+        assert result.policy == "llm:triton:ensemble" and result.tokens > 0
+        assert '"rule": "llm:triton:ensemble"' in result.trace_json
+        c.close()
+    finally:
+        plat.stop()
+        nats.cleanup()

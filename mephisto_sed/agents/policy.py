@@ -58,6 +58,7 @@ class ProposalContext:
     knowledge: list[KnowledgeHint] = field(default_factory=list)
     budget_left: int = 0
     alternatives: list[tuple[float, dict[str, dict[str, Any]]]] = field(default_factory=list)
+    tokens_left: int | None = None  # LLM tokens left in the budget (None: no limit)
 
 
 class Policy(Protocol):

@@ -280,6 +280,7 @@ class SearchTree:
                     hints,
                     budget.max_models - self.models,
                     node.execution.alternatives,
+                    budget.max_tokens - self.tokens,
                 )
                 node.proposals = list(self.policy.propose(ctx))
                 self.tokens += int(getattr(self.policy, "last_tokens", 0))

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import queue
-import threading
 import time
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -152,7 +151,7 @@ class TritonBackend:
                 if final is not None and final.bool_param:
                     return "".join(pieces)
         finally:
-            threading.Thread(target=self.client.stop_stream, kwargs={"cancel_requests": True}, daemon=True).start()
+            self.client.stop_stream(cancel_requests=True)  # one stream per client: close it before the next call
 
 
 class OpenAIBackend:

@@ -19,6 +19,7 @@ from ..agents.actions import ACTION_TYPES, Action, ActionError, parse_action
 from ..agents.policy import ExpertPolicy, ProposalContext, action_key
 from ..agents.space import SearchSpace, State
 from .backends import Backend, Completion, LLMError
+from .chat import estimate_tokens
 
 SYSTEM = (
     "You are an expert astronomer fitting galaxy spectral energy distributions with CIGALE. "
@@ -63,19 +64,23 @@ class LLMStats:
 
 
 def _space_lines(space: SearchSpace, state: State) -> str:
+    """Modules and their parameter ranges, compactly: "sfhdelayed*: tau_main 50-8000/10, ..."
+    (* = in use)."""
     lines = []
     for m, params in space.ladders.items():
-        used = "in use" if m in state.modules else "may add"
-        ladder = "; ".join(f"{p}: {v[0]}..{v[-1]} ({len(v)} values)" for p, v in params.items() if len(v) > 1)
-        lines.append(f"- {m} ({used}){': ' + ladder if ladder else ''}")
-    return "\n".join(lines)
+        ladder = ", ".join(f"{p} {v[0]:g}-{v[-1]:g}/{len(v)}" for p, v in params.items() if len(v) > 1)
+        lines.append(f"{m}{'*' if m in state.modules else ''}: {ladder or 'fixed'}")
+    return "; ".join(lines)
 
 
 def _config_lines(space: SearchSpace, state: State) -> str:
     out = []
     for m, p, _ in state.choice:
         vals = space.values(state, m, p)
-        out.append(f"{m}.{p} = {vals if len(vals) <= 6 else f'{vals[0]}..{vals[-1]} ({len(vals)} values)'}")
+        if len(space.ladders[m][p]) < 2:
+            continue
+        text = ",".join(f"{v:g}" for v in vals) if len(vals) <= 4 else f"{vals[0]:g}..{vals[-1]:g} ({len(vals)})"
+        out.append(f"{p}={text}")
     return "; ".join(out)
 
 
@@ -140,15 +145,19 @@ class LLMPolicy:
             "\n".join(f"- {h.text} (tried {h.tried}, helped {h.helped})" for h in ctx.knowledge[:5] if h.text)
             or "- none"
         )
-        cands = [{k: v for k, v in a.to_dict().items() if k != "rule"} for a in candidates[:8]]
+        cands = []
+        for a in candidates[:6]:  # compact: defaults dropped, rationales shortened
+            d = {k: v for k, v in a.to_dict().items() if k != "rule" and (k, v) not in (("steps", 1), ("width", 1))}
+            d["rationale"] = a.rationale[:60]
+            cands.append(d)
         user = (
             f"Galaxy at z = {ctx.source.redshift:.3f}, {len(ctx.source.usable_bands())} bands.\n"
             f"Current fit:\n{ev.summary()}\n"
             f"Current configuration: {_config_lines(ctx.space, ctx.state)}\n"
-            f"Modules and parameters allowed:\n{_space_lines(ctx.space, ctx.state)}\n"
+            f"Modules (* in use) and parameter ranges (first-last/count): {_space_lines(ctx.space, ctx.state)}\n"
             f"Steps so far (relative chi2 gain): {hist}\n"
             f"Learned rules for similar situations:\n{hints}\n"
-            f"Candidate actions from the expert rules: {json.dumps(cands)}\n"
+            f"Candidate actions from the expert rules: {json.dumps(cands, separators=(',', ':'))}\n"
             f"Models left in the budget: {ctx.budget_left:,}. Return at most {self.max_actions} actions."
         )
         return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}]
@@ -157,8 +166,12 @@ class LLMPolicy:
         candidates = self.fallback.propose(ctx)
         self.last_tokens = 0
         backend = self._backend(ctx)
+        messages = self.messages(ctx, candidates)
+        need = sum(estimate_tokens(m["content"]) for m in messages) + self.max_tokens
+        if ctx.tokens_left is not None and need > ctx.tokens_left:  # never overrun the token budget
+            return self._fall_back(candidates, f"token budget: {ctx.tokens_left} left, a call needs ~{need}")
         try:
-            reply = backend.complete(self.messages(ctx, candidates), self.max_tokens)
+            reply = backend.complete(messages, self.max_tokens)
         except LLMError as exc:
             return self._fall_back(candidates, f"LLM unavailable ({str(exc)[:120]})")
         s = self.stats

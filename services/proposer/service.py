@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 from collections import OrderedDict
 from typing import Any
 
@@ -36,13 +37,28 @@ log = logging.getLogger(__name__)
 HINTS_TIMEOUT = 2.0
 
 
+def make_policy() -> Any:
+    """The expert policy, or an LLM policy when MEPHISTO_LLM_URL is set (MEPHISTO_LLM_LARGE_URL: the
+    model to escalate to); the expert stays the LLM's fallback."""
+    url = os.environ.get("MEPHISTO_LLM_URL", "")
+    if not url:
+        return ExpertPolicy()
+    from mephisto_sed.llm import backend_from_url
+    from mephisto_sed.llm.policy import LLMPolicy
+
+    large = os.environ.get("MEPHISTO_LLM_LARGE_URL", "")
+    backends = [backend_from_url(url)] + ([backend_from_url(large)] if large else [])
+    log.info("proposer policy: LLM %s (expert fallback)", url)
+    return LLMPolicy(backends)
+
+
 class Proposer(pb_grpc.ProposerServicer):
     service_names = [pb.DESCRIPTOR.services_by_name["Proposer"].full_name]
 
     def __init__(self, bus: Bus | None, settings: Settings | None = None):
         self.bus = bus
         self.spaces = Spaces(bus)
-        self.policy = ExpertPolicy()
+        self.policy = make_policy()
         self.use_knowledge = settings.use_knowledge if settings else False
         self.loop: asyncio.AbstractEventLoop | None = None
         self.trees = TreeStore(bus) if bus is not None else None

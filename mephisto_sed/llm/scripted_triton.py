@@ -1,7 +1,7 @@
 """A real Triton server (PyTriton) serving scripted responders with the TensorRT-LLM ensemble's
 inputs and outputs. Runs in its own environment (PyTriton needs numpy<2):
 
-    python tests/triton_scripted.py GRPC_PORT
+    python -m mephisto_sed.llm.scripted_triton GRPC_PORT  (or mephisto_sed.llm.scripted.ScriptedTriton)
 
 Models: ensemble (sensible: picks from the expert candidates in the prompt), garbage (prose),
 hostile (shell commands, paths, huge grids, unknown modules), slow (answers after 5 s).
