@@ -144,7 +144,8 @@ def test_openai_compatible_backend_reports_tokens_and_cost():
         s = policy.stats
         assert s.calls >= 1 and not s.estimated_tokens and s.prompt_tokens == 900 * s.calls
         assert s.cost_usd == pytest.approx(s.calls * (900 * 0.2 + 60 * 0.6) / 1e6)
-        assert res.tokens == 960 * s.calls
+        assert res.tokens == 960 * s.calls and res.cost_usd == pytest.approx(s.cost_usd)
+        assert json.loads(res.trace_json())["llm_cost_usd"] == pytest.approx(s.cost_usd)
     finally:
         server.shutdown()
 

@@ -48,6 +48,7 @@ def result_row(res: SearchResult) -> dict[str, Any]:
             "modules": "+".join(res.best.state.modules),
             "policy": res.policy,
             "tokens": res.tokens,
+            "llm_cost_usd": res.cost_usd,
             "patterns": ",".join(res.best.evaluation.patterns),
         }
     )

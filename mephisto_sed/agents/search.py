@@ -71,6 +71,7 @@ class SearchResult:
     rejected_actions: int
     seconds: float
     policy: str = "expert"
+    cost_usd: float = 0.0  # LLM cost by the policy's cost model
 
     def models_to_reach(self, chi2_target: float) -> int | None:
         """Models evaluated until the best χ² first reached ``chi2_target`` (None if never)."""
@@ -91,6 +92,7 @@ class SearchResult:
                 "models_evaluated": self.models_evaluated,
                 "steps": self.steps,
                 "tokens": self.tokens,
+                "llm_cost_usd": self.cost_usd,
                 "rejected_actions": self.rejected_actions,
                 "best": {
                     "chi2_red": self.best.evaluation.chi2_red,
@@ -173,6 +175,7 @@ class SearchTree:
         self.trace: list[dict[str, Any]] = []
         self.history: list[dict[str, Any]] = []
         self.models = self.tokens = self.rejected = 0
+        self.cost_usd = 0.0
         self.since_improvement = 0
         self.best_chi2 = np.inf
         self.stop = ""
@@ -284,6 +287,7 @@ class SearchTree:
                 )
                 node.proposals = list(self.policy.propose(ctx))
                 self.tokens += int(getattr(self.policy, "last_tokens", 0))
+                self.cost_usd += float(getattr(self.policy, "last_cost", 0.0))
             while node.proposals:
                 action = node.proposals.pop(0)
                 try:
@@ -317,6 +321,7 @@ class SearchTree:
             self.rejected,
             self.elapsed,
             getattr(self.policy, "name", "policy"),
+            self.cost_usd,
         )
 
     # -- persistence --------------------------------------------------------------------------
@@ -337,6 +342,7 @@ class SearchTree:
             ],
             "models": self.models,
             "tokens": self.tokens,
+            "cost_usd": self.cost_usd,
             "rejected": self.rejected,
             "since_improvement": self.since_improvement,
             "best_chi2": self.best_chi2,
@@ -374,6 +380,7 @@ class SearchTree:
         tree.trace = [r["trace"] for r in records]
         tree.history = [r["history"] for r in records]
         tree.models, tree.tokens, tree.rejected = d["models"], d["tokens"], d["rejected"]
+        tree.cost_usd = d.get("cost_usd", 0.0)
         tree.since_improvement, tree.best_chi2, tree.stop = d["since_improvement"], d["best_chi2"], d["stop"]
         tree.pending = step_from_dict(d["pending"]) if d["pending"] else None
         tree.started, tree.elapsed = d["started"], d["elapsed"]

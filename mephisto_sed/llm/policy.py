@@ -125,6 +125,7 @@ class LLMPolicy:
         self.cost = cost or CostModel()
         self.stats = LLMStats()
         self.last_tokens = 0
+        self.last_cost = 0.0
         self.name = "llm:" + "+".join(b.name for b in backends)
 
     def initial(self, space: SearchSpace, source: Any, max_models: int | None = None) -> State:
@@ -164,7 +165,7 @@ class LLMPolicy:
 
     def propose(self, ctx: ProposalContext) -> list[Action]:
         candidates = self.fallback.propose(ctx)
-        self.last_tokens = 0
+        self.last_tokens, self.last_cost = 0, 0.0
         backend = self._backend(ctx)
         messages = self.messages(ctx, candidates)
         need = sum(estimate_tokens(m["content"]) for m in messages) + self.max_tokens
@@ -180,7 +181,8 @@ class LLMPolicy:
         s.completion_tokens += reply.completion_tokens
         s.estimated_tokens |= reply.estimated
         s.latency_s += reply.latency_s
-        s.cost_usd += self.cost.cost(reply)
+        self.last_cost = self.cost.cost(reply)
+        s.cost_usd += self.last_cost
         s.by_model[backend.name] = s.by_model.get(backend.name, 0) + 1
         self.last_tokens = reply.prompt_tokens + reply.completion_tokens
         try:

@@ -28,6 +28,7 @@ METRICS: dict[str, tuple[str, str, str]] = {
     "mephisto.step.latency": ("histogram", "ms", "handling time of one work message, by role"),
     "mephisto.models.evaluated": ("counter", "{model}", "SED models fitted by executors"),
     "mephisto.tokens": ("counter", "{token}", "LLM tokens spent by proposers"),
+    "mephisto.llm.cost": ("counter", "USD", "LLM cost by the proposers' cost model"),
     "mephisto.redeliveries": ("counter", "{message}", "work messages delivered more than once, by role"),
     "mephisto.dead_letters": ("counter", "{message}", "messages sent to the dead-letter subject, by role"),
     "mephisto.queue.lag": ("gauge", "{message}", "messages waiting for a role's consumer (JetStream num_pending)"),

@@ -259,6 +259,7 @@ class Proposer(pb_grpc.ProposerServicer):
             if res.anomaly:
                 telemetry.add("mephisto.anomalies")
             telemetry.add("mephisto.tokens", res.tokens, role="proposer")
+            telemetry.add("mephisto.llm.cost", json.loads(res.row_json).get("llm_cost_usd", 0.0), role="proposer")
         await publish_event(
             self.bus,
             event(
