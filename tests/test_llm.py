@@ -173,3 +173,18 @@ def test_the_platform_proposer_speaks_to_triton(triton_url, tmp_path):
     finally:
         plat.stop()
         nats.cleanup()
+
+
+def test_routing_escalates_to_the_large_model_when_proposals_stall():
+    class Named:
+        def __init__(self, name):
+            self.name = name
+
+    small, large = Named("8b"), Named("70b")
+    policy = LLMPolicy([small, large], escalate_after=3)
+    ctx = type("Ctx", (), {})()
+    ctx.history = [{"action": "zoom", "gain": 0.2}, {"action": "x", "gain": 0.0}, {"action": "y", "gain": 0.005}]
+    assert policy._backend(ctx) is small  # one of the last three steps helped
+    ctx.history.append({"action": "z", "gain": -0.01})
+    assert policy._backend(ctx) is large and policy.stats.escalations == 1
+    assert LLMPolicy([small])._backend(ctx) is small  # nothing to escalate to
