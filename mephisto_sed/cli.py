@@ -141,7 +141,14 @@ def cmd_fit(args: argparse.Namespace) -> int:
     policy = _policy(args)
     try:
         res = agent_fit_catalog(
-            cat, space, policy=policy, budget=budget, knowledge=kb, learn=args.learn, progress=not args.quiet
+            cat,
+            space,
+            policy=policy,
+            budget=budget,
+            knowledge=kb,
+            learn=args.learn,
+            progress=not args.quiet,
+            critic=policy.backends[0] if policy is not None and args.llm_critique else None,
         )
     finally:
         if kb is not None:
@@ -447,6 +454,11 @@ def build_parser() -> argparse.ArgumentParser:
             "(default: the built-in expert policy, which is also the fallback)",
         )
         a.add_argument("--llm-large", help="the model to escalate to when proposals stall (e.g. the 70B)")
+        a.add_argument(
+            "--llm-critique",
+            action="store_true",
+            help="with --llm: the LLM also critiques each best fit (results) and words learned rules (knowledge)",
+        )
         a.add_argument("--max-tokens", type=int, default=10_000, help="LLM token budget per source")
         a.add_argument("--usd-per-m-prompt", type=float, default=0.0, help="cost model: $ per 1M prompt tokens")
         a.add_argument("--usd-per-m-completion", type=float, default=0.0, help="$ per 1M completion tokens")

@@ -188,3 +188,71 @@ def test_routing_escalates_to_the_large_model_when_proposals_stall():
     ctx.history.append({"action": "z", "gain": -0.01})
     assert policy._backend(ctx) is large and policy.stats.escalations == 1
     assert LLMPolicy([small])._backend(ctx) is small  # nothing to escalate to
+
+
+class _RolesHandler(BaseHTTPRequestHandler):
+    """An OpenAI-compatible server answering the critic and the rule-wording prompts; ``mode``
+    switches between sensible and hostile replies."""
+
+    mode = "sensible"
+
+    def do_POST(self):  # noqa: N802
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        system = body["messages"][0]["content"]
+        if "review a galaxy SED fit" in system:
+            text = (
+                json.dumps({"verdict": "good", "notes": "Residuals are flat in every regime."})
+                if self.mode == "sensible"
+                else json.dumps({"verdict": "rm -rf /", "notes": "x", "run": "os.system('id')"})
+            )
+        else:
+            text = "Adding dust helped when the UV was over-predicted." if self.mode == "sensible" else "`rm -rf /`"
+        data = json.dumps(
+            {"choices": [{"message": {"content": text}}], "usage": {"prompt_tokens": 100, "completion_tokens": 20}}
+        ).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *a):
+        pass
+
+
+@pytest.mark.parametrize("mode", ["sensible", "hostile"])
+def test_evaluator_critique_and_distiller_words_from_an_llm(mode, tmp_path):
+    from mephisto_sed.agents.agentfit import agent_fit_catalog
+    from mephisto_sed.agents.knowledge import KnowledgeBase
+    from mephisto_sed.catalog import read_catalog
+    from mephisto_sed.cli import example_catalog_path
+
+    handler = type("H", (_RolesHandler,), {"mode": mode})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        llm = OpenAIBackend(f"http://127.0.0.1:{server.server_port}/v1", "critic")
+        cat = read_catalog(example_catalog_path()).select(slice(0, 2))
+        space = _space(list(cat.bands))
+        kb = KnowledgeBase(tmp_path / "kb")
+        res = agent_fit_catalog(
+            cat,
+            space,
+            budget=Budget(max_models=20_000, max_steps=8),
+            knowledge=kb,
+            learn=True,
+            progress=False,
+            critic=llm,
+        )
+        texts = [r.text for r in kb.all()]
+        if mode == "sensible":
+            assert list(res.table["critique_verdict"]) == ["good", "good"]
+            assert all(res.table["critique_tokens"] == 120)
+            assert "Adding dust helped when the UV was over-predicted." in texts
+        else:  # refused: no verdict, the template texts stay
+            assert list(res.table["critique_verdict"]) == ["", ""]
+            assert all("no critique" in n for n in res.table["critique_notes"])
+            assert texts and not any("rm -rf" in t for t in texts)
+        kb.close()
+    finally:
+        server.shutdown()

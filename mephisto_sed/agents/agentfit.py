@@ -64,6 +64,7 @@ def agent_fit_catalog(
     learn: bool = False,
     progress: bool = True,
     seed: int = 0,
+    critic: Any | None = None,
 ) -> AgentResults:
     """Search every source; with ``learn`` each finished search is distilled into ``knowledge``."""
     policy = policy or ExpertPolicy()
@@ -90,9 +91,20 @@ def agent_fit_catalog(
             )
             continue
         if learn and knowledge is not None:
-            distill(res, knowledge)
+            distill(res, knowledge, words=critic)
         searches.append(res)
-    return AgentResults(rows_table([result_row(r) for r in searches] + failed), searches, space)
+    rows = [result_row(r) for r in searches]
+    if critic is not None:  # an LLM's verdict on each best fit, next to the numbers
+        from ..llm.backends import LLMError
+        from ..llm.roles import critique
+
+        for row, res in zip(rows, searches):
+            try:
+                c = critique(critic, res.best.evaluation)
+                row.update(critique_verdict=c.verdict, critique_notes=c.notes, critique_tokens=c.tokens)
+            except LLMError as exc:
+                row.update(critique_verdict="", critique_notes=f"no critique: {str(exc)[:120]}", critique_tokens=0)
+    return AgentResults(rows_table(rows + failed), searches, space)
 
 
 def rows_table(rows: list[dict[str, Any]]) -> Table:

@@ -44,9 +44,14 @@ def rules_from_search(result: SearchResult) -> list[Rule]:
     return out
 
 
-def distill(result: SearchResult, kb: KnowledgeBase) -> int:
-    """Add what ``result`` teaches to ``kb``; returns the number of observations stored."""
+def distill(result: SearchResult, kb: KnowledgeBase, words: Any | None = None) -> int:
+    """Add what ``result`` teaches to ``kb``; returns the number of observations stored. ``words``
+    (an LLM backend) rewrites the rules that helped in an astronomer's words."""
     rules = rules_from_search(result)
     for r in rules:
+        if words is not None and r.helped:
+            from ..llm.roles import rule_in_words
+
+            r.text = rule_in_words(words, r.text, r.action)
         kb.add(r)
     return len(rules)
