@@ -8,6 +8,7 @@ import asyncio
 import json
 import logging
 import math
+import os
 from typing import Any
 
 import grpc
@@ -38,6 +39,13 @@ class Distiller(pb_grpc.DistillerServicer):
         self.spaces = Spaces(bus)
         self.kb = kb or KnowledgeBase(settings.knowledge_path if settings else None)
         self.lock = asyncio.Lock()  # the Qdrant local client is used from one thread at a time
+        # with an LLM configured, the rules that helped are stored in an astronomer's words
+        url = os.environ.get("MEPHISTO_LLM_URL", "")
+        self.words = None
+        if url:
+            from mephisto_sed.llm import backend_from_url
+
+            self.words = backend_from_url(url)
         self.sub = None
 
     async def start(self) -> None:
@@ -63,7 +71,7 @@ class Distiller(pb_grpc.DistillerServicer):
         if tree.pending is not None or not tree.nodes:
             raise PermanentError(f"job_id {req.job_id!r}: the search has not finished")
         async with self.lock:
-            n = await asyncio.to_thread(distill, tree.result(), self.kb)
+            n = await asyncio.to_thread(distill, tree.result(), self.kb, self.words)
         # marked after storing: a crash in between distills the job again (evidence counted twice),
         # never loses it
         await self.bus.kv[KV_DISTILLED].put(req.job_id, str(n).encode())
