@@ -69,8 +69,3 @@ async def answer(
             return await handler(request)
         except PermanentError as exc:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
-
-
-def trace_metadata() -> list[tuple[str, str]]:
-    """Metadata carrying the current trace context, for outgoing calls."""
-    return list(telemetry.inject().items())
