@@ -17,6 +17,7 @@ import grpc
 from nats.aio.msg import Msg
 from nats.js.errors import KeyWrongLastSequenceError
 
+from mephisto_sed.agents.evaluate import SIGNATURE_SIZE
 from mephisto_sed.api.v1 import mephisto_pb2 as pb
 from mephisto_sed.api.v1 import mephisto_pb2_grpc as pb_grpc
 from services.common import telemetry
@@ -24,10 +25,8 @@ from services.common.bus import (
     ALERTS,
     DLQ,
     EVENTS,
-    H_DELIVERIES,
     H_JOB,
     H_REASON,
-    H_SUBJECT,
     KV_IDEMPOTENCY,
     KV_SPECS,
     RPC_KNOWLEDGE,
@@ -214,8 +213,8 @@ class Gateway(pb_grpc.GatewayServicer):
 
     async def SearchKnowledge(self, request: pb.SearchKnowledgeRequest, context: grpc.aio.ServicerContext) -> Any:
         with server_span("Gateway/SearchKnowledge", context):
-            if request.signature and len(request.signature) != 12:
-                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "signature: expected 12 numbers")
+            if request.signature and len(request.signature) != SIGNATURE_SIZE:
+                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"signature: expected {SIGNATURE_SIZE} numbers")
             try:
                 msg = await self.bus.nc.request(RPC_KNOWLEDGE, request.SerializeToString(), timeout=5.0)
             except Exception:
@@ -266,17 +265,9 @@ class Gateway(pb_grpc.GatewayServicer):
             log.info("max-deliveries advisory not handled: %s", exc)
             return
         role = str(adv.get("consumer", "unknown")).removeprefix("mephisto-")
-        headers = dict(raw.headers or {})
-        headers.pop("Nats-Msg-Id", None)
-        headers.update(
-            {
-                H_REASON: f"delivered {adv.get('deliveries', '?')} times without an ack (workers crashed or hung)",
-                H_SUBJECT: raw.subject,
-                H_DELIVERIES: str(adv.get("deliveries", "")),
-            }
-        )
-        await self.bus.js.publish(f"{DLQ}.{role}", raw.data or b"", headers=headers)
-        telemetry.add("mephisto.dead_letters", role=role)
+        deliveries = adv.get("deliveries", "?")
+        reason = f"delivered {deliveries} times without an ack (workers crashed or hung)"
+        await self.bus.dead_letter(role, raw.subject, raw.data, raw.headers, deliveries, reason)
         with contextlib.suppress(Exception):
             await self.bus.js.delete_msg(stream, seq)
 
@@ -297,9 +288,6 @@ class Gateway(pb_grpc.GatewayServicer):
             (f"{ALERTS}.>", self.on_alert, "alerts"),
             (f"{DLQ}.>", self.on_dead_letter, "gateway-dlq"),
         ]
-
-    async def close(self) -> None:
-        pass
 
 
 def _caller(context: grpc.aio.ServicerContext) -> str:

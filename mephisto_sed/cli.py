@@ -365,24 +365,20 @@ def cmd_bench(args: argparse.Namespace) -> int:
         )
         if not args.per_source:
             result.pop("per_source")
-    elif args.what == "llm":
-        from .agents.search import Budget
-        from .catalog import read_catalog
-        from .llm.bench import bench_llm
-
-        path = args.catalog or _cosmos_default()
-        cat = read_catalog(path, on_unknown="skip").select(slice(0, args.n))
-        result = bench_llm(cat, args.triton, Budget(max_models=args.max_models, max_steps=args.max_steps))
-    elif args.what == "platform":
-        from services.bench import bench_platform
-
+    elif args.what in ("llm", "platform"):
         from .agents.search import Budget
         from .catalog import read_catalog
 
-        path = args.catalog or _cosmos_default()
-        cat = read_catalog(path, on_unknown="skip").select(slice(0, args.n))
+        cat = read_catalog(args.catalog or _cosmos_default(), on_unknown="skip").select(slice(0, args.n))
         budget = Budget(max_models=args.max_models, max_steps=args.max_steps)
-        result = bench_platform(cat, budget=budget, executors=args.executors, progress=not args.json)
+        if args.what == "llm":
+            from .llm.bench import bench_llm
+
+            result = bench_llm(cat, args.triton, budget)
+        else:
+            from services.bench import bench_platform
+
+            result = bench_platform(cat, budget=budget, executors=args.executors, progress=not args.json)
     else:
         print(f"unknown benchmark {args.what!r}", file=sys.stderr)
         return 2

@@ -16,30 +16,12 @@ from mephisto_sed.agents.space import SearchSpace, default_space
 from mephisto_sed.api.v1 import mephisto_pb2 as pb
 from mephisto_sed.catalog import Catalog
 
-from .platform import ROLES, NatsServer, Platform
+from .common.bus import EVENTS, STREAM_EVENTS
+from .platform import ROLES, NatsServer, Platform, read_stream
 
 
 def _events(nats_url: str) -> list[pb.ProgressEvent]:
-    import asyncio
-
-    import nats
-
-    from .common.bus import EVENTS, STREAM_EVENTS
-
-    async def read() -> list[pb.ProgressEvent]:
-        nc = await nats.connect(nats_url)
-        js = nc.jetstream()
-        n = (await js.stream_info(STREAM_EVENTS)).state.messages
-        sub = await js.subscribe(f"{EVENTS}.>", ordered_consumer=True)
-        out = []
-        for _ in range(n):
-            ev = pb.ProgressEvent()
-            ev.ParseFromString((await sub.next_msg(timeout=5)).data)
-            out.append(ev)
-        await nc.close()
-        return out
-
-    return asyncio.run(read())
+    return [pb.ProgressEvent.FromString(data) for _, _, data in read_stream(nats_url, STREAM_EVENTS, f"{EVENTS}.>")]
 
 
 def bench_platform(

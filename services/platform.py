@@ -85,6 +85,30 @@ class NatsServer:
             self._tmp.cleanup()
 
 
+def read_stream(nats_url: str, stream: str, subject: str) -> list[tuple[str, dict[str, str], bytes]]:
+    """Every message now in ``stream`` on ``subject`` as (subject, headers, data): for tests,
+    benchmarks and operators reading events or dead letters after the fact."""
+    import asyncio
+
+    import nats
+
+    async def read() -> list[tuple[str, dict[str, str], bytes]]:
+        nc = await nats.connect(nats_url)
+        try:
+            js = nc.jetstream()
+            n = (await js.stream_info(stream)).state.messages
+            sub = await js.subscribe(subject, ordered_consumer=True)
+            out = []
+            for _ in range(n):
+                msg = await sub.next_msg(timeout=5)
+                out.append((msg.subject, dict(msg.headers or {}), msg.data))
+            return out
+        finally:
+            await nc.close()
+
+    return asyncio.run(read())
+
+
 @dataclass
 class Process:
     role: str

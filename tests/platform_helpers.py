@@ -12,8 +12,8 @@ import nats
 
 from gateway.client import GatewayClient
 from mephisto_sed.api.v1 import mephisto_pb2 as pb
-from services.common.bus import EVENTS, STREAM_EVENTS
-from services.platform import ROLES, Platform
+from services.common.bus import DLQ, EVENTS, STREAM_DLQ, STREAM_EVENTS
+from services.platform import ROLES, Platform, read_stream
 
 TOKEN = "test-token"
 
@@ -48,38 +48,15 @@ def wait_jobs(c: GatewayClient, job_ids: list[str], timeout: float = 300.0) -> p
 
 def events_by_job(nats_url: str) -> dict[str, list[pb.ProgressEvent]]:
     """Every progress event in the events stream, per job."""
-
-    async def read() -> dict[str, list[pb.ProgressEvent]]:
-        nc = await nats.connect(nats_url)
-        js = nc.jetstream()
-        info = await js.stream_info(STREAM_EVENTS)
-        out: dict[str, list[pb.ProgressEvent]] = {}
-        sub = await js.subscribe(f"{EVENTS}.>", ordered_consumer=True)
-        for _ in range(info.state.messages):
-            msg = await sub.next_msg(timeout=5)
-            ev = pb.ProgressEvent()
-            ev.ParseFromString(msg.data)
-            out.setdefault(ev.job_id, []).append(ev)
-        await nc.close()
-        return out
-
-    return asyncio.run(read())
+    out: dict[str, list[pb.ProgressEvent]] = {}
+    for _, _, data in read_stream(nats_url, STREAM_EVENTS, f"{EVENTS}.>"):
+        ev = pb.ProgressEvent.FromString(data)
+        out.setdefault(ev.job_id, []).append(ev)
+    return out
 
 
 def dead_letters(nats_url: str) -> list[tuple[str, dict[str, str], bytes]]:
-    async def read() -> list[tuple[str, dict[str, str], bytes]]:
-        nc = await nats.connect(nats_url)
-        js = nc.jetstream()
-        info = await js.stream_info("MEPHISTO_DLQ")
-        sub = await js.subscribe("mephisto.dlq.>", ordered_consumer=True)
-        out = []
-        for _ in range(info.state.messages):
-            msg = await sub.next_msg(timeout=5)
-            out.append((msg.subject, dict(msg.headers or {}), msg.data))
-        await nc.close()
-        return out
-
-    return asyncio.run(read())
+    return read_stream(nats_url, STREAM_DLQ, f"{DLQ}.>")
 
 
 def publish_raw(nats_url: str, subject: str, payload: bytes, headers: dict[str, str] | None = None) -> None:

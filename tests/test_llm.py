@@ -3,6 +3,7 @@ ensemble's contract) and a local OpenAI-compatible HTTP server."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
@@ -107,20 +108,17 @@ def test_garbage_hostile_slow_and_down_llms_fall_back_and_never_run_bad_actions(
     assert time.perf_counter() - t0 < 0.1
 
 
-class _OpenAIHandler(BaseHTTPRequestHandler):
+class _ChatServer(BaseHTTPRequestHandler):
+    """A local OpenAI-compatible /v1/chat/completions server; subclasses write ``answer``."""
+
+    def answer(self, messages: list[dict]) -> tuple[str, dict]:  # (content, usage)
+        raise NotImplementedError
+
     def do_POST(self):  # noqa: N802
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         assert self.path == "/v1/chat/completions" and body["messages"][0]["role"] == "system"
-        prompt = body["messages"][-1]["content"]
-        start = prompt.index("Candidate actions from the expert rules: ") + len(
-            "Candidate actions from the expert rules: "
-        )
-        cands = json.loads(prompt[start : prompt.index("\nModels left")])
-        reply = {
-            "choices": [{"message": {"role": "assistant", "content": json.dumps({"actions": cands[:3]})}}],
-            "usage": {"prompt_tokens": 900, "completion_tokens": 60},
-        }
-        data = json.dumps(reply).encode()
+        text, usage = self.answer(body["messages"])
+        data = json.dumps({"choices": [{"message": {"role": "assistant", "content": text}}], "usage": usage}).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
@@ -131,13 +129,29 @@ class _OpenAIHandler(BaseHTTPRequestHandler):
         pass
 
 
-def test_openai_compatible_backend_reports_tokens_and_cost():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _OpenAIHandler)
+@contextlib.contextmanager
+def _serve(handler: type[_ChatServer]):
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        from mephisto_sed.llm.policy import CostModel
+        yield f"http://127.0.0.1:{server.server_port}/v1"
+    finally:
+        server.shutdown()
 
-        b = OpenAIBackend(f"http://127.0.0.1:{server.server_port}/v1", "llama-3.1-8b")
+
+class _OpenAIHandler(_ChatServer):
+    def answer(self, messages):
+        prompt = messages[-1]["content"]
+        marker = "Candidate actions from the expert rules: "
+        cands = json.loads(prompt[prompt.index(marker) + len(marker) : prompt.index("\nModels left")])
+        return json.dumps({"actions": cands[:3]}), {"prompt_tokens": 900, "completion_tokens": 60}
+
+
+def test_openai_compatible_backend_reports_tokens_and_cost():
+    from mephisto_sed.llm.policy import CostModel
+
+    with _serve(_OpenAIHandler) as url:
+        b = OpenAIBackend(url, "llama-3.1-8b")
         policy = LLMPolicy([b], cost=CostModel(usd_per_m_prompt=0.2, usd_per_m_completion=0.6))
         src, _ = _mock(BASE, BROAD_BANDS, seed=2)
         res = search(src, _space(), policy, Budget(max_models=20_000, max_steps=6))
@@ -146,8 +160,6 @@ def test_openai_compatible_backend_reports_tokens_and_cost():
         assert s.cost_usd == pytest.approx(s.calls * (900 * 0.2 + 60 * 0.6) / 1e6)
         assert res.tokens == 960 * s.calls and res.cost_usd == pytest.approx(s.cost_usd)
         assert json.loads(res.trace_json())["llm_cost_usd"] == pytest.approx(s.cost_usd)
-    finally:
-        server.shutdown()
 
 
 def test_the_platform_proposer_speaks_to_triton(triton_url, tmp_path):
@@ -190,16 +202,13 @@ def test_routing_escalates_to_the_large_model_when_proposals_stall():
     assert LLMPolicy([small])._backend(ctx) is small  # nothing to escalate to
 
 
-class _RolesHandler(BaseHTTPRequestHandler):
-    """An OpenAI-compatible server answering the critic and the rule-wording prompts; ``mode``
-    switches between sensible and hostile replies."""
+class _RolesHandler(_ChatServer):
+    """Answers the critic and the rule-wording prompts; ``mode``: sensible or hostile replies."""
 
     mode = "sensible"
 
-    def do_POST(self):  # noqa: N802
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        system = body["messages"][0]["content"]
-        if "review a galaxy SED fit" in system:
+    def answer(self, messages):
+        if "review a galaxy SED fit" in messages[0]["content"]:
             text = (
                 json.dumps({"verdict": "good", "notes": "Residuals are flat in every regime."})
                 if self.mode == "sensible"
@@ -207,17 +216,7 @@ class _RolesHandler(BaseHTTPRequestHandler):
             )
         else:
             text = "Adding dust helped when the UV was over-predicted." if self.mode == "sensible" else "`rm -rf /`"
-        data = json.dumps(
-            {"choices": [{"message": {"content": text}}], "usage": {"prompt_tokens": 100, "completion_tokens": 20}}
-        ).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *a):
-        pass
+        return text, {"prompt_tokens": 100, "completion_tokens": 20}
 
 
 @pytest.mark.parametrize("mode", ["sensible", "hostile"])
@@ -227,11 +226,8 @@ def test_evaluator_critique_and_distiller_words_from_an_llm(mode, tmp_path):
     from mephisto_sed.catalog import read_catalog
     from mephisto_sed.cli import example_catalog_path
 
-    handler = type("H", (_RolesHandler,), {"mode": mode})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        llm = OpenAIBackend(f"http://127.0.0.1:{server.server_port}/v1", "critic")
+    with _serve(type("H", (_RolesHandler,), {"mode": mode})) as url:
+        llm = OpenAIBackend(url, "critic")
         cat = read_catalog(example_catalog_path()).select(slice(0, 2))
         space = _space(list(cat.bands))
         kb = KnowledgeBase(tmp_path / "kb")
@@ -254,5 +250,3 @@ def test_evaluator_critique_and_distiller_words_from_an_llm(mode, tmp_path):
             assert all("no critique" in n for n in res.table["critique_notes"])
             assert texts and not any("rm -rf" in t for t in texts)
         kb.close()
-    finally:
-        server.shutdown()

@@ -102,7 +102,7 @@ class SearchResult:
                 "steps_detail": self.trace,
             },
             indent=1,
-            default=_json_default,
+            default=json_default,
         )
 
     def trace_markdown(self) -> str:
@@ -128,8 +128,9 @@ class SearchResult:
         return "\n".join(lines)
 
 
-def _json_default(o: Any) -> Any:
-    if isinstance(o, (np.floating, np.integer)):
+def json_default(o: Any) -> Any:
+    """JSON for numpy scalars (bools included) and arrays; anything else as its text."""
+    if isinstance(o, np.generic):
         return o.item()
     if isinstance(o, np.ndarray):
         return o.tolist()
@@ -195,8 +196,8 @@ class SearchTree:
         """Add the fit and evaluation of ``step`` (which must be the pending step)."""
         if self.pending is None or step.index != self.pending.index:
             raise ValueError(f"step {step.index} is not the pending step")
-        execution = execution_from_dict(json.loads(json.dumps(execution_to_dict(execution), default=_json_default)))
-        evaluation = evaluation_from_dict(json.loads(json.dumps(evaluation_to_dict(evaluation), default=_json_default)))
+        execution = execution_from_dict(json.loads(json.dumps(execution_to_dict(execution), default=json_default)))
+        evaluation = evaluation_from_dict(json.loads(json.dumps(evaluation_to_dict(evaluation), default=json_default)))
         self.pending = None
         parent = self.nodes[step.parent] if step.parent is not None else None
         self.memory.add(step.state.key)

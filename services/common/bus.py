@@ -102,11 +102,14 @@ class Bus:
             headers[H_JOB] = job_id
         await self.js.publish(subject, payload, headers=headers)
 
-    async def dead_letter(self, role: str, msg: Msg, reason: str) -> None:
-        headers = dict(msg.headers or {})
-        headers.pop("Nats-Msg-Id", None)
-        headers.update({H_REASON: reason[:2000], H_SUBJECT: msg.subject, H_DELIVERIES: str(_deliveries(msg))})
-        await self.js.publish(f"{DLQ}.{role}", msg.data, headers=headers)
+    async def dead_letter(
+        self, role: str, subject: str, data: bytes, headers: dict[str, str] | None, deliveries: Any, reason: str
+    ) -> None:
+        """Publish a message's payload and headers to ``mephisto.dlq.<role>`` with the reason."""
+        headers = dict(headers or {})
+        headers.pop("Nats-Msg-Id", None)  # not a duplicate of anything
+        headers.update({H_REASON: reason[:2000], H_SUBJECT: subject, H_DELIVERIES: str(deliveries)})
+        await self.js.publish(f"{DLQ}.{role}", data or b"", headers=headers)
         telemetry.add("mephisto.dead_letters", role=role)
         log.warning("dead letter from %s (%s): %s", role, headers.get(H_JOB, "no job id"), reason)
 
@@ -247,7 +250,7 @@ class Worker:
 
     async def _give_up(self, msg: Msg, reason: str) -> None:
         try:
-            await self.bus.dead_letter(self.role, msg, reason)
+            await self.bus.dead_letter(self.role, msg.subject, msg.data, msg.headers, _deliveries(msg), reason)
             await msg.term()
         except Exception as exc:  # NATS down: leave it for redelivery
             log.warning("%s: could not dead-letter (%s)", self.role, exc)

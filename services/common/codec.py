@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from mephisto_sed.agents.agentfit import result_row
 from mephisto_sed.agents.evaluate import Evaluation
 from mephisto_sed.agents.execute import Execution, Source
 from mephisto_sed.agents.search import (
@@ -22,6 +23,7 @@ from mephisto_sed.agents.search import (
     evaluation_to_dict,
     execution_from_dict,
     execution_to_dict,
+    json_default,
     state_from_dict,
     state_to_dict,
 )
@@ -30,17 +32,7 @@ from mephisto_sed.api.v1 import mephisto_pb2 as pb
 
 
 def dumps(obj: Any) -> str:
-    return json.dumps(obj, default=_default, separators=(",", ":"))
-
-
-def _default(o: Any) -> Any:
-    if isinstance(o, (np.floating, np.integer, np.bool_)):
-        return o.item()
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    if isinstance(o, tuple):
-        return list(o)
-    return str(o)
+    return json.dumps(obj, default=json_default, separators=(",", ":"))
 
 
 def pack(obj: Any) -> bytes:
@@ -137,13 +129,6 @@ def evaluation_from_proto(ev: pb.Evaluation) -> Evaluation:
 
 
 # -- results ------------------------------------------------------------------------------------
-def result_row(res: SearchResult) -> dict[str, Any]:
-    """The columns of `mephisto-sed fit`'s results.csv for one source."""
-    from mephisto_sed.agents.agentfit import result_row as row
-
-    return row(res)
-
-
 def result_to_proto(job_id: str, res: SearchResult) -> pb.SourceResult:
     return pb.SourceResult(
         job_id=job_id,
