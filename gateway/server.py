@@ -30,6 +30,7 @@ from services.common.bus import (
     KV_IDEMPOTENCY,
     KV_SPECS,
     RPC_KNOWLEDGE,
+    STREAM_EVENTS,
     STREAM_WORK,
     SUBJECT,
     Bus,
@@ -175,7 +176,7 @@ class Gateway(pb_grpc.GatewayServicer):
 
     async def WatchJob(self, request: pb.WatchJobRequest, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
         job = await self._job_or_abort(request.job_id, context)
-        sub = await self.bus.js.subscribe(f"{EVENTS}.{job.job_id}", ordered_consumer=True)
+        sub = await self.bus.js.subscribe(f"{EVENTS}.{job.job_id}", stream=STREAM_EVENTS, ordered_consumer=True)
         try:
             while True:
                 try:

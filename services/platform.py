@@ -34,7 +34,17 @@ def nats_server_binary() -> str:
 class NatsServer:
     """A real nats-server with JetStream on a (free) port and a file store that survives restarts."""
 
-    def __init__(self, store_dir: str | Path | None = None, port: int = 0, log_file: str | Path | None = None):
+    def __init__(
+        self,
+        store_dir: str | Path | None = None,
+        port: int = 0,
+        log_file: str | Path | None = None,
+        config: str | Path | None = None,
+        env: dict[str, str] | None = None,
+    ):
+        """``config``: a nats-server configuration to run instead of the built-in one (its port
+        and store folder are overridden); ``env``: variables it reads (users' passwords)."""
+        self.config, self.env = (Path(config) if config else None), dict(env or {})
         self._tmp = None if store_dir else tempfile.TemporaryDirectory(prefix="mephisto-nats-")
         self.store_dir = Path(store_dir or self._tmp.name)
         self.store_dir.mkdir(parents=True, exist_ok=True)
@@ -47,13 +57,23 @@ class NatsServer:
         return f"nats://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 15.0) -> NatsServer:
-        conf = self.store_dir / "nats.conf"
-        conf.write_text(
-            f'port: {self.port}\nhost: "127.0.0.1"\nmax_payload: 8MB\n'
-            f'jetstream {{\n  store_dir: "{self.store_dir / "jetstream"}"\n}}\n'
-        )
+        if self.config:
+            conf = self.config
+            extra = ["-a", "127.0.0.1", "-p", str(self.port), "-m", str(free_port())]
+            extra += ["-sd", str(self.store_dir / "jetstream")]
+        else:
+            conf, extra = self.store_dir / "nats.conf", []
+            conf.write_text(
+                f'port: {self.port}\nhost: "127.0.0.1"\nmax_payload: 8MB\n'
+                f'jetstream {{\n  store_dir: "{self.store_dir / "jetstream"}"\n}}\n'
+            )
         log = open(self.log_file, "ab")
-        self.proc = subprocess.Popen([nats_server_binary(), "-c", str(conf)], stdout=log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(
+            [nats_server_binary(), "-c", str(conf), *extra],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **self.env},
+        )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -85,19 +105,24 @@ class NatsServer:
             self._tmp.cleanup()
 
 
-def read_stream(nats_url: str, stream: str, subject: str) -> list[tuple[str, dict[str, str], bytes]]:
+def read_stream(
+    nats_url: str, stream: str, subject: str, user: str = "", password: str = ""
+) -> list[tuple[str, dict[str, str], bytes]]:
     """Every message now in ``stream`` on ``subject`` as (subject, headers, data): for tests,
-    benchmarks and operators reading events or dead letters after the fact."""
+    benchmarks and operators reading events or dead letters after the fact (as the ``operator``
+    NATS user where the server has users)."""
     import asyncio
 
     import nats
 
     async def read() -> list[tuple[str, dict[str, str], bytes]]:
-        nc = await nats.connect(nats_url)
+        creds = {"user": user, "password": password, "inbox_prefix": f"_INBOX_{user}"} if user else {}
+        nc = await nats.connect(nats_url, **creds)
         try:
             js = nc.jetstream()
-            n = (await js.stream_info(stream)).state.messages
-            sub = await js.subscribe(subject, ordered_consumer=True)
+            info = await js.stream_info(stream, subjects_filter=subject)
+            n = sum((info.state.subjects or {}).values())  # messages on the subjects that match
+            sub = await js.subscribe(subject, stream=stream, ordered_consumer=True)
             out = []
             for _ in range(n):
                 msg = await sub.next_msg(timeout=5)
@@ -130,6 +155,7 @@ class Platform:
     workdir: Path
     replicas: dict[str, int] = field(default_factory=lambda: {r: 1 for r in ROLES})
     env: dict[str, str] = field(default_factory=dict)
+    role_env: dict[str, dict[str, str]] = field(default_factory=dict)  # per role (NATS users)
     gateway_port: int = 0
     processes: list[Process] = field(default_factory=list)
 
@@ -146,7 +172,7 @@ class Platform:
         # one BLAS thread per worker process: scale with replicas; idle BLAS threads spin and
         # steal the CPU the other roles need (measured: 2 threads = 2x CPU, same speed)
         blas = {k: "1" for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS") if k not in os.environ}
-        env = {**os.environ, **blas, **self.env}
+        env = {**os.environ, **blas, **self.env, **self.role_env.get(role, {})}
         with open(log, "ab") as out:
             proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=env)
         p = Process(role, proc, port_file, log)

@@ -18,7 +18,9 @@ from services.platform import ROLES, Platform, read_stream
 TOKEN = "test-token"
 
 
-def start_platform(nats_url: str, workdir: Path, executors: int = 1, **env: str) -> Platform:
+def start_platform(
+    nats_url: str, workdir: Path, executors: int = 1, role_env: dict[str, dict[str, str]] | None = None, **env: str
+) -> Platform:
     replicas = {r: 1 for r in ROLES}
     replicas["executor"] = executors
     base_env = {
@@ -28,7 +30,9 @@ def start_platform(nats_url: str, workdir: Path, executors: int = 1, **env: str)
         "MEPHISTO_LOG_LEVEL": "DEBUG",
         "MEPHISTO_DRAIN_SECONDS": "20",
     }
-    return Platform(nats_url, [TOKEN], workdir, replicas=replicas, env={**base_env, **env}).start()
+    return Platform(
+        nats_url, [TOKEN], workdir, replicas=replicas, env={**base_env, **env}, role_env=role_env or {}
+    ).start()
 
 
 def client(plat: Platform) -> GatewayClient:

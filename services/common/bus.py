@@ -78,7 +78,21 @@ class Bus:
         self.nc, self.js, self.kv = nc, js, kv
 
     @classmethod
-    async def connect(cls, url: str, name: str, setup: bool = True) -> Bus:
+    async def connect(
+        cls,
+        url: str,
+        name: str,
+        setup: bool = True,
+        buckets: tuple[str, ...] = BUCKETS,
+        user: str = "",
+        password: str = "",
+        inbox_prefix: str = "_INBOX",
+        replicas: int = 1,
+    ) -> Bus:
+        """Connect, create the topology when ``setup`` (else it must exist: ``python -m services.setup``)
+        and bind ``buckets``. ``user``/``password`` and a per-role ``inbox_prefix`` go with the
+        role's NATS permissions (services/common/access.py)."""
+        creds = {"user": user, "password": password} if user else {}
         nc = await nats.connect(
             url,
             name=name,
@@ -87,11 +101,20 @@ class Bus:
             connect_timeout=5,
             error_cb=_log_error,
             disconnected_cb=_log_disconnect,
+            inbox_prefix=inbox_prefix,
+            **creds,
         )
         js = nc.jetstream(timeout=10)
         if setup:
-            await ensure_topology(js)
-        kv = {b: await js.key_value(b) for b in BUCKETS}
+            await ensure_topology(js, replicas)
+        try:
+            kv = {b: await js.key_value(b) for b in buckets}
+        except Exception as exc:
+            await nc.close()
+            raise RuntimeError(
+                f"{name}: cannot bind the key-value buckets {', '.join(buckets)} ({exc}); "
+                "create the topology first: python -m services.setup"
+            ) from exc
         return cls(nc, js, kv)
 
     async def publish(self, subject: str, payload: bytes, msg_id: str | None = None, job_id: str = "") -> None:
@@ -122,8 +145,9 @@ class Bus:
             await self.nc.close()
 
 
-async def ensure_topology(js: JetStreamContext) -> None:
-    """Create the streams and buckets when missing (idempotent; file storage survives restarts)."""
+async def ensure_topology(js: JetStreamContext, replicas: int = 1) -> None:
+    """Create the streams and buckets when missing (idempotent; file storage survives restarts).
+    ``replicas``: copies of each on a clustered JetStream (3 on Kubernetes)."""
     streams = [
         StreamConfig(
             name=STREAM_WORK,
@@ -131,15 +155,29 @@ async def ensure_topology(js: JetStreamContext) -> None:
             retention=RetentionPolicy.WORK_QUEUE,
             storage=StorageType.FILE,
             duplicate_window=300.0,
+            num_replicas=replicas,
         ),
-        StreamConfig(name=STREAM_EVENTS, subjects=[f"{EVENTS}.>"], storage=StorageType.FILE, max_age=7 * 86400.0),
-        StreamConfig(name=STREAM_DLQ, subjects=[f"{DLQ}.>"], storage=StorageType.FILE, max_age=30 * 86400.0),
+        StreamConfig(
+            name=STREAM_EVENTS,
+            subjects=[f"{EVENTS}.>"],
+            storage=StorageType.FILE,
+            max_age=7 * 86400.0,
+            num_replicas=replicas,
+        ),
+        StreamConfig(
+            name=STREAM_DLQ,
+            subjects=[f"{DLQ}.>"],
+            storage=StorageType.FILE,
+            max_age=30 * 86400.0,
+            num_replicas=replicas,
+        ),
         StreamConfig(
             name=STREAM_ALERTS,
             subjects=[f"{ALERTS}.>"],
             retention=RetentionPolicy.WORK_QUEUE,
             storage=StorageType.FILE,
             duplicate_window=300.0,
+            num_replicas=replicas,
         ),
     ]
     for cfg in streams:
@@ -154,7 +192,13 @@ async def ensure_topology(js: JetStreamContext) -> None:
         except Exception:
             with contextlib.suppress(Exception):
                 await js.create_key_value(
-                    KeyValueConfig(bucket=bucket, history=1, storage=StorageType.FILE, ttl=BUCKET_TTL.get(bucket))
+                    KeyValueConfig(
+                        bucket=bucket,
+                        history=1,
+                        storage=StorageType.FILE,
+                        ttl=BUCKET_TTL.get(bucket),
+                        replicas=replicas,
+                    )
                 )
 
 

@@ -19,6 +19,7 @@ from typing import Any
 from grpc_health.v1 import health_pb2
 
 from . import telemetry
+from .access import ACCESS, inbox_prefix
 from .bus import Bus, Worker
 from .grpc_server import start_server
 from .settings import Settings
@@ -45,13 +46,21 @@ def configure_logging(role: str) -> None:
 
 async def serve(settings: Settings, make_role: Any, stop: asyncio.Event | None = None) -> None:
     """Serve until SIGINT/SIGTERM (or ``stop``), then drain in-flight work and exit."""
-    telemetry.setup(f"mephisto-{settings.role}")
+    telemetry.setup(f"mephisto-{settings.role}", metrics_port=settings.metrics_port)
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             loop.add_signal_handler(sig, stop.set)
-    bus = await Bus.connect(settings.nats_url, f"mephisto-{settings.role}")
+    bus = await Bus.connect(
+        settings.nats_url,
+        f"mephisto-{settings.role}",
+        setup=settings.nats_setup,
+        buckets=ACCESS[settings.role].buckets,
+        user=settings.nats_user,
+        password=settings.nats_password,
+        inbox_prefix=inbox_prefix(settings.role),
+    )
     role = make_role(bus, settings)
     if hasattr(role, "start"):
         await role.start()

@@ -21,6 +21,12 @@ def _env_float(name: str, default: float) -> float:
 class Settings:
     role: str
     nats_url: str = field(default_factory=lambda: os.environ.get("NATS_URL", "nats://127.0.0.1:4222"))
+    nats_user: str = field(default_factory=lambda: os.environ.get("NATS_USER", ""))
+    nats_password: str = field(default_factory=lambda: os.environ.get("NATS_PASSWORD", ""))
+    # create streams and buckets at start-up; 0 where a setup job did it and roles may not
+    nats_setup: bool = field(default_factory=lambda: os.environ.get("MEPHISTO_NATS_SETUP", "1") != "0")
+    # Prometheus /metrics on this port (0 = off); OTLP export is switched on by OTEL_* variables
+    metrics_port: int = field(default_factory=lambda: int(_env_float("MEPHISTO_METRICS_PORT", 0)))
     grpc_host: str = field(default_factory=lambda: os.environ.get("MEPHISTO_GRPC_HOST", "127.0.0.1"))
     grpc_port: int = 0  # 0 = a free port (printed at start)
     ack_wait: float = field(default_factory=lambda: _env_float("MEPHISTO_ACK_WAIT", 30.0))
@@ -47,6 +53,8 @@ class Settings:
         env_port = os.environ.get(f"MEPHISTO_{role.upper()}_PORT", "")
         p = argparse.ArgumentParser(prog=f"python -m {'gateway' if role == 'gateway' else 'services.' + role}")
         p.add_argument("--nats", default=s.nats_url, help="NATS server URL (env NATS_URL)")
+        p.add_argument("--nats-user", default=s.nats_user, help="NATS user (env NATS_USER; password: NATS_PASSWORD)")
+        p.add_argument("--metrics-port", type=int, default=s.metrics_port, help="Prometheus /metrics port, 0 = off")
         p.add_argument("--host", default=s.grpc_host, help="gRPC listen address (env MEPHISTO_GRPC_HOST)")
         p.add_argument(
             "--port",
@@ -72,6 +80,9 @@ class Settings:
             p.add_argument("--tls-key", default=s.tls_key)
         a = p.parse_args(argv)
         s.nats_url, s.grpc_host, s.grpc_port = a.nats, a.host, a.port
+        s.nats_user, s.metrics_port = a.nats_user, a.metrics_port
+        if s.nats_user and not s.nats_password:
+            raise SystemExit(f"NATS user {s.nats_user!r} needs its password in NATS_PASSWORD")
         s.ack_wait, s.max_deliver, s.concurrency, s.port_file = a.ack_wait, a.max_deliver, a.concurrency, a.port_file
         if role == "distiller":
             s.knowledge_path = a.knowledge

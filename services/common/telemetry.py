@@ -39,8 +39,13 @@ _instruments: dict[str, Any] = {}
 _lag_sources: list[Callable[[], Iterable[tuple[str, int]]]] = []
 
 
-def setup(service_name: str) -> None:
-    """Install tracer and meter providers once per process; OTLP export when configured."""
+# step latency in ms: a search step takes from milliseconds (evaluate) to minutes (a big grid)
+LATENCY_BUCKETS_MS = (1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 120000, 300000)
+
+
+def setup(service_name: str, metrics_port: int = 0) -> None:
+    """Install tracer and meter providers once per process; OTLP export when configured, and a
+    Prometheus ``/metrics`` endpoint on ``metrics_port`` (0 = none)."""
     global _configured
     if _configured:
         return
@@ -53,15 +58,28 @@ def setup(service_name: str) -> None:
     resource = Resource.create({"service.name": service_name})
     readers = []
     tp = TracerProvider(resource=resource)
-    if os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"):
-        from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
+    env = os.environ.get
+    if env("OTEL_EXPORTER_OTLP_ENDPOINT") or env("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"):
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
-        from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
 
         tp.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
-        interval = float(os.environ.get("OTEL_METRIC_EXPORT_INTERVAL", "10000"))
+        log.info(
+            "OpenTelemetry: traces by OTLP to %s",
+            env("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or env("OTEL_EXPORTER_OTLP_ENDPOINT"),
+        )
+    if env("OTEL_EXPORTER_OTLP_ENDPOINT") or env("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT"):
+        from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
+        from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+
+        interval = float(env("OTEL_METRIC_EXPORT_INTERVAL", "10000"))
         readers.append(PeriodicExportingMetricReader(OTLPMetricExporter(), export_interval_millis=interval))
-        log.info("OpenTelemetry: OTLP export to %s", os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"))
+    if metrics_port:
+        from opentelemetry.exporter.prometheus import PrometheusMetricReader
+        from prometheus_client import start_http_server
+
+        start_http_server(metrics_port)
+        readers.append(PrometheusMetricReader())
+        log.info("Prometheus metrics on :%d/metrics", metrics_port)
     trace.set_tracer_provider(tp)
     metrics.set_meter_provider(MeterProvider(resource=resource, metric_readers=readers))
 
@@ -96,7 +114,9 @@ def instrument(name: str) -> Any:
         elif kind == "updown":
             _instruments[name] = meter.create_up_down_counter(name, unit=unit, description=desc)
         elif kind == "histogram":
-            _instruments[name] = meter.create_histogram(name, unit=unit, description=desc)
+            _instruments[name] = meter.create_histogram(
+                name, unit=unit, description=desc, explicit_bucket_boundaries_advisory=LATENCY_BUCKETS_MS
+            )
         elif kind == "gauge":
             _instruments[name] = meter.create_observable_gauge(name, [_observe_lag], unit=unit, description=desc)
     return _instruments[name]
