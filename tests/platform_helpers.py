@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -33,6 +35,33 @@ def start_platform(
     return Platform(
         nats_url, [TOKEN], workdir, replicas=replicas, env={**base_env, **env}, role_env=role_env or {}
     ).start()
+
+
+def submit_example(plat: Platform, out: Path, max_steps: int = 8) -> None:
+    """`mephisto-sed submit` of the example catalogue's first two sources, watched; both must finish."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "mephisto_sed.cli", "submit", "--limit", "2", "--max-models", "20000"]
+        + ["--max-steps", str(max_steps), "--gateway", plat.gateway, "--token", TOKEN, "--watch"]
+        + ["--out", str(out), "-q"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "2 done, 0 failed" in proc.stdout
+    assert "[done]" in proc.stderr + proc.stdout  # --watch streamed a job's steps (WatchJob)
+
+
+def learned(plat: Platform, sources: set[str], timeout: float = 30.0) -> list[pb.KnowledgeEntry]:
+    """Knowledge entries through the gateway, once the distillers have learned from ``sources``."""
+    c = client(plat)
+    deadline = time.monotonic() + timeout
+    while True:
+        req = pb.SearchKnowledgeRequest(limit=50)
+        entries = list(c.stub.SearchKnowledge(req, metadata=c.metadata, timeout=10).entries)
+        if {s for e in entries for s in e.sources} >= sources or time.monotonic() > deadline:
+            return entries
+        time.sleep(0.3)
 
 
 def client(plat: Platform) -> GatewayClient:

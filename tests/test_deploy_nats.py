@@ -25,7 +25,7 @@ from services.common.access import ROLES_WITH_USERS, SETUP_USER, password_variab
 from services.common.bus import STREAM_DLQ, STREAM_EVENTS
 from services.platform import NatsServer, free_port, read_stream
 
-from .platform_helpers import TOKEN, client, start_platform
+from .platform_helpers import learned, start_platform, submit_example
 
 ROOT = Path(__file__).resolve().parents[1]
 USERS = (SETUP_USER, *ROLES_WITH_USERS)
@@ -206,17 +206,7 @@ def test_the_platform_does_its_job_under_per_role_users(secured):
         server.url, tmp / "run", role_env=role_env, MEPHISTO_NATS_SETUP="0", MEPHISTO_USE_KNOWLEDGE="1"
     )
     try:
-        out = tmp / "out"
-        proc = subprocess.run(
-            [sys.executable, "-m", "mephisto_sed.cli", "submit", "--limit", "2", "--max-models", "20000"]
-            + ["--max-steps", "6", "--gateway", plat.gateway, "--token", TOKEN, "--watch", "--out", str(out), "-q"],
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-        assert proc.returncode == 0, proc.stderr[-2000:]
-        assert "2 done, 0 failed" in proc.stdout
-        assert "[done]" in proc.stderr + proc.stdout  # WatchJob: the gateway's ordered consumer
+        submit_example(plat, tmp / "out", max_steps=6)  # WatchJob too: the gateway's ordered consumer
 
         # an alert from the pipeline user becomes a job; a malformed one a dead letter
         async def alerts() -> None:
@@ -250,13 +240,7 @@ def test_the_platform_does_its_job_under_per_role_users(secured):
         assert len(dl) == 1 and "not JSON" in dl[0], dl
         assert alert_done, "the pipeline's alert did not become a finished job"
         # knowledge: the distillers answered the gateway (and the proposers) over request/reply
-        c = client(plat)
-        while time.monotonic() < deadline:  # the distillers learn once each result is out
-            req = pb.SearchKnowledgeRequest(limit=50)
-            entries = c.stub.SearchKnowledge(req, metadata=c.metadata, timeout=10).entries
-            if {s for e in entries for s in e.sources} >= {"mock000", "mock001"}:
-                break
-            time.sleep(0.5)
+        entries = learned(plat, {"mock000", "mock001"})
         assert {s for e in entries for s in e.sources} >= {"mock000", "mock001"}
         assert plat.alive()
         # what the dashboards read: the roles' own /metrics, with this run's numbers

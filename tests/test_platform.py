@@ -30,8 +30,10 @@ from .platform_helpers import (
     events_by_job,
     handled_counts,
     health,
+    learned,
     publish_raw,
     start_platform,
+    submit_example,
     wait_jobs,
 )
 
@@ -325,22 +327,10 @@ def test_a_message_no_worker_ever_acks_is_dead_lettered_not_lost(platform, nats_
 
 def test_submit_command_writes_what_fit_writes_and_knowledge_is_searchable(nats_server, tmp_path):
     """`mephisto-sed submit` end to end, with the distillers learning and answering knowledge queries."""
-    import subprocess
-    import sys
-
     plat = start_platform(nats_server.url, tmp_path / "run", MEPHISTO_USE_KNOWLEDGE="1")
     try:
         out = tmp_path / "out"
-        proc = subprocess.run(
-            [sys.executable, "-m", "mephisto_sed.cli", "submit", "--limit", "2", "--max-models", "20000"]
-            + ["--max-steps", "8", "--gateway", plat.gateway, "--token", TOKEN, "--watch", "--out", str(out), "-q"],
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-        assert proc.returncode == 0, proc.stderr[-2000:]
-        assert "2 done, 0 failed" in proc.stdout
-        assert "[done]" in proc.stderr + proc.stdout  # --watch streamed a job's steps
+        submit_example(plat, out)
         from astropy.table import Table
 
         t = Table.read(out / "results.csv")
@@ -349,12 +339,7 @@ def test_submit_command_writes_what_fit_writes_and_knowledge_is_searchable(nats_
             assert (out / name).is_file(), name
         stub = pb_grpc.GatewayStub(grpc.insecure_channel(plat.gateway))
         md = [("authorization", f"Bearer {TOKEN}")]
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:  # the distiller learns after each result is out
-            entries = stub.SearchKnowledge(pb.SearchKnowledgeRequest(limit=50), metadata=md, timeout=10).entries
-            if {s for e in entries for s in e.sources} >= {"mock000", "mock001"}:
-                break
-            time.sleep(0.3)
+        entries = learned(plat, {"mock000", "mock001"})  # the distiller learns after each result is out
         assert {s for e in entries for s in e.sources} >= {"mock000", "mock001"}
         assert all(json.loads(e.action_json)["type"] for e in entries)
         similar = stub.SearchKnowledge(
