@@ -142,6 +142,33 @@ def test_rule_converge_and_scans_are_always_offered():
     assert _has(props, type="zoom", rule="converge")
 
 
+def test_rule_block_scans_search_coupled_parameters_jointly_over_their_whole_ladders():
+    """The nebular lines with metallicity and burst, and the attenuation with age, e-folding time,
+    burst and metallicity: each block over its full ladders at once, the rest at the best model."""
+    space = _space()
+    state = space.state(space.base)
+    best = _evaluation().best
+    props = _proposals(_evaluation(chi2_red=1.1, patterns=["good_fit"]))
+    blocks = {a.module: a for a in props if a.type == "scan" and len(a.couple) == 4}
+    assert set(blocks) == {"nebular", "dustatt_modified_starburst"}
+    full = {
+        "nebular": ["nebular.logU", "nebular.zgas", "bc03.metallicity", "sfhdelayed.f_burst", "sfhdelayed.age_burst"],
+        "dustatt_modified_starburst": ["dustatt_modified_starburst.E_BV_lines", "sfhdelayed.age_main"]
+        + ["sfhdelayed.tau_main", "sfhdelayed.f_burst", "bc03.metallicity"],
+    }
+    for module, action in blocks.items():
+        scanned = apply_action(space, state, action, best)
+        for m, p, idx in scanned.choice:
+            n = len(space.ladders[m][p])
+            if f"{m}.{p}" in full[module]:
+                assert idx == tuple(range(n)), (module, m, p)  # the whole ladder
+            else:
+                assert len(idx) == 1, (module, m, p)  # the rest at the best model
+    # ranked right after the one-module scans of the SFH and the attenuation
+    order = [a for a in props if a.type == "scan"]
+    assert order.index(blocks["nebular"]) < 4 and order.index(blocks["dustatt_modified_starburst"]) < 5
+
+
 def test_evaluation_sees_uv_over_predicted_by_a_dust_free_model():
     """A dusty mock fitted without dust: the model's UV is too bright, the expert asks for dust."""
     src, _ = _mock(

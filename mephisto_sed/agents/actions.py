@@ -43,7 +43,7 @@ ACTION_SCHEMA: dict[str, Any] = {
         "to": {"type": "string", "maxLength": 40},
         "direction": {"enum": ["up", "down", "both"]},
         "steps": {"type": "integer", "minimum": 1, "maximum": 5},
-        "width": {"type": "integer", "minimum": 0, "maximum": 5},
+        "width": {"type": "integer", "minimum": 0, "maximum": 8},
         "values": {"type": "array", "maxItems": 30, "items": {"type": "number"}},
         "around": {"type": "object", "maxProperties": 16, "additionalProperties": {"type": "number"}},
         "couple": {"type": "array", "maxItems": 4, "items": {"type": "string", "maxLength": 80}},
