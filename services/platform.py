@@ -116,7 +116,9 @@ def read_stream(
     import nats
 
     async def read() -> list[tuple[str, dict[str, str], bytes]]:
-        creds = {"user": user, "password": password, "inbox_prefix": f"_INBOX_{user}"} if user else {}
+        from .common.access import inbox_prefix
+
+        creds = {"user": user, "password": password, "inbox_prefix": inbox_prefix(user)} if user else {}
         nc = await nats.connect(nats_url, **creds)
         try:
             js = nc.jetstream()

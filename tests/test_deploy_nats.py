@@ -21,7 +21,7 @@ import nats
 import pytest
 
 from mephisto_sed.api.v1 import mephisto_pb2 as pb
-from services.common.access import ROLES_WITH_USERS, SETUP_USER, password_variable
+from services.common.access import ROLES_WITH_USERS, SETUP_USER, inbox_prefix, password_variable
 from services.common.bus import STREAM_DLQ, STREAM_EVENTS
 from services.platform import NatsServer, free_port, read_stream
 
@@ -81,7 +81,7 @@ async def _attempt(url: str, user: str, password: str, action: str, subject: str
         errors.append(str(exc))
 
     nc = await nats.connect(
-        url, user=user, password=password, error_cb=on_error, inbox_prefix=f"_INBOX_{user}", allow_reconnect=False
+        url, user=user, password=password, error_cb=on_error, inbox_prefix=inbox_prefix(user), allow_reconnect=False
     )
     try:
         if action == "pub":
@@ -211,7 +211,7 @@ def test_the_platform_does_its_job_under_per_role_users(secured):
         # an alert from the pipeline user becomes a job; a malformed one a dead letter
         async def alerts() -> None:
             nc = await nats.connect(
-                server.url, user="pipeline", password=passwords["pipeline"], inbox_prefix="_INBOX_pipeline"
+                server.url, user="pipeline", password=passwords["pipeline"], inbox_prefix=inbox_prefix("pipeline")
             )
             js = nc.jetstream()
             good = {

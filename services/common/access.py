@@ -15,7 +15,7 @@ Replies come to a per-role inbox prefix (``_INBOX_<role>``), so no role can read
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from .bus import (
     ALERTS,
@@ -52,8 +52,8 @@ class Access:
     requests: tuple[str, ...] = ()  # core request/reply subjects it asks on
     serves: tuple[str, ...] = ()  # core request/reply subjects it answers (queue group)
     watches: tuple[str, ...] = ()  # streams read through ephemeral ordered consumers
-    extra_publish: tuple[str, ...] = field(default=())  # raw API subjects (the gateway's DLQ tools)
-    extra_subscribe: tuple[str, ...] = field(default=())
+    extra_publish: tuple[str, ...] = ()  # raw API subjects (the gateway's DLQ tools)
+    extra_subscribe: tuple[str, ...] = ()
 
     @property
     def buckets(self) -> tuple[str, ...]:
