@@ -1,7 +1,7 @@
 """Write docs/lrd.md from an agent run on the Kokorev et al. (2024) Little Red Dots:
 
     mephisto-sed fit ../shared/data/kokorev2024_lrd/lrd_table_v1.1.fits --preset kokorev2024_lrd \\
-        --out lrd-run --max-models 40000 --max-steps 40
+        --out lrd-run --max-models 40000 --max-steps 40 --no-knowledge
     python scripts/lrd_report.py lrd-run [more run folders]
 """
 
@@ -54,6 +54,8 @@ def main(runs: list[Path], docs: Path) -> None:
     classes = Counter(c for _, c in good)
     all_classes = Counter(c for _, _, c in rows)
     (docs / "lrd").mkdir(parents=True, exist_ok=True)
+    for old in (docs / "lrd").glob("*.png"):  # only this run's examples stay
+        old.unlink()
     examples = []
     for cls in ("AGN-dominated", "AGN + dusty starburst", "dusty starburst", "stars, little dust"):
         pick = [r for r, c in good if c == cls][:1]
@@ -70,8 +72,8 @@ def main(runs: list[Path], docs: Path) -> None:
         "",
         "The 260 photometric Little Red Dots of Kokorev et al. (2024, ApJ 968, 38) — HST + JWST/NIRCam",
         "fluxes, EAZY photometric redshifts 4 < z < 9 — fitted by the expert agent at their `z_phot`",
-        "(`mephisto-sed fit ... --preset kokorev2024_lrd`, the built-in search space plus the optional AGN",
-        "and Calzetti-Leitherer modules, 40,000 models and 40 steps per source at most). Regenerate with",
+        "(`mephisto-sed fit ... --preset kokorev2024_lrd --no-knowledge`, the built-in search space plus the",
+        "optional AGN and Calzetti-Leitherer modules, 40,000 models and 40 steps per source at most). Regenerate with",
         "`python scripts/lrd_report.py RUN_DIR...`.",
         "",
         "## Headline numbers",
