@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import secrets
 import subprocess
 import sys
@@ -257,3 +258,29 @@ def test_the_platform_does_its_job_under_per_role_users(secured):
         plat.stop()
     violations = _violations(server)[before:]
     assert violations == [], "\n".join(violations[:10])
+
+
+def test_a_role_that_may_not_create_streams_says_how_to_create_them(tmp_path):
+    """MEPHISTO_NATS_SETUP=0 before the setup job has run: a clear exit, not a hang; after
+    `python -m services.setup` (twice: idempotent) the same role starts."""
+    server = NatsServer(tmp_path / "nats").start()
+    try:
+        env = {**os.environ, "MEPHISTO_NATS_SETUP": "0"}
+        cmd = [sys.executable, "-m", "services.executor", "--nats", server.url, "--port-file", str(tmp_path / "port")]
+        early = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=60, cwd=ROOT)
+        assert early.returncode != 0 and "python -m services.setup" in early.stderr, early.stderr[-1500:]
+        assert "Traceback" not in early.stderr  # a message, not a crash
+        for _ in range(2):
+            setup = [sys.executable, "-m", "services.setup", "--nats", server.url]
+            assert subprocess.run(setup, capture_output=True, timeout=60, cwd=ROOT).returncode == 0
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+        try:
+            deadline = time.monotonic() + 60
+            while not (tmp_path / "port").exists() and proc.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert proc.poll() is None and (tmp_path / "port").exists()
+        finally:
+            proc.terminate()
+            proc.wait(30)
+    finally:
+        server.cleanup()

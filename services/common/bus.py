@@ -67,6 +67,10 @@ H_SUBJECT = "Mephisto-Original-Subject"
 H_DELIVERIES = "Mephisto-Deliveries"
 
 
+class TopologyMissing(RuntimeError):
+    """The streams or buckets a role needs do not exist and it may not create them."""
+
+
 class PermanentError(ValueError):
     """A message that no retry can fix (malformed, invalid): dead-lettered at once."""
 
@@ -111,7 +115,7 @@ class Bus:
             kv = {b: await js.key_value(b) for b in buckets}
         except Exception as exc:
             await nc.close()
-            raise RuntimeError(
+            raise TopologyMissing(
                 f"{name}: cannot bind the key-value buckets {', '.join(buckets)} ({exc}); "
                 "create the topology first: python -m services.setup"
             ) from exc

@@ -20,7 +20,7 @@ from grpc_health.v1 import health_pb2
 
 from . import telemetry
 from .access import ACCESS, inbox_prefix
-from .bus import Bus, Worker
+from .bus import Bus, TopologyMissing, Worker
 from .grpc_server import start_server
 from .settings import Settings
 
@@ -109,4 +109,7 @@ async def serve(settings: Settings, make_role: Any, stop: asyncio.Event | None =
 def main(role_name: str, make_role: Any, argv: list[str] | None = None) -> None:
     settings = Settings.parse(role_name, argv)
     configure_logging(role_name)
-    asyncio.run(serve(settings, make_role))
+    try:
+        asyncio.run(serve(settings, make_role))
+    except TopologyMissing as exc:  # a deployment's setup job has not run yet: say so, exit 1
+        raise SystemExit(str(exc)) from None
