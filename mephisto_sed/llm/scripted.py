@@ -5,6 +5,7 @@ built once under $MEPHISTO_CACHE (or ~/.cache/mephisto-sed), or $MEPHISTO_PYTRIT
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -38,14 +39,19 @@ class ScriptedTriton:
         self.proc: subprocess.Popen | None = None
 
     def __enter__(self) -> str:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
+        # three free ports (gRPC, HTTP, metrics), held together while chosen so they differ; the
+        # ports after a free one are not necessarily free
+        with contextlib.ExitStack() as stack:
+            socks = [stack.enter_context(socket.socket()) for _ in range(3)]
+            for s in socks:
+                s.bind(("127.0.0.1", 0))
+            ports = [s.getsockname()[1] for s in socks]
+        port = ports[0]
         libdir = sysconfig.get_config_var("LIBDIR")  # PyTriton's tritonserver links the interpreter's libpython
         env = {**os.environ, "LD_LIBRARY_PATH": f"{libdir}:{os.environ.get('LD_LIBRARY_PATH', '')}"}
         with open(self.log, "wb") as out:
             self.proc = subprocess.Popen(
-                [pytriton_python(), str(SCRIPT), str(port)], stdout=out, stderr=subprocess.STDOUT, env=env
+                [pytriton_python(), str(SCRIPT), *map(str, ports)], stdout=out, stderr=subprocess.STDOUT, env=env
             )
         deadline = time.monotonic() + self.timeout
         while b"READY" not in self.log.read_bytes():

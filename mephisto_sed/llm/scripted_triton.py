@@ -70,8 +70,8 @@ def make(responder):
 
 
 if __name__ == "__main__":
-    port = int(sys.argv[1])
-    config = TritonConfig(grpc_port=port, http_port=port + 1, metrics_port=port + 2, log_verbose=0)
+    grpc_port, http_port, metrics_port = (int(a) for a in sys.argv[1:4])
+    config = TritonConfig(grpc_port=grpc_port, http_port=http_port, metrics_port=metrics_port, log_verbose=0)
     with Triton(config=config) as triton:
         for name, responder in (("ensemble", sensible), ("garbage", garbage), ("hostile", hostile), ("slow", slow)):
             triton.bind(
