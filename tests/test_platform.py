@@ -291,6 +291,26 @@ def test_graceful_shutdown_exits_cleanly(nats_server, tmp_path):
     assert [p.proc.returncode for p in plat.processes] == [0] * len(plat.processes)
 
 
+def test_sigterm_while_nats_is_unreachable_exits_at_once(tmp_path):
+    """A role still waiting for NATS (never up, or a wrong address) stops on SIGTERM, exit 0."""
+    import subprocess
+    import sys
+
+    from services.platform import free_port
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "services.executor", "--nats", f"nats://127.0.0.1:{free_port()}"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(4)  # imported and retrying the connection
+    assert proc.poll() is None
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(15) == 0
+    assert "stopped before NATS was reached" in proc.stderr.read()
+
+
 def test_a_message_no_worker_ever_acks_is_dead_lettered_not_lost(platform, nats_server):
     """A worker that dies on the last delivery leaves JetStream nothing to redeliver; the gateway
     turns JetStream's max-deliveries advisory into a dead letter with the reason."""

@@ -52,15 +52,25 @@ async def serve(settings: Settings, make_role: Any, stop: asyncio.Event | None =
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             loop.add_signal_handler(sig, stop.set)
-    bus = await Bus.connect(
-        settings.nats_url,
-        f"mephisto-{settings.role}",
-        setup=settings.nats_setup,
-        buckets=ACCESS[settings.role].buckets,
-        user=settings.nats_user,
-        password=settings.nats_password,
-        inbox_prefix=inbox_prefix(settings.role),
+    connecting = asyncio.create_task(
+        Bus.connect(
+            settings.nats_url,
+            f"mephisto-{settings.role}",
+            setup=settings.nats_setup,
+            buckets=ACCESS[settings.role].buckets,
+            user=settings.nats_user,
+            password=settings.nats_password,
+            inbox_prefix=inbox_prefix(settings.role),
+        )
     )
+    stopping = asyncio.create_task(stop.wait())
+    await asyncio.wait({connecting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    if not connecting.done():  # SIGTERM while NATS is still unreachable: nothing to drain
+        connecting.cancel()
+        log.info("%s: stopped before NATS was reached at %s", settings.role, settings.nats_url)
+        return
+    stopping.cancel()
+    bus = connecting.result()
     role = make_role(bus, settings)
     if hasattr(role, "start"):
         await role.start()
