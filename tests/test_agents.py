@@ -377,6 +377,36 @@ def test_selfplay_distills_rules_that_rank_later_proposals(tmp_path):
     kb.close()
 
 
+def test_knowledge_promotes_by_benefit_per_model(monkeypatch):
+    """Two actions with the same record of helping: the one that searches fewer models is promoted
+    more; a record of not helping demotes whatever the size."""
+    from mephisto_sed.agents import policy as policy_mod
+    from mephisto_sed.agents.policy import KnowledgeHint
+
+    space = _space()
+    state = space.state(space.base)
+    ev = _evaluation(chi2_red=1.1, patterns=["good_fit"])
+    props = _proposals(ev)
+    big = next(a for a in props if a.type == "scan" and a.module == "dustatt_modified_starburst" and a.couple)
+    small = next(a for a in props if a.type == "scan" and a.module == "bc03")
+    sizes = {a.module: space.size(apply_action(space, state, a, ev.best)) for a in (big, small)}
+    assert sizes["dustatt_modified_starburst"] > 10 * sizes["bc03"]
+    monkeypatch.setattr(policy_mod, "FULL_BOOST_MODELS", sizes["bc03"])  # full boost up to the small one
+
+    def rank(helped: int | None) -> list[str]:
+        hints = [] if helped is None else [KnowledgeHint(a.to_dict(), 1.0, 10, helped, 0.1) for a in (big, small)]
+        ranked = ExpertPolicy().propose(ProposalContext(space, None, state, ev, knowledge=hints))
+        return [action_key(a) for a in ranked]
+
+    promoted = rank(helped=10)
+    assert promoted.index(action_key(small)) < promoted.index(action_key(big))  # the cheap one first
+    assert promoted[0] == action_key(small)
+    plain, demoted = rank(helped=None), rank(helped=0)
+    for a in (big, small):  # both fall well behind where the expert alone puts them
+        assert demoted.index(action_key(a)) > plain.index(action_key(a))
+        assert demoted.index(action_key(a)) > demoted.index("zoom")  # behind the converge step
+
+
 def test_bench_search_reports_fractions_against_a_full_grid(tmp_path, monkeypatch):
     from importlib import resources
 
