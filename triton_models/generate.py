@@ -166,6 +166,26 @@ def ensemble(batch: int) -> str:
     )
 
 
+def instance_group(count: str) -> str:
+    return "instance_group [\n  {\n    count: " + count + "\n    kind: KIND_CPU\n  }\n]\n"
+
+
+def python_model(
+    name: str, batch: int, ins: list, outs: list, parameters: dict[str, str], count: str, decoupled: bool = False
+) -> str:
+    """A model on Triton's Python backend (the tokenizers and the BLS entry share this layout)."""
+    return (
+        HEADER
+        + f'name: "{name}"\nbackend: "python"\n'
+        + f"max_batch_size: {batch}\n"
+        + ("model_transaction_policy {\n  decoupled: ${decoupled_mode}\n}\n" if decoupled else "")
+        + tensors("input", ins)
+        + tensors("output", outs)
+        + params(parameters)
+        + instance_group(count)
+    )
+
+
 def preprocessing(batch: int) -> str:
     ins = [
         ("QUERY", "TYPE_STRING", "[ 1 ]"),
@@ -184,15 +204,8 @@ def preprocessing(batch: int) -> str:
         ("OUT_END_ID", "TYPE_INT32", "[ 1 ]"),
         ("OUT_PAD_ID", "TYPE_INT32", "[ 1 ]"),
     ]
-    return (
-        HEADER
-        + 'name: "preprocessing"\nbackend: "python"\n'
-        + f"max_batch_size: {batch}\n"
-        + tensors("input", ins)
-        + tensors("output", outs)
-        + params({"tokenizer_dir": "${tokenizer_dir}", "add_special_tokens": "false"})
-        + "instance_group [\n  {\n    count: ${preprocessing_instance_count}\n    kind: KIND_CPU\n  }\n]\n"
-    )
+    parameters = {"tokenizer_dir": "${tokenizer_dir}", "add_special_tokens": "false"}
+    return python_model("preprocessing", batch, ins, outs, parameters, "${preprocessing_instance_count}")
 
 
 def postprocessing(batch: int) -> str:
@@ -210,15 +223,8 @@ def postprocessing(batch: int) -> str:
         ("NUM_INPUT_TOKENS", "TYPE_INT32", "[ 1 ]"),
         ("NUM_OUTPUT_TOKENS", "TYPE_INT32", "[ -1 ]"),
     ]
-    return (
-        HEADER
-        + 'name: "postprocessing"\nbackend: "python"\n'
-        + f"max_batch_size: {batch}\n"
-        + tensors("input", ins)
-        + tensors("output", outs)
-        + params({"tokenizer_dir": "${tokenizer_dir}", "skip_special_tokens": "true"})
-        + "instance_group [\n  {\n    count: ${postprocessing_instance_count}\n    kind: KIND_CPU\n  }\n]\n"
-    )
+    parameters = {"tokenizer_dir": "${tokenizer_dir}", "skip_special_tokens": "true"}
+    return python_model("postprocessing", batch, ins, outs, parameters, "${postprocessing_instance_count}")
 
 
 def tensorrt_llm(batch: int, tp: int) -> str:
@@ -260,7 +266,7 @@ def tensorrt_llm(batch: int, tp: int) -> str:
         + " ]\n  max_queue_delay_microseconds: ${max_queue_delay_microseconds}\n}\n"
         + tensors("input", ins)
         + tensors("output", outs)
-        + "instance_group [\n  {\n    count: 1\n    kind: KIND_CPU\n  }\n]\n"
+        + instance_group("1")
         + params(
             {
                 "gpt_model_type": "inflight_fused_batching",  # in-flight batching
@@ -278,17 +284,15 @@ def tensorrt_llm(batch: int, tp: int) -> str:
 
 
 def bls(batch: int) -> str:
-    ins = [(n, t, d, o) for n, t, d, o in ENSEMBLE_INPUTS]
-    outs = ENSEMBLE_OUTPUTS
-    return (
-        HEADER
-        + 'name: "tensorrt_llm_bls"\nbackend: "python"\n'
-        + f"max_batch_size: {batch}\n"
-        + "model_transaction_policy {\n  decoupled: ${decoupled_mode}\n}\n"
-        + tensors("input", ins)
-        + tensors("output", outs)
-        + params({"accumulate_tokens": "${accumulate_tokens}", "tensorrt_llm_model_name": "tensorrt_llm"})
-        + "instance_group [\n  {\n    count: ${bls_instance_count}\n    kind: KIND_CPU\n  }\n]\n"
+    parameters = {"accumulate_tokens": "${accumulate_tokens}", "tensorrt_llm_model_name": "tensorrt_llm"}
+    return python_model(
+        "tensorrt_llm_bls",
+        batch,
+        ENSEMBLE_INPUTS,
+        ENSEMBLE_OUTPUTS,
+        parameters,
+        "${bls_instance_count}",
+        decoupled=True,
     )
 
 
