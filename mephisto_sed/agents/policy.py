@@ -346,41 +346,31 @@ class ExpertPolicy:
                 width=1,
                 couple=("nebular.logU",),
             )
-        # R0b the coupled block of the nebular lines: ionisation and gas metallicity over their whole
-        # ladders jointly with the stellar metallicity and the burst (a young burst's lines against
-        # an older population's continuum): the basins the one-module scans cannot cross
-        if "nebular" in st.modules and sfh == "sfhdelayed":
-            couple = tuple(
-                f"{m}.{p}"
-                for m, p in (("bc03", "metallicity"), (sfh, "f_burst"), (sfh, "age_burst"), (sfh, "tau_burst"))
-                if m in st.modules and p in sp.ladders.get(m, {})
-            )
-            add(
+        # R0b coupled blocks over their whole ladders jointly, the rest at the best model: the basins
+        # the one-module scans cannot cross. The nebular lines with the stellar metallicity and the
+        # burst (a young burst's lines against an older population's continuum); the attenuation with
+        # the main population's age and e-folding time, the burst and the metallicity (dust-age-Z)
+        nebular_block = (("bc03", "metallicity"), (sfh, "f_burst"), (sfh, "age_burst"), (sfh, "tau_burst"))
+        continuum_block = ((sfh, "age_main"), (sfh, "tau_main"), (sfh, "f_burst"), ("bc03", "metallicity"))
+        blocks = (
+            (
                 0.98,
-                "scan",
+                "nebular",
+                nebular_block,
                 "scan the nebular lines jointly with the stellar metallicity and the burst",
-                type="scan",
-                module="nebular",
-                width=8,
-                couple=couple,
-            )
-        # R0c the continuum block: attenuation over its whole ladder jointly with the main population's
-        # age and e-folding time, the burst fraction and the metallicity (dust-age-metallicity degeneracy)
-        if att and sfh == "sfhdelayed":
-            couple = tuple(
-                f"{m}.{p}"
-                for m, p in ((sfh, "age_main"), (sfh, "tau_main"), (sfh, "f_burst"), ("bc03", "metallicity"))
-                if m in st.modules and p in sp.ladders.get(m, {})
-            )
-            add(
+            ),
+            (
                 0.978,
-                "scan",
+                att,
+                continuum_block,
                 "scan the attenuation jointly with the population's age, e-folding time, burst and metallicity",
-                type="scan",
-                module=att,
-                width=8,
-                couple=couple,
-            )
+            ),
+        )
+        if sfh == "sfhdelayed":
+            for score, module, coupled, why in blocks:
+                if module in st.modules:
+                    couple = tuple(f"{m}.{p}" for m, p in coupled if m in st.modules and p in sp.ladders.get(m, {}))
+                    add(score, "scan", why, type="scan", module=module, width=8, couple=couple)
         for rank, m in enumerate((sfh, att, "nebular", "bc03")):
             if m in st.modules:
                 add(

@@ -152,37 +152,13 @@ class Bus:
 async def ensure_topology(js: JetStreamContext, replicas: int = 1) -> None:
     """Create the streams and buckets when missing (idempotent; file storage survives restarts).
     ``replicas``: copies of each on a clustered JetStream (3 on Kubernetes)."""
+    common = {"storage": StorageType.FILE, "num_replicas": replicas}
+    work_queue = {"retention": RetentionPolicy.WORK_QUEUE, "duplicate_window": 300.0}
     streams = [
-        StreamConfig(
-            name=STREAM_WORK,
-            subjects=[f"{WORK}.>"],
-            retention=RetentionPolicy.WORK_QUEUE,
-            storage=StorageType.FILE,
-            duplicate_window=300.0,
-            num_replicas=replicas,
-        ),
-        StreamConfig(
-            name=STREAM_EVENTS,
-            subjects=[f"{EVENTS}.>"],
-            storage=StorageType.FILE,
-            max_age=7 * 86400.0,
-            num_replicas=replicas,
-        ),
-        StreamConfig(
-            name=STREAM_DLQ,
-            subjects=[f"{DLQ}.>"],
-            storage=StorageType.FILE,
-            max_age=30 * 86400.0,
-            num_replicas=replicas,
-        ),
-        StreamConfig(
-            name=STREAM_ALERTS,
-            subjects=[f"{ALERTS}.>"],
-            retention=RetentionPolicy.WORK_QUEUE,
-            storage=StorageType.FILE,
-            duplicate_window=300.0,
-            num_replicas=replicas,
-        ),
+        StreamConfig(name=STREAM_WORK, subjects=[f"{WORK}.>"], **work_queue, **common),
+        StreamConfig(name=STREAM_EVENTS, subjects=[f"{EVENTS}.>"], max_age=7 * 86400.0, **common),
+        StreamConfig(name=STREAM_DLQ, subjects=[f"{DLQ}.>"], max_age=30 * 86400.0, **common),
+        StreamConfig(name=STREAM_ALERTS, subjects=[f"{ALERTS}.>"], **work_queue, **common),
     ]
     for cfg in streams:
         try:
