@@ -173,12 +173,51 @@ SECURITY = {
 }
 
 
+class _PlainDumper(yaml.SafeDumper):
+    """Writes a shared sub-dict out in full each time: manifests without YAML anchors/aliases."""
+
+    def ignore_aliases(self, data: object) -> bool:
+        return True
+
+
 def _dump(*docs: dict) -> str:
-    return f"# {HEADER}\n" + "---\n".join(yaml.safe_dump(d, sort_keys=False, width=200) for d in docs)
+    body = "---\n".join(yaml.dump(d, Dumper=_PlainDumper, sort_keys=False, width=200) for d in docs)
+    return f"# {HEADER}\n{body}"
+
+
+def _labels(name: str) -> dict:
+    return {"app.kubernetes.io/name": name, "app.kubernetes.io/part-of": "mephisto"}
 
 
 def _meta(name: str, **extra: object) -> dict:
-    return {"name": name, "labels": {"app.kubernetes.io/name": name, "app.kubernetes.io/part-of": "mephisto"}, **extra}
+    return {"name": name, "labels": _labels(name), **extra}
+
+
+def _deployment(name: str, pod: dict, replicas: int = 1, annotations: dict | None = None) -> dict:
+    template_meta = {"labels": _labels(name), **({"annotations": annotations} if annotations else {})}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": _meta(name),
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": {"app.kubernetes.io/name": name}},
+            "template": {"metadata": template_meta, "spec": pod},
+        },
+    }
+
+
+def _service(name: str, ports: list[dict]) -> dict:
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": _meta(name),
+        "spec": {"selector": {"app.kubernetes.io/name": name}, "ports": ports},
+    }
+
+
+def _ports(*named: tuple[str, int]) -> list[dict]:
+    return [{"name": n, "port": p, "targetPort": n} for n, p in named]
 
 
 def _password(user: str) -> dict:
@@ -210,44 +249,17 @@ def k8s_role(role: str) -> str:
         "securityContext": SECURITY,
         "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
     }
-    deployment = {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": _meta(role),
-        "spec": {
-            "replicas": 2 if role == "gateway" else 1,
-            "selector": {"matchLabels": {"app.kubernetes.io/name": role}},
-            "template": {
-                "metadata": {
-                    "labels": {"app.kubernetes.io/name": role, "app.kubernetes.io/part-of": "mephisto"},
-                    "annotations": {
-                        "prometheus.io/scrape": "true",
-                        "prometheus.io/port": str(METRICS_PORT),
-                        "prometheus.io/path": "/metrics",
-                    },
-                },
-                "spec": {
-                    # SIGTERM: stop fetching, finish the message in hand, exit (MEPHISTO_DRAIN_SECONDS)
-                    "terminationGracePeriodSeconds": 60,
-                    "automountServiceAccountToken": False,
-                    "containers": [container],
-                    "volumes": [{"name": "tmp", "emptyDir": {}}],
-                },
-            },
-        },
+    pod = {
+        # SIGTERM: stop fetching, finish the message in hand, exit (MEPHISTO_DRAIN_SECONDS)
+        "terminationGracePeriodSeconds": 60,
+        "automountServiceAccountToken": False,
+        "containers": [container],
+        "volumes": [{"name": "tmp", "emptyDir": {}}],
     }
-    service = {
-        "apiVersion": "v1",
-        "kind": "Service",
-        "metadata": _meta(role),
-        "spec": {
-            "selector": {"app.kubernetes.io/name": role},
-            "ports": [
-                {"name": "grpc", "port": GRPC_PORT, "targetPort": "grpc", "appProtocol": "grpc"},
-                {"name": "metrics", "port": METRICS_PORT, "targetPort": "metrics"},
-            ],
-        },
-    }
+    scrape = {"prometheus.io/scrape": "true", "prometheus.io/port": str(METRICS_PORT), "prometheus.io/path": "/metrics"}
+    deployment = _deployment(role, pod, replicas=2 if role == "gateway" else 1, annotations=scrape)
+    grpc = {"name": "grpc", "port": GRPC_PORT, "targetPort": "grpc", "appProtocol": "grpc"}
+    service = _service(role, [grpc, *_ports(("metrics", METRICS_PORT))])
     return _dump(deployment, service)
 
 
@@ -334,9 +346,7 @@ def k8s_common() -> str:
             "backoffLimit": 10,
             "ttlSecondsAfterFinished": 3600,
             "template": {
-                "metadata": {
-                    "labels": {"app.kubernetes.io/name": "nats-setup", "app.kubernetes.io/part-of": "mephisto"}
-                },
+                "metadata": {"labels": _labels("nats-setup")},
                 "spec": {
                     "restartPolicy": "OnFailure",
                     "automountServiceAccountToken": False,
@@ -377,57 +387,29 @@ def k8s_observability() -> str:
         "metadata": _meta("otel-collector"),
         "data": {"config.yaml": yaml.safe_dump(collector, sort_keys=False)},
     }
-    deployment = {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": _meta("otel-collector"),
-        "spec": {
-            "replicas": 1,
-            "selector": {"matchLabels": {"app.kubernetes.io/name": "otel-collector"}},
-            "template": {
-                "metadata": {
-                    "labels": {"app.kubernetes.io/name": "otel-collector", "app.kubernetes.io/part-of": "mephisto"}
-                },
-                "spec": {
-                    "automountServiceAccountToken": False,
-                    "containers": [
-                        {
-                            "name": "otel-collector",
-                            "image": OTEL_IMAGE,
-                            "args": ["--config=/etc/otelcol/config.yaml"],
-                            "ports": [
-                                {"name": "otlp-grpc", "containerPort": 4317},
-                                {"name": "otlp-http", "containerPort": 4318},
-                            ],
-                            "resources": {
-                                "requests": {"cpu": "100m", "memory": "256Mi"},
-                                "limits": {"memory": "512Mi"},
-                            },
-                            "securityContext": SECURITY,
-                            "volumeMounts": [{"name": "config", "mountPath": "/etc/otelcol"}],
-                        }
-                    ],
-                    "volumes": [{"name": "config", "configMap": {"name": "otel-collector"}}],
-                },
-            },
-        },
+    container = {
+        "name": "otel-collector",
+        "image": OTEL_IMAGE,
+        "args": ["--config=/etc/otelcol/config.yaml"],
+        "ports": [{"name": "otlp-grpc", "containerPort": 4317}, {"name": "otlp-http", "containerPort": 4318}],
+        "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "512Mi"}},
+        "securityContext": SECURITY,
+        "volumeMounts": [{"name": "config", "mountPath": "/etc/otelcol"}],
     }
-    service = {
-        "apiVersion": "v1",
-        "kind": "Service",
-        "metadata": _meta("otel-collector"),
-        "spec": {
-            "selector": {"app.kubernetes.io/name": "otel-collector"},
-            "ports": [{"name": n, "port": p, "targetPort": n} for n, p in (("otlp-grpc", 4317), ("otlp-http", 4318))],
-        },
+    pod = {
+        "automountServiceAccountToken": False,
+        "containers": [container],
+        "volumes": [{"name": "config", "configMap": {"name": "otel-collector"}}],
     }
+    deployment = _deployment("otel-collector", pod)
+    service = _service("otel-collector", _ports(("otlp-grpc", 4317), ("otlp-http", 4318)))
     board = {
         "apiVersion": "v1",
         "kind": "ConfigMap",
-        "metadata": {**_meta("mephisto-dashboard"), "labels": {**_meta("x")["labels"], "grafana_dashboard": "1"}},
+        "metadata": _meta("mephisto-dashboard"),
         "data": {"mephisto.json": dashboard()},
     }
-    board["metadata"]["labels"]["app.kubernetes.io/name"] = "mephisto-dashboard"
+    board["metadata"]["labels"]["grafana_dashboard"] = "1"  # kube-prometheus-stack's Grafana sidecar
     return _dump(config, deployment, service, board)
 
 
@@ -446,67 +428,39 @@ def k8s_kustomization() -> str:
 
 
 def k8s_triton() -> str:
-    deployment = {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": _meta("triton"),
-        "spec": {
-            "replicas": 1,
-            "selector": {"matchLabels": {"app.kubernetes.io/name": "triton"}},
-            "template": {
-                "metadata": {"labels": {"app.kubernetes.io/name": "triton", "app.kubernetes.io/part-of": "mephisto"}},
-                "spec": {
-                    "containers": [
-                        {
-                            "name": "triton",
-                            "image": TRITON_IMAGE,
-                            "command": ["tritonserver", "--model-repository=/models/repo"],
-                            "ports": [
-                                {"name": "http", "containerPort": 8000},
-                                {"name": "grpc", "containerPort": 8001},
-                                {"name": "metrics", "containerPort": 8002},
-                            ],
-                            "resources": {
-                                "requests": {"cpu": "4", "memory": "32Gi", "nvidia.com/gpu": "1"},
-                                "limits": {"memory": "64Gi", "nvidia.com/gpu": "1"},
-                            },
-                            "readinessProbe": {
-                                "httpGet": {"path": "/v2/health/ready", "port": "http"},
-                                "periodSeconds": 10,
-                            },
-                            "startupProbe": {
-                                "httpGet": {"path": "/v2/health/ready", "port": "http"},
-                                "periodSeconds": 10,
-                                "failureThreshold": 90,
-                            },
-                            "volumeMounts": [
-                                {"name": "models", "mountPath": "/models", "readOnly": True},
-                                {"name": "shm", "mountPath": "/dev/shm"},
-                            ],
-                        }
-                    ],
-                    # prepared on the volume: repo/ (triton_models/astrosage-8b, templates filled),
-                    # engines/, tokenizers/ (triton_models/README.md)
-                    "volumes": [
-                        {"name": "models", "persistentVolumeClaim": {"claimName": "triton-models"}},
-                        {"name": "shm", "emptyDir": {"medium": "Memory", "sizeLimit": "2Gi"}},
-                    ],
-                    "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
-                },
-            },
+    ready = {"httpGet": {"path": "/v2/health/ready", "port": "http"}, "periodSeconds": 10}
+    container = {
+        "name": "triton",
+        "image": TRITON_IMAGE,
+        "command": ["tritonserver", "--model-repository=/models/repo"],
+        "ports": [
+            {"name": "http", "containerPort": 8000},
+            {"name": "grpc", "containerPort": 8001},
+            {"name": "metrics", "containerPort": 8002},
+        ],
+        "resources": {
+            "requests": {"cpu": "4", "memory": "32Gi", "nvidia.com/gpu": "1"},
+            "limits": {"memory": "64Gi", "nvidia.com/gpu": "1"},
         },
+        "readinessProbe": ready,
+        "startupProbe": {**ready, "failureThreshold": 90},
+        "volumeMounts": [
+            {"name": "models", "mountPath": "/models", "readOnly": True},
+            {"name": "shm", "mountPath": "/dev/shm"},
+        ],
     }
-    service = {
-        "apiVersion": "v1",
-        "kind": "Service",
-        "metadata": _meta("triton"),
-        "spec": {
-            "selector": {"app.kubernetes.io/name": "triton"},
-            "ports": [
-                {"name": n, "port": p, "targetPort": n} for n, p in (("http", 8000), ("grpc", 8001), ("metrics", 8002))
-            ],
-        },
+    pod = {
+        "containers": [container],
+        # prepared on the volume: repo/ (triton_models/astrosage-8b, templates filled),
+        # engines/, tokenizers/ (triton_models/README.md)
+        "volumes": [
+            {"name": "models", "persistentVolumeClaim": {"claimName": "triton-models"}},
+            {"name": "shm", "emptyDir": {"medium": "Memory", "sizeLimit": "2Gi"}},
+        ],
+        "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
     }
+    deployment = _deployment("triton", pod)
+    service = _service("triton", _ports(("http", 8000), ("grpc", 8001), ("metrics", 8002)))
     pvc = {
         "apiVersion": "v1",
         "kind": "PersistentVolumeClaim",
