@@ -9,7 +9,6 @@ import sys
 import time
 from pathlib import Path
 
-import grpc
 import nats
 
 from gateway.client import GatewayClient
@@ -118,8 +117,8 @@ def handled_counts(plat: Platform, role: str) -> list[int]:
     return out
 
 
-def health(address: str, service: str = "") -> int:
-    from grpc_health.v1 import health_pb2, health_pb2_grpc
+def serving(address: str, service: str = "") -> bool:
+    """The containers' health probe (services.healthcheck) against ``address``."""
+    from services.healthcheck import check
 
-    with grpc.insecure_channel(address) as ch:
-        return health_pb2_grpc.HealthStub(ch).Check(health_pb2.HealthCheckRequest(service=service), timeout=10).status
+    return check(address, service, timeout=10)

@@ -29,9 +29,9 @@ from .platform_helpers import (
     dead_letters,
     events_by_job,
     handled_counts,
-    health,
     learned,
     publish_raw,
+    serving,
     start_platform,
     submit_example,
     wait_jobs,
@@ -97,7 +97,7 @@ def test_cosmos_galaxies_through_the_gateway_equal_the_in_process_fit(cosmos_dir
     assert all(n > 0 for n in handled_counts(platform, "executor")), handled_counts(platform, "executor")
     events = events_by_job(nats_server.url)
     assert all(sum(e.kind == "done" for e in events[j]) == 1 for j in sub.job_ids)
-    assert health(platform.gateway) == 1  # SERVING
+    assert serving(platform.gateway)
 
 
 def test_kill_9_an_executor_mid_job_loses_and_duplicates_nothing(platform, nats_server):
@@ -243,7 +243,7 @@ def test_bad_input_gets_a_precise_error_and_the_platform_stays_up(platform, nats
     assert [e.source_id for e in done] == ["11"]
     assert platform.alive()
     for p in platform.processes:
-        assert health(f"127.0.0.1:{p.port}") == 1, p.role
+        assert serving(f"127.0.0.1:{p.port}"), p.role
     ch.close()
     assert c.results([done[0].job_id]).results[0].source_id == "11"
 
@@ -267,7 +267,7 @@ def test_role_services_answer_grpc_with_health_reflection_and_field_errors(platf
 
     ex = next(p for p in platform.processes if p.role == "executor")
     addr = f"127.0.0.1:{ex.port}"
-    assert health(addr, "mephisto.v1.Executor") == 1
+    assert serving(addr, "mephisto.v1.Executor")
     with grpc.insecure_channel(addr) as ch:
         refl = reflection_pb2_grpc.ServerReflectionStub(ch)
         reply = next(refl.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(list_services="")])))
