@@ -241,6 +241,11 @@ def test_search_is_deterministic_and_never_repeats_a_configuration():
     assert strip(a.trace) == strip(b.trace)
     keys = [n.state.key for n in a.nodes]
     assert len(keys) == len(set(keys))
+    # nor a configuration whose every model an earlier one already fitted (a scan at the best
+    # model of a wider scan): such a step could only spend models
+    assert len(a.nodes) > 5
+    for i, node in enumerate(a.nodes):
+        assert not any(node.state.within(earlier.state) for earlier in a.nodes[:i]), node.action
     data = json.loads(a.trace_json())
     assert data["steps"] == a.steps and data["steps_detail"][0]["action"] == "initial"
     assert "| step |" in a.trace_markdown()
@@ -377,10 +382,9 @@ def test_selfplay_distills_rules_that_rank_later_proposals(tmp_path):
     kb.close()
 
 
-def test_knowledge_promotes_by_benefit_per_model(monkeypatch):
-    """Two actions with the same record of helping: the one that searches fewer models is promoted
-    more; a record of not helping demotes whatever the size."""
-    from mephisto_sed.agents import policy as policy_mod
+def test_knowledge_ranks_by_gain_per_model():
+    """Two actions with the same record of χ² gain: the one that spends fewer models goes first;
+    an action whose record shows no gain falls behind one that gained; thin evidence counts less."""
     from mephisto_sed.agents.policy import KnowledgeHint
 
     space = _space()
@@ -389,22 +393,66 @@ def test_knowledge_promotes_by_benefit_per_model(monkeypatch):
     props = _proposals(ev)
     big = next(a for a in props if a.type == "scan" and a.module == "dustatt_modified_starburst" and a.couple)
     small = next(a for a in props if a.type == "scan" and a.module == "bc03")
-    sizes = {a.module: space.size(apply_action(space, state, a, ev.best)) for a in (big, small)}
-    assert sizes["dustatt_modified_starburst"] > 10 * sizes["bc03"]
-    monkeypatch.setattr(policy_mod, "FULL_BOOST_MODELS", sizes["bc03"])  # full boost up to the small one
+    converge = next(a for a in props if a.type == "zoom" and a.rule == "converge")
+    size = {action_key(a): space.size(apply_action(space, state, a, ev.best)) for a in (big, small, converge)}
+    assert size[action_key(big)] > 10 * size[action_key(small)]
 
-    def rank(helped: int | None) -> list[str]:
-        hints = [] if helped is None else [KnowledgeHint(a.to_dict(), 1.0, 10, helped, 0.1) for a in (big, small)]
+    def rank(records: dict) -> list[str]:
+        hints = [
+            KnowledgeHint(a.to_dict(), 1.0, tried, 0, gain, "", size[action_key(a)])
+            for a, (tried, gain) in records.items()
+        ]
         ranked = ExpertPolicy().propose(ProposalContext(space, None, state, ev, knowledge=hints))
         return [action_key(a) for a in ranked]
 
-    promoted = rank(helped=10)
-    assert promoted.index(action_key(small)) < promoted.index(action_key(big))  # the cheap one first
-    assert promoted[0] == action_key(small)
-    plain, demoted = rank(helped=None), rank(helped=0)
-    for a in (big, small):  # both fall well behind where the expert alone puts them
-        assert demoted.index(action_key(a)) > plain.index(action_key(a))
-        assert demoted.index(action_key(a)) > demoted.index("zoom")  # behind the converge step
+    plain = rank({})
+    assert plain.index(action_key(big)) < plain.index(action_key(small))  # the expert's order
+    same_gain = rank({big: (10, 0.1), small: (10, 0.1)})
+    assert same_gain[0] == action_key(small)
+    assert same_gain.index(action_key(small)) < same_gain.index(action_key(big))
+    # no gain on record, against a step that gained: the converge step (last of the scans) goes first
+    assert plain.index("zoom") > plain.index(action_key(big))
+    demoted = rank({big: (10, 0.0), small: (10, 0.0), converge: (10, 0.05)})
+    assert demoted.index("zoom") < min(demoted.index(action_key(big)), demoted.index(action_key(small)))
+    # one try of a small gain moves the converge step less than ten tries do
+    assert rank({converge: (1, 0.001)}).index("zoom") > rank({converge: (10, 0.001)}).index("zoom")
+
+
+def test_knowledge_of_other_galaxies_best_fits_places_the_first_look(tmp_path):
+    """Outcomes (where finished searches ended) move the first look's values towards them at the
+    same size, survive export and import, and need a few galaxies before they count."""
+    from mephisto_sed.agents.policy import initial_state
+
+    fine = {  # ladders longer than the first look's counts (as in the COSMOS grid)
+        "sfhdelayed": {**BASE["sfhdelayed"], "tau_main": [50.0, 100.0, 200.0, 400.0, 600.0, 800.0, 1000.0, 2000.0]},
+        "dustatt_modified_starburst": {
+            "E_BV_lines": [0.0, 0.025, 0.05, 0.075, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 2.0],
+            "E_BV_factor": 0.44,
+        },
+    }
+    space = _space(**fine)
+    src, _ = _mock(BASE, BROAD_BANDS, seed=5)
+    kb = KnowledgeBase(path=tmp_path / "kb")
+    answer = {"dustatt_modified_starburst": {"E_BV_lines": 0.1}, "sfhdelayed": {"tau_main": 100.0}}
+    for i in range(6):
+        kb.add_outcome(f"g{i}", src.redshift + 0.01 * i, [0.1] * 12, answer)
+    kb.add_outcome("far", src.redshift + 3.0, [0.1] * 12, {"dustatt_modified_starburst": {"E_BV_lines": 1.0}})
+    learned = kb.outcomes(src.redshift)
+    assert learned["dustatt_modified_starburst"]["E_BV_lines"] == [0.1] * 6  # the z = +3 galaxy is not similar
+    plain, placed = initial_state(space, src), initial_state(space, src, outcomes=learned)
+    assert space.size(placed) == space.size(plain)
+    ebv = space.ladders["dustatt_modified_starburst"]["E_BV_lines"]
+    assert 0.1 not in [ebv[i] for i in plain.indices("dustatt_modified_starburst", "E_BV_lines")]
+    assert 0.1 in [ebv[i] for i in placed.indices("dustatt_modified_starburst", "E_BV_lines")]
+    assert 100.0 in [space.ladders["sfhdelayed"]["tau_main"][i] for i in placed.indices("sfhdelayed", "tau_main")]
+    few = {m: {p: v[:3] for p, v in ps.items()} for m, ps in learned.items()}
+    assert initial_state(space, src, outcomes=few) == plain  # three galaxies are not yet a prior
+    kb.export(tmp_path / "kb.json")
+    kb.close()
+    fresh = KnowledgeBase(path=":memory:")
+    fresh.import_(tmp_path / "kb.json")
+    assert fresh.outcomes(src.redshift) == learned
+    fresh.close()
 
 
 def test_bench_search_reports_fractions_against_a_full_grid(tmp_path, monkeypatch):

@@ -38,6 +38,7 @@ def rules_from_search(result: SearchResult) -> list[Rule]:
                 tried=1,
                 helped=int(helped),
                 mean_gain=gain,
+                mean_models=float(step["models"]),
                 sources=[result.source.id],
             )
         )
@@ -54,4 +55,7 @@ def distill(result: SearchResult, kb: KnowledgeBase, words: Any | None = None) -
 
             r.text = rule_in_words(words, r.text, r.action)
         kb.add(r)
+    if not result.anomaly and result.nodes:  # where the search ended: a prior for the next first looks
+        first = result.nodes[0].evaluation
+        kb.add_outcome(result.source.id, result.source.redshift, first.signature(), result.best.execution.best_model)
     return len(rules)

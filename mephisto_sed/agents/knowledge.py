@@ -18,11 +18,13 @@ from typing import Any
 import numpy as np
 
 from .evaluate import SIGNATURE_SIZE, Evaluation
-from .policy import KnowledgeHint, action_key
+from .policy import KnowledgeHint, Outcomes, action_key
 
 __all__ = ["KnowledgeBase", "Rule"]
 
 COLLECTION = "mephisto_rules"
+OUTCOMES = "_outcomes"  # suffix of the collection of finished searches' best models
+OUTCOME_DZ = 0.15  # outcomes within this Δz/(1+z) of a source inform its first look
 MERGE_SIMILARITY = 0.97  # same action and a signature this close: the same rule
 
 
@@ -36,6 +38,7 @@ class Rule:
     mean_gain: float = 0.0
     sources: list[str] = field(default_factory=list)
     id: str = ""
+    mean_models: float = 0.0  # models the action spent, on average (its cost)
 
     @property
     def key(self) -> str:
@@ -59,10 +62,12 @@ class KnowledgeBase:
             self.client = QdrantClient(path=str(path))  # local mode: one process owns the folder
             self.where = str(path)
         self.collection = collection
-        if not self.client.collection_exists(collection):
-            self.client.create_collection(
-                collection, vectors_config=models.VectorParams(size=SIGNATURE_SIZE, distance=models.Distance.COSINE)
-            )
+        self.outcomes_collection = collection + OUTCOMES
+        for name in (collection, self.outcomes_collection):
+            if not self.client.collection_exists(name):
+                self.client.create_collection(
+                    name, vectors_config=models.VectorParams(size=SIGNATURE_SIZE, distance=models.Distance.COSINE)
+                )
 
     def close(self) -> None:
         self.client.close()
@@ -101,6 +106,7 @@ class KnowledgeBase:
                 tried=tried,
                 helped=old.helped + rule.helped,
                 mean_gain=(old.mean_gain * old.tried + rule.mean_gain * rule.tried) / tried,
+                mean_models=(old.mean_models * old.tried + rule.mean_models * rule.tried) / tried,
                 sources=sorted(set(old.sources) | set(rule.sources))[:200],
                 id=old.id,
             )
@@ -148,9 +154,42 @@ class KnowledgeBase:
 
     def hints(self, evaluation: Evaluation, limit: int = 12) -> list[KnowledgeHint]:
         return [
-            KnowledgeHint(r.action, s, r.tried, r.helped, r.mean_gain, r.text)
+            KnowledgeHint(r.action, s, r.tried, r.helped, r.mean_gain, r.text, r.mean_models)
             for r, s in self.search(evaluation.signature(), limit=limit)
         ]
+
+    # -- outcomes: where finished searches ended, a prior for the next galaxies' first look ------
+    def add_outcome(
+        self, source_id: str, redshift: float, signature: np.ndarray | list[float], best: dict[str, dict[str, Any]]
+    ) -> None:
+        """Keep the best model a search of ``source_id`` ended with (one entry per source)."""
+        values = {
+            m: {p: float(v) for p, v in params.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+            for m, params in best.items()
+        }
+        point_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"mephisto-outcome:{source_id}"))
+        payload = {"source": str(source_id), "redshift": float(redshift), "best": values}
+        self.client.upsert(
+            self.outcomes_collection,
+            points=[self._models.PointStruct(id=point_id, vector=self._vector(signature), payload=payload)],
+        )
+
+    def outcomes(self, redshift: float, limit: int = 200) -> Outcomes:
+        """The best values galaxies at a similar redshift ended with: module -> parameter -> values."""
+        m = self._models
+        dz = OUTCOME_DZ * (1 + redshift)
+        window = m.Filter(must=[m.FieldCondition(key="redshift", range=m.Range(gte=redshift - dz, lte=redshift + dz))])
+        points, _ = self.client.scroll(self.outcomes_collection, scroll_filter=window, limit=limit, with_payload=True)
+        out: Outcomes = {}
+        for point in points:
+            for module, params in point.payload["best"].items():
+                for p, v in params.items():
+                    out.setdefault(module, {}).setdefault(p, []).append(float(v))
+        return out
+
+    def _all_outcomes(self) -> list[dict[str, Any]]:
+        points, _ = self.client.scroll(self.outcomes_collection, limit=100_000, with_payload=True, with_vectors=True)
+        return [{**p.payload, "signature": list(p.vector)} for p in points]
 
     def all(self) -> list[Rule]:
         out, offset = [], None
@@ -163,20 +202,38 @@ class KnowledgeBase:
                 return out
 
     def export(self, path: str | Path) -> int:
+        """Rules and outcomes as JSON; returns the number of rules."""
         rules = self.all()
-        Path(path).write_text(json.dumps([asdict(r) for r in rules], indent=1))
+        data = {"rules": [asdict(r) for r in rules], "outcomes": self._all_outcomes()}
+        Path(path).write_text(json.dumps(data, indent=1))
         return len(rules)
 
     def import_(self, path: str | Path) -> int:
+        """Rules (and outcomes) from :meth:`export`'s JSON, or a bare list of rules; returns the
+        number of rules."""
         data = json.loads(Path(path).read_text())
+        if isinstance(data, dict) and isinstance(data.get("rules"), list):
+            for o in data.get("outcomes") or []:
+                self.add_outcome(o["source"], o["redshift"], o["signature"], o["best"])
+            data = data["rules"]
         if not isinstance(data, list):
-            raise ValueError(f"{path}: expected a list of rules")
+            raise ValueError(f"{path}: expected a list of rules or an export with 'rules'")
         for d in data:
             self.add(
                 Rule(
                     **{
                         k: d[k]
-                        for k in ("signature", "action", "text", "tried", "helped", "mean_gain", "sources", "id")
+                        for k in (
+                            "signature",
+                            "action",
+                            "text",
+                            "tried",
+                            "helped",
+                            "mean_gain",
+                            "sources",
+                            "id",
+                            "mean_models",
+                        )
                         if k in d
                     }
                 )

@@ -15,21 +15,29 @@ from .evaluate import Evaluation
 from .execute import Source
 from .space import SWAPS, SearchSpace, State
 
-__all__ = ["Policy", "ExpertPolicy", "ProposalContext", "KnowledgeHint", "initial_state", "action_key"]
+__all__ = [
+    "Policy",
+    "ExpertPolicy",
+    "ProposalContext",
+    "KnowledgeHint",
+    "Outcomes",
+    "initial_state",
+    "action_key",
+]
 
 
-FULL_BOOST_MODELS = 10_000  # knowledge promotes actions up to this size fully, larger ones less
+VALUE_MODELS = 10_000  # knowledge values an action by its χ² gain per this many models
+EVIDENCE_PRIOR = 3.0  # tries (similarity-weighted) at which the learned value counts half
 
 
-def _cheapness(ctx: ProposalContext, action: Action) -> float:
-    """1 for an action of at most FULL_BOOST_MODELS models, less in proportion for a larger one."""
+def _size(ctx: ProposalContext, action: Action) -> float:
+    """Models the action would fit from the current node (for rules that did not record it)."""
     from .actions import ActionError, apply_action
 
     try:
-        size = ctx.space.size(apply_action(ctx.space, ctx.state, action, ctx.evaluation.best))
+        return float(ctx.space.size(apply_action(ctx.space, ctx.state, action, ctx.evaluation.best)))
     except (ActionError, KeyError, ValueError, TypeError):
-        return 1.0
-    return min(1.0, FULL_BOOST_MODELS / max(size, 1))
+        return float(VALUE_MODELS)
 
 
 def action_key(action: Action | dict[str, Any]) -> str:
@@ -46,6 +54,9 @@ def action_key(action: Action | dict[str, Any]) -> str:
     return key
 
 
+Outcomes = dict[str, dict[str, list[float]]]  # module -> parameter -> best values of other galaxies
+
+
 @dataclass
 class KnowledgeHint:
     """A retrieved rule: similarity to the current situation and its evidence."""
@@ -56,6 +67,7 @@ class KnowledgeHint:
     helped: int
     mean_gain: float
     text: str = ""
+    mean_models: float = 0.0  # models the action spent when it was tried (0: not recorded)
 
     @property
     def success_rate(self) -> float:
@@ -78,7 +90,9 @@ class ProposalContext:
 class Policy(Protocol):
     name: str
 
-    def initial(self, space: SearchSpace, source: Source, max_models: int | None = None) -> State: ...
+    def initial(
+        self, space: SearchSpace, source: Source, max_models: int | None = None, outcomes: Outcomes | None = None
+    ) -> State: ...
 
     def propose(self, ctx: ProposalContext) -> list[Action]: ...
 
@@ -128,20 +142,49 @@ _COARSER = (
 )
 
 
-def initial_state(space: SearchSpace, source: Source, max_models: int | None = None) -> State:
+# Knowledge of other galaxies' best fits places the first look's values: below this many best
+# fits of similar galaxies a parameter keeps the even spread.
+MIN_OUTCOMES = 5
+PSEUDO_COUNT = 0.25  # every allowed value counts as this many best fits (keeps rare values reachable)
+
+
+def initial_state(
+    space: SearchSpace, source: Source, max_models: int | None = None, outcomes: Outcomes | None = None
+) -> State:
     """The first look: a coarse grid spanning every base parameter (a fraction of a per cent of a
-    typical expert grid), made coarser until it fits a quarter of ``max_models``."""
+    typical expert grid), made coarser until it fits a quarter of ``max_models``. With
+    ``outcomes`` (the best values similar galaxies ended with) each parameter's values are
+    placed where those galaxies' answers lie instead of evenly: same size, a closer start."""
     counts = dict(FIRST_LOOK, f_burst=4)
-    state = _first_look(space, source, counts)
+    state = _first_look(space, source, counts, outcomes)
     for coarser in _COARSER:
         if max_models is None or space.size(state) <= max_models // 4:
             break
         counts.update(coarser)
-        state = _first_look(space, source, counts)
+        state = _first_look(space, source, counts, outcomes)
     return state
 
 
-def _first_look(space: SearchSpace, source: Source, counts: dict[str, int]) -> State:
+def _covering(ladder: list[Any], allowed: list[int], values: list[float], k: int) -> list[int]:
+    """The ``k`` ladder positions among ``allowed`` that lie closest, in ladder steps, to the
+    ``values`` (weighted 1-D k-medians, solved exactly: ladders are a few values long)."""
+    from itertools import combinations
+
+    weight = np.full(len(allowed), PSEUDO_COUNT)
+    for v in values:
+        weight[int(np.argmin([abs(float(ladder[i]) - float(v)) for i in allowed]))] += 1.0
+    pos = np.asarray(allowed, dtype=float)
+    if k >= len(allowed):
+        return list(allowed)
+    best, best_cost = None, np.inf
+    for chosen in combinations(range(len(allowed)), k):
+        cost = float(np.sum(weight * np.min(np.abs(pos[:, None] - pos[list(chosen)][None, :]), axis=1)))
+        if cost < best_cost - 1e-12:
+            best, best_cost = chosen, cost
+    return sorted(allowed[i] for i in best)
+
+
+def _first_look(space: SearchSpace, source: Source, counts: dict[str, int], outcomes: Outcomes | None = None) -> State:
     t_univ = age_of_universe_myr(source.redshift)
     bursts = (0.0, 0.1, 0.5, 0.9)[: counts["f_burst"]] if counts["f_burst"] < 4 else (0.0, 0.1, 0.5, 0.9)
     choice: dict[str, dict[str, list[int]]] = {}
@@ -149,7 +192,13 @@ def _first_look(space: SearchSpace, source: Source, counts: dict[str, int]) -> S
         choice[m] = {}
         for p, ladder in space.ladders[m].items():
             n = len(ladder)
-            if p in ("age_main", "age"):
+            learned = (outcomes or {}).get(m, {}).get(p, [])
+            if n > 1 and len(learned) >= MIN_OUTCOMES and (p in counts or p == "tau_burst"):
+                allowed = list(range(n))
+                if p in ("age_main", "age"):
+                    allowed = [i for i, v in enumerate(ladder) if v <= t_univ] or [0]
+                idx = _covering(ladder, allowed, learned, counts.get(p, 1))
+            elif p in ("age_main", "age"):
                 valid = [i for i, v in enumerate(ladder) if v <= t_univ] or [0]
                 idx = [valid[i] for i in _spread(len(valid), counts[p])]
             elif p == "f_burst":
@@ -169,10 +218,12 @@ class ExpertPolicy:
     """Rules from evaluation patterns to actions, ranked by priority × knowledge."""
 
     name: str = "expert"
-    knowledge_weight: float = 1.5
+    knowledge_weight: float = 1.0
 
-    def initial(self, space: SearchSpace, source: Source, max_models: int | None = None) -> State:
-        return initial_state(space, source, max_models)
+    def initial(
+        self, space: SearchSpace, source: Source, max_models: int | None = None, outcomes: Outcomes | None = None
+    ) -> State:
+        return initial_state(space, source, max_models, outcomes)
 
     def propose(self, ctx: ProposalContext) -> list[Action]:
         cands: list[tuple[float, Action]] = []
@@ -426,14 +477,20 @@ class ExpertPolicy:
         return self._rank(cands, ctx)
 
     def _rank(self, cands: list[tuple[float, Action]], ctx: ProposalContext) -> list[Action]:
+        """Expert priority plus what knowledge says an action is worth: its χ² gain per 10,000
+        models on similar galaxies (so a cheap step that often helps a little goes before a costly
+        one that helps as much), trusted in proportion to the evidence."""
         from .actions import parse_action
 
-        boost: dict[str, float] = {}
+        evidence: dict[str, list[float]] = {}  # key -> [weight, weight × gain, weight × models]
         extra: dict[str, Action] = {}
         for hint in ctx.knowledge:
             key = action_key(hint.action)
-            delta = hint.similarity * (hint.success_rate - 0.5) * min(hint.tried, 10) / 10
-            boost[key] = boost.get(key, 0.0) + delta
+            w = max(hint.similarity, 0.0) * hint.tried
+            e = evidence.setdefault(key, [0.0, 0.0, 0.0])
+            e[0] += w
+            e[1] += w * hint.mean_gain
+            e[2] += w * hint.mean_models
             if key not in extra and hint.success_rate > 0.6 and hint.similarity > 0.8:
                 try:
                     a = parse_action({k: v for k, v in hint.action.items() if k != "rule"})
@@ -446,10 +503,12 @@ class ExpertPolicy:
                 cands.append((0.5, a))
 
         def learned(a: Action) -> float:
-            # promotion by benefit per model: an action that often helped because it searches many
-            # models is damped (demotions are not); measured on bench search, n = 20 / 40
-            b = boost.get(action_key(a), 0.0)
-            return b * _cheapness(ctx, a) if b > 0 else b
+            e = evidence.get(action_key(a))
+            if not e or e[0] <= 0:
+                return 0.0
+            n, gain = e[0], max(e[1] / e[0], 0.0)
+            models = e[2] / e[0] if e[2] > 0 else _size(ctx, a)
+            return n / (n + EVIDENCE_PRIOR) * gain * VALUE_MODELS / max(models, 1.0)
 
         scored = [(p + self.knowledge_weight * learned(a), i, a) for i, (p, a) in enumerate(cands)]
         scored.sort(key=lambda t: (-t[0], t[1]))

@@ -21,7 +21,7 @@ from ..fitting import BestModel
 from .actions import Action, ActionError, apply_action
 from .evaluate import Evaluation, evaluate
 from .execute import Execution, Source, execute
-from .policy import KnowledgeHint, Policy, ProposalContext
+from .policy import KnowledgeHint, Outcomes, Policy, ProposalContext
 from .space import SearchSpace, State
 
 __all__ = ["Budget", "Node", "SearchResult", "SearchTree", "Step", "search", "ANOMALY_CHI2_RED"]
@@ -166,10 +166,12 @@ class SearchTree:
         hints: Callable[[Evaluation], list[KnowledgeHint]] | None = None,
         patience: int = 6,
         seed: int = 0,
+        outcomes: Callable[[float], Outcomes] | None = None,
     ):
         self.source, self.space, self.policy = source, space, policy
         self.budget = budget or Budget()
         self.hints = hints
+        self.outcomes = outcomes  # redshift -> other galaxies' best values (places the first look)
         self.patience, self.seed = patience, seed
         self.nodes: list[Node] = []
         self.memory: set[str] = set()
@@ -186,7 +188,8 @@ class SearchTree:
 
     # -- driving ------------------------------------------------------------------------------
     def begin(self) -> Step:
-        start = self.policy.initial(self.space, self.source, self.budget.max_models)
+        outcomes = self.outcomes(self.source.redshift) if self.outcomes is not None else None
+        start = self.policy.initial(self.space, self.source, self.budget.max_models, outcomes=outcomes)
         if self.space.size(start) > self.budget.max_models:
             raise ActionError(f"the initial configuration ({self.space.size(start):,} models) exceeds the budget")
         self.pending = Step(0, None, None, start)
@@ -259,7 +262,7 @@ class SearchTree:
             if (
                 best.evaluation.good
                 and self.since_improvement >= self.patience
-                and _refined(best, self.nodes, self.space, self.memory)
+                and _refined(best, self.space, self.tried)
             ):
                 self.stop = "good fit, no longer improving"
                 return None
@@ -299,11 +302,16 @@ class SearchTree:
                 except ActionError:
                     self.rejected += 1
                     continue
-                if new.key in self.memory:
+                if self.tried(new):
                     continue
                 self.pending = Step(len(self.trace), node.id, action, new)
                 return self.pending
             node.exhausted = True
+
+    def tried(self, state: State) -> bool:
+        """Whether every model of ``state`` was already fitted: the same configuration, or one
+        inside a configuration already run (a scan at the best model of a wider scan, say)."""
+        return state.key in self.memory or any(state.within(n.state) for n in self.nodes)
 
     def result(self) -> SearchResult:
         best = min(self.nodes, key=lambda n: n.chi2)
@@ -407,8 +415,18 @@ def search(
     patience: int = 6,
     seed: int = 0,
 ) -> SearchResult:
-    """Search configurations for ``source``. ``knowledge`` (a KnowledgeBase) ranks proposals."""
-    tree = SearchTree(source, space, policy, budget, knowledge.hints if knowledge is not None else None, patience, seed)
+    """Search configurations for ``source``. ``knowledge`` (a KnowledgeBase) places the first look
+    and ranks proposals."""
+    tree = SearchTree(
+        source,
+        space,
+        policy,
+        budget,
+        knowledge.hints if knowledge is not None else None,
+        patience,
+        seed,
+        knowledge.outcomes if knowledge is not None else None,
+    )
     step: Step | None = tree.begin()
     while step is not None:
         ex = execute(space, step.state, source)
@@ -541,7 +559,7 @@ def node_from_dict(d: dict[str, Any]) -> Node:
     )
 
 
-def _refined(best: Node, nodes: list[Node], space: SearchSpace, memory: set[str]) -> bool:
+def _refined(best: Node, space: SearchSpace, tried: Callable[[State], bool]) -> bool:
     """Whether the neighbourhood of the best model has been searched (its zoom was run)."""
     if best.action is not None and best.action.type == "zoom":
         return True
@@ -549,7 +567,7 @@ def _refined(best: Node, nodes: list[Node], space: SearchSpace, memory: set[str]
         zoomed = apply_action(space, best.state, Action("zoom", width=1), best.execution.best_model, max_models=10**12)
     except ActionError:
         return True  # zooming changes nothing: already as fine as the ladders go
-    return zoomed.key in memory
+    return tried(zoomed)
 
 
 def _anomaly(ev: Evaluation) -> tuple[bool, str]:

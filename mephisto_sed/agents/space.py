@@ -57,6 +57,14 @@ class State:
         new = tuple((m, p, tuple(sorted(set(idx))) if (m, p) == (module, param) else i) for m, p, i in self.choice)
         return State(self.modules, new)
 
+    def within(self, other: State) -> bool:
+        """Whether every model of this configuration is a model of ``other`` (same modules, each
+        parameter's values a subset of the other's)."""
+        if self.modules != other.modules or len(self.choice) != len(other.choice):
+            return False
+        theirs = {(m, p): set(idx) for m, p, idx in other.choice}
+        return all((m, p) in theirs and set(idx) <= theirs[(m, p)] for m, p, idx in self.choice)
+
     @property
     def key(self) -> str:
         """Stable hash: the search's memory of configurations already tried."""

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..agents.actions import ACTION_TYPES, Action, ActionError, parse_action
-from ..agents.policy import ExpertPolicy, ProposalContext, action_key
+from ..agents.policy import ExpertPolicy, Outcomes, ProposalContext, action_key
 from ..agents.space import SearchSpace, State
 from .backends import Backend, Completion, LLMError
 from .chat import estimate_tokens
@@ -128,8 +128,10 @@ class LLMPolicy:
         self.last_cost = 0.0
         self.name = "llm:" + "+".join(b.name for b in backends)
 
-    def initial(self, space: SearchSpace, source: Any, max_models: int | None = None) -> State:
-        return self.fallback.initial(space, source, max_models)
+    def initial(
+        self, space: SearchSpace, source: Any, max_models: int | None = None, outcomes: Outcomes | None = None
+    ) -> State:
+        return self.fallback.initial(space, source, max_models, outcomes)
 
     def _backend(self, ctx: ProposalContext) -> Backend:
         recent = ctx.history[-self.escalate_after :]
