@@ -216,6 +216,8 @@ class Gateway(pb_grpc.GatewayServicer):
         with server_span("Gateway/SearchKnowledge", context):
             if request.signature and len(request.signature) != SIGNATURE_SIZE:
                 await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"signature: expected {SIGNATURE_SIZE} numbers")
+            if request.HasField("outcomes_at_redshift") and not 0 <= request.outcomes_at_redshift < 1e3:
+                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "outcomes_at_redshift: expected a redshift >= 0")
             try:
                 msg = await self.bus.nc.request(RPC_KNOWLEDGE, request.SerializeToString(), timeout=5.0)
             except Exception:

@@ -274,7 +274,7 @@ def cmd_selfplay(args: argparse.Namespace) -> int:
             learn=True,
             progress=not args.quiet,
         )
-        print(f"knowledge base {kb.where}: {before} -> {kb.count()} rules")
+        print(f"knowledge base {kb.where}: {before} -> {kb.count()} rules, {kb.count_outcomes()} best fits")
     finally:
         kb.close()
     return 0
@@ -288,8 +288,11 @@ def cmd_knowledge(args: argparse.Namespace) -> int:
         if args.action == "list":
             rules = sorted(kb.all(), key=lambda r: (-r.tried, -r.helped))
             for r in rules[: args.limit]:
-                print(f"{r.helped:>4}/{r.tried:<4} gain {r.mean_gain:+.1%}  {r.key:<55} {r.text}")
-            print(f"{len(rules)} rules in {kb.where}")
+                print(
+                    f"{r.helped:>4}/{r.tried:<4} gain {r.mean_gain:+.1%} per {r.mean_models:>7,.0f} models  "
+                    f"{r.key:<55} {r.text}"
+                )
+            print(f"{len(rules)} rules in {kb.where}, and {kb.count_outcomes()} finished searches' best fits")
         elif args.action == "search":
             import numpy as np
 

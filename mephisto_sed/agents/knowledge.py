@@ -75,6 +75,9 @@ class KnowledgeBase:
     def count(self) -> int:
         return int(self.client.count(self.collection, exact=True).count)
 
+    def count_outcomes(self) -> int:
+        return int(self.client.count(self.outcomes_collection, exact=True).count)
+
     @staticmethod
     def _vector(sig: np.ndarray | list[float]) -> list[float]:
         v = np.asarray(sig, dtype=float)

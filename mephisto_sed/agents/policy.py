@@ -166,21 +166,28 @@ def initial_state(
 
 
 def _covering(ladder: list[Any], allowed: list[int], values: list[float], k: int) -> list[int]:
-    """The ``k`` ladder positions among ``allowed`` that lie closest, in ladder steps, to the
-    ``values`` (weighted 1-D k-medians, solved exactly: ladders are a few values long)."""
+    """``k`` ladder positions among ``allowed`` placed where ``values`` lie (weighted 1-D k-medians
+    in ladder steps, solved exactly: ladders are a few values long). From three values on, both
+    ends stay, so the first look still spans every dimension end to end (a galaxy unlike those
+    seen so far still finds its basin); one value is the median."""
     from itertools import combinations
 
+    if k >= len(allowed):
+        return list(allowed)
     weight = np.full(len(allowed), PSEUDO_COUNT)
     for v in values:
         weight[int(np.argmin([abs(float(ladder[i]) - float(v)) for i in allowed]))] += 1.0
     pos = np.asarray(allowed, dtype=float)
-    if k >= len(allowed):
-        return list(allowed)
+    ends = (0, len(allowed) - 1) if k >= 3 else ()
+    if k == 2:
+        return [allowed[0], allowed[-1]]
+    inner = [i for i in range(len(allowed)) if i not in ends]
     best, best_cost = None, np.inf
-    for chosen in combinations(range(len(allowed)), k):
-        cost = float(np.sum(weight * np.min(np.abs(pos[:, None] - pos[list(chosen)][None, :]), axis=1)))
+    for chosen in combinations(inner, k - len(ends)):
+        centres = pos[list(ends) + list(chosen)]
+        cost = float(np.sum(weight * np.min(np.abs(pos[:, None] - centres[None, :]), axis=1)))
         if cost < best_cost - 1e-12:
-            best, best_cost = chosen, cost
+            best, best_cost = list(ends) + list(chosen), cost
     return sorted(allowed[i] for i in best)
 
 

@@ -88,7 +88,14 @@ class Distiller(pb_grpc.DistillerServicer):
                 found = [(r, 0.0) for r in await asyncio.to_thread(self.kb.all)]
         if req.text_contains:
             found = [(r, s) for r, s in found if req.text_contains.lower() in r.text.lower()]
+        outcomes = ""
+        if req.HasField("outcomes_at_redshift"):
+            if not math.isfinite(req.outcomes_at_redshift) or req.outcomes_at_redshift < 0:
+                raise PermanentError("outcomes_at_redshift: expected a finite redshift >= 0")
+            async with self.lock:
+                outcomes = json.dumps(await asyncio.to_thread(self.kb.outcomes, req.outcomes_at_redshift))
         return pb.SearchKnowledgeReply(
+            outcomes_json=outcomes,
             entries=[
                 pb.KnowledgeEntry(
                     id=str(r.id),
@@ -100,9 +107,10 @@ class Distiller(pb_grpc.DistillerServicer):
                     sources=list(r.sources)[:50],
                     similarity=s,
                     signature=[float(x) for x in r.signature],
+                    mean_models=r.mean_models,
                 )
                 for r, s in found[:limit]
-            ]
+            ],
         )
 
     async def _on_request(self, msg: Msg) -> None:

@@ -21,7 +21,7 @@ from nats.js.errors import KeyWrongLastSequenceError
 
 from mephisto_sed.agents.actions import ActionError
 from mephisto_sed.agents.evaluate import Evaluation
-from mephisto_sed.agents.policy import ExpertPolicy, KnowledgeHint, ProposalContext
+from mephisto_sed.agents.policy import ExpertPolicy, KnowledgeHint, Outcomes, ProposalContext
 from mephisto_sed.agents.search import Budget, SearchTree, Step, action_to_dict
 from mephisto_sed.api.v1 import mephisto_pb2 as pb
 from mephisto_sed.api.v1 import mephisto_pb2_grpc as pb_grpc
@@ -83,9 +83,21 @@ class Proposer(pb_grpc.ProposerServicer):
             return []
         out = parse(pb.SearchKnowledgeReply, reply.data)
         return [
-            KnowledgeHint(json.loads(e.action_json), e.similarity, e.tried, e.helped, e.mean_gain, e.text)
+            KnowledgeHint(
+                json.loads(e.action_json), e.similarity, e.tried, e.helped, e.mean_gain, e.text, e.mean_models
+            )
             for e in out.entries
         ]
+
+    async def _outcomes(self, redshift: float) -> Outcomes:
+        """Where searches of galaxies near ``redshift`` ended (places the first look)."""
+        req = pb.SearchKnowledgeRequest(limit=1, outcomes_at_redshift=redshift)
+        try:
+            reply = await self.bus.nc.request(RPC_KNOWLEDGE, req.SerializeToString(), timeout=HINTS_TIMEOUT)
+            return json.loads(parse(pb.SearchKnowledgeReply, reply.data).outcomes_json or "{}")
+        except Exception as exc:  # no distiller up, or an old one: the plain first look
+            log.info("no knowledge outcomes (%s)", exc)
+            return {}
 
     def _hints_sync(self, evaluation: Evaluation) -> list[KnowledgeHint]:
         """Called by the tree search in a worker thread."""
@@ -114,7 +126,10 @@ class Proposer(pb_grpc.ProposerServicer):
                 budget.max_steps = int(b.max_steps) or budget.max_steps
                 budget.max_tokens = int(b.max_tokens) or budget.max_tokens
                 budget.max_seconds = float(b.max_seconds) or budget.max_seconds
-                tree = SearchTree(source, space, self.policy, budget, hints, seed=spec.seed)
+                outcomes = await self._outcomes(source.redshift) if self.use_knowledge else {}
+                tree = SearchTree(
+                    source, space, self.policy, budget, hints, seed=spec.seed, outcomes=lambda _z, o=outcomes: o
+                )
                 try:
                     step = tree.begin()
                 except ActionError as exc:

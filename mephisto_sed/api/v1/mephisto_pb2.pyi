@@ -222,7 +222,7 @@ class DistillReply(_message.Message):
     def __init__(self, observations: _Optional[int] = ..., duplicate: bool = ...) -> None: ...
 
 class KnowledgeEntry(_message.Message):
-    __slots__ = ("id", "text", "action_json", "tried", "helped", "mean_gain", "sources", "similarity", "signature")
+    __slots__ = ("id", "text", "action_json", "tried", "helped", "mean_gain", "sources", "similarity", "signature", "mean_models")
     ID_FIELD_NUMBER: _ClassVar[int]
     TEXT_FIELD_NUMBER: _ClassVar[int]
     ACTION_JSON_FIELD_NUMBER: _ClassVar[int]
@@ -232,6 +232,7 @@ class KnowledgeEntry(_message.Message):
     SOURCES_FIELD_NUMBER: _ClassVar[int]
     SIMILARITY_FIELD_NUMBER: _ClassVar[int]
     SIGNATURE_FIELD_NUMBER: _ClassVar[int]
+    MEAN_MODELS_FIELD_NUMBER: _ClassVar[int]
     id: str
     text: str
     action_json: str
@@ -241,23 +242,28 @@ class KnowledgeEntry(_message.Message):
     sources: _containers.RepeatedScalarFieldContainer[str]
     similarity: float
     signature: _containers.RepeatedScalarFieldContainer[float]
-    def __init__(self, id: _Optional[str] = ..., text: _Optional[str] = ..., action_json: _Optional[str] = ..., tried: _Optional[int] = ..., helped: _Optional[int] = ..., mean_gain: _Optional[float] = ..., sources: _Optional[_Iterable[str]] = ..., similarity: _Optional[float] = ..., signature: _Optional[_Iterable[float]] = ...) -> None: ...
+    mean_models: float
+    def __init__(self, id: _Optional[str] = ..., text: _Optional[str] = ..., action_json: _Optional[str] = ..., tried: _Optional[int] = ..., helped: _Optional[int] = ..., mean_gain: _Optional[float] = ..., sources: _Optional[_Iterable[str]] = ..., similarity: _Optional[float] = ..., signature: _Optional[_Iterable[float]] = ..., mean_models: _Optional[float] = ...) -> None: ...
 
 class SearchKnowledgeRequest(_message.Message):
-    __slots__ = ("signature", "text_contains", "limit")
+    __slots__ = ("signature", "text_contains", "limit", "outcomes_at_redshift")
     SIGNATURE_FIELD_NUMBER: _ClassVar[int]
     TEXT_CONTAINS_FIELD_NUMBER: _ClassVar[int]
     LIMIT_FIELD_NUMBER: _ClassVar[int]
+    OUTCOMES_AT_REDSHIFT_FIELD_NUMBER: _ClassVar[int]
     signature: _containers.RepeatedScalarFieldContainer[float]
     text_contains: str
     limit: int
-    def __init__(self, signature: _Optional[_Iterable[float]] = ..., text_contains: _Optional[str] = ..., limit: _Optional[int] = ...) -> None: ...
+    outcomes_at_redshift: float
+    def __init__(self, signature: _Optional[_Iterable[float]] = ..., text_contains: _Optional[str] = ..., limit: _Optional[int] = ..., outcomes_at_redshift: _Optional[float] = ...) -> None: ...
 
 class SearchKnowledgeReply(_message.Message):
-    __slots__ = ("entries",)
+    __slots__ = ("entries", "outcomes_json")
     ENTRIES_FIELD_NUMBER: _ClassVar[int]
+    OUTCOMES_JSON_FIELD_NUMBER: _ClassVar[int]
     entries: _containers.RepeatedCompositeFieldContainer[KnowledgeEntry]
-    def __init__(self, entries: _Optional[_Iterable[_Union[KnowledgeEntry, _Mapping]]] = ...) -> None: ...
+    outcomes_json: str
+    def __init__(self, entries: _Optional[_Iterable[_Union[KnowledgeEntry, _Mapping]]] = ..., outcomes_json: _Optional[str] = ...) -> None: ...
 
 class SourceResult(_message.Message):
     __slots__ = ("job_id", "source_id", "redshift", "anomaly", "anomaly_reason", "stop_reason", "modules", "models_evaluated", "steps", "tokens", "reduced_chi_square", "row_json", "best_model_json", "policy", "trace_json", "trace_markdown", "best_fit_json", "best_state_json")
