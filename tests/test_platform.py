@@ -368,10 +368,16 @@ def test_submit_command_writes_what_fit_writes_and_knowledge_is_searchable(nats_
         assert similar and similar[0].similarity == pytest.approx(1.0, abs=1e-3)
         assert all(e.mean_models >= 1 for e in entries)  # each rule's cost, for the ranking by gain per model
         # where the two searches ended: the prior the proposer asks for before a new galaxy's first look
+        assert str(t["anomaly"][0]) == "False"
         z = float(t["redshift"][0])
         reply = stub.SearchKnowledge(pb.SearchKnowledgeRequest(outcomes_at_redshift=z), metadata=md, timeout=10)
         ended = json.loads(reply.outcomes_json)
-        assert len(ended["sfhdelayed"]["tau_main"]) == 2
+        best = json.loads((out / "traces" / "mock000.json").read_text())["best"]["model"]
+        assert best["sfhdelayed"]["tau_main"] in ended["sfhdelayed"]["tau_main"]
+        assert (
+            json.loads(stub.SearchKnowledge(pb.SearchKnowledgeRequest(), metadata=md, timeout=10).outcomes_json or "{}")
+            == {}
+        )
         with pytest.raises(grpc.RpcError) as e:
             stub.SearchKnowledge(pb.SearchKnowledgeRequest(outcomes_at_redshift=float("nan")), metadata=md, timeout=10)
         assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "outcomes_at_redshift" in e.value.details()
