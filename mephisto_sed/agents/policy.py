@@ -145,7 +145,7 @@ _COARSER = (
 # Knowledge of other galaxies' best fits places the first look's values: below this many best
 # fits of similar galaxies a parameter keeps the even spread.
 MIN_OUTCOMES = 5
-PSEUDO_COUNT = 0.25  # every allowed value counts as this many best fits (keeps rare values reachable)
+PSEUDO_COUNT = 1.0  # every allowed value counts as one galaxy's best fit (keeps rare values reachable)
 
 
 def initial_state(

@@ -145,7 +145,12 @@ class LLMPolicy:
         ev = ctx.evaluation
         hist = "; ".join(f"{h['action']} ({h.get('gain', 0.0):+.0%})" for h in ctx.history[-8:]) or "none yet"
         hints = (
-            "\n".join(f"- {h.text} (tried {h.tried}, helped {h.helped})" for h in ctx.knowledge[:5] if h.text)
+            "\n".join(
+                f"- {h.text} (tried {h.tried}, helped {h.helped}"
+                + (f", ~{h.mean_models:,.0f} models)" if h.mean_models else ")")
+                for h in ctx.knowledge[:5]
+                if h.text
+            )
             or "- none"
         )
         cands = []
