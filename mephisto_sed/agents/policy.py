@@ -167,9 +167,9 @@ def initial_state(
 
 def _covering(ladder: list[Any], allowed: list[int], values: list[float], k: int) -> list[int]:
     """``k`` ladder positions among ``allowed`` placed where ``values`` lie (weighted 1-D k-medians
-    in ladder steps, solved exactly: ladders are a few values long). From three values on, both
-    ends stay, so the first look still spans every dimension end to end (a galaxy unlike those
-    seen so far still finds its basin); one value is the median."""
+    in ladder steps, solved exactly: ladders are a few values long). One value is the median; from
+    two on both ends stay, so the first look still spans every dimension end to end (a galaxy
+    unlike those seen so far still finds its basin), and the others go where the values lie."""
     from itertools import combinations
 
     if k >= len(allowed):
@@ -178,9 +178,7 @@ def _covering(ladder: list[Any], allowed: list[int], values: list[float], k: int
     for v in values:
         weight[int(np.argmin([abs(float(ladder[i]) - float(v)) for i in allowed]))] += 1.0
     pos = np.asarray(allowed, dtype=float)
-    ends = (0, len(allowed) - 1) if k >= 3 else ()
-    if k == 2:
-        return [allowed[0], allowed[-1]]
+    ends = (0, len(allowed) - 1) if k >= 2 else ()
     inner = [i for i in range(len(allowed)) if i not in ends]
     best, best_cost = None, np.inf
     for chosen in combinations(inner, k - len(ends)):
@@ -222,7 +220,8 @@ def _first_look(space: SearchSpace, source: Source, counts: dict[str, int], outc
 
 @dataclass
 class ExpertPolicy:
-    """Rules from evaluation patterns to actions, ranked by priority × knowledge."""
+    """Rules from evaluation patterns to actions, ranked by their priority plus what knowledge
+    learned they gain per model; knowledge of where similar galaxies ended places the first look."""
 
     name: str = "expert"
     knowledge_weight: float = 1.0
@@ -489,15 +488,18 @@ class ExpertPolicy:
         one that helps as much), trusted in proportion to the evidence."""
         from .actions import parse_action
 
-        evidence: dict[str, list[float]] = {}  # key -> [weight, weight × gain, weight × models]
+        # key -> [weight, weight × gain, weight of rules that recorded their cost, that × models]
+        evidence: dict[str, list[float]] = {}
         extra: dict[str, Action] = {}
         for hint in ctx.knowledge:
             key = action_key(hint.action)
             w = max(hint.similarity, 0.0) * hint.tried
-            e = evidence.setdefault(key, [0.0, 0.0, 0.0])
+            e = evidence.setdefault(key, [0.0, 0.0, 0.0, 0.0])
             e[0] += w
             e[1] += w * hint.mean_gain
-            e[2] += w * hint.mean_models
+            if hint.mean_models > 0:
+                e[2] += w
+                e[3] += w * hint.mean_models
             if key not in extra and hint.success_rate > 0.6 and hint.similarity > 0.8:
                 try:
                     a = parse_action({k: v for k, v in hint.action.items() if k != "rule"})
@@ -514,7 +516,7 @@ class ExpertPolicy:
             if not e or e[0] <= 0:
                 return 0.0
             n, gain = e[0], max(e[1] / e[0], 0.0)
-            models = e[2] / e[0] if e[2] > 0 else _size(ctx, a)
+            models = e[3] / e[2] if e[2] > 0 else _size(ctx, a)
             return n / (n + EVIDENCE_PRIOR) * gain * VALUE_MODELS / max(models, 1.0)
 
         scored = [(p + self.knowledge_weight * learned(a), i, a) for i, (p, a) in enumerate(cands)]
