@@ -452,6 +452,11 @@ def test_knowledge_of_other_galaxies_best_fits_places_the_first_look(tmp_path):
     fresh = KnowledgeBase(path=":memory:")
     fresh.import_(tmp_path / "kb.json")
     assert fresh.outcomes(src.redshift) == learned
+    broken = json.loads((tmp_path / "kb.json").read_text())
+    del broken["outcomes"][2]["redshift"]
+    (tmp_path / "broken.json").write_text(json.dumps(broken))
+    with pytest.raises(ValueError, match="outcome 2"):
+        fresh.import_(tmp_path / "broken.json")
     fresh.close()
 
 

@@ -178,7 +178,8 @@ class KnowledgeBase:
         )
 
     def outcomes(self, redshift: float, limit: int = 200) -> Outcomes:
-        """The best values galaxies at a similar redshift ended with: module -> parameter -> values."""
+        """The best values galaxies at a similar redshift (up to ``limit`` of them) ended with:
+        module -> parameter -> values."""
         m = self._models
         dz = OUTCOME_DZ * (1 + redshift)
         window = m.Filter(must=[m.FieldCondition(key="redshift", range=m.Range(gte=redshift - dz, lte=redshift + dz))])
@@ -191,8 +192,14 @@ class KnowledgeBase:
         return out
 
     def _all_outcomes(self) -> list[dict[str, Any]]:
-        points, _ = self.client.scroll(self.outcomes_collection, limit=100_000, with_payload=True, with_vectors=True)
-        return [{**p.payload, "signature": list(p.vector)} for p in points]
+        out, offset = [], None
+        while True:
+            points, offset = self.client.scroll(
+                self.outcomes_collection, limit=256, offset=offset, with_payload=True, with_vectors=True
+            )
+            out += [{**p.payload, "signature": list(p.vector)} for p in points]
+            if offset is None:
+                return out
 
     def all(self) -> list[Rule]:
         out, offset = [], None
@@ -216,8 +223,13 @@ class KnowledgeBase:
         number of rules."""
         data = json.loads(Path(path).read_text())
         if isinstance(data, dict) and isinstance(data.get("rules"), list):
-            for o in data.get("outcomes") or []:
-                self.add_outcome(o["source"], o["redshift"], o["signature"], o["best"])
+            for i, o in enumerate(data.get("outcomes") or []):
+                try:
+                    self.add_outcome(o["source"], float(o["redshift"]), o["signature"], dict(o["best"]))
+                except (KeyError, TypeError, ValueError, AttributeError) as exc:
+                    raise ValueError(
+                        f"{path}: outcome {i}: expected source, redshift, signature, best ({exc})"
+                    ) from None
             data = data["rules"]
         if not isinstance(data, list):
             raise ValueError(f"{path}: expected a list of rules or an export with 'rules'")
