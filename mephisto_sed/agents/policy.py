@@ -154,7 +154,7 @@ def initial_state(
     """The first look: a coarse grid spanning every base parameter (a fraction of a per cent of a
     typical expert grid), made coarser until it fits a quarter of ``max_models``. With
     ``outcomes`` (the best values similar galaxies ended with) each parameter's values are
-    placed where those galaxies' answers lie instead of evenly: same size, a closer start."""
+    placed where those galaxies' answers lie instead of evenly: as many values, a closer start."""
     counts = dict(FIRST_LOOK, f_burst=4)
     state = _first_look(space, source, counts, outcomes)
     for coarser in _COARSER:
@@ -166,10 +166,10 @@ def initial_state(
 
 
 def _covering(ladder: list[Any], allowed: list[int], values: list[float], k: int) -> list[int]:
-    """``k`` ladder positions among ``allowed`` placed where ``values`` lie (weighted 1-D k-medians
-    in ladder steps, solved exactly: ladders are a few values long). One value is the median; from
-    two on both ends stay, so the first look still spans every dimension end to end (a galaxy
-    unlike those seen so far still finds its basin), and the others go where the values lie."""
+    """``k`` ladder positions among ``allowed`` placed where ``values`` lie: weighted 1-D k-medians
+    in ladder steps, solved exactly (ladders are a few values long). Every allowed position also
+    counts as ``PSEUDO_COUNT`` values, so a well-populated stretch of the ladder far from the
+    others keeps a value of its own."""
     from itertools import combinations
 
     if k >= len(allowed):
@@ -178,14 +178,11 @@ def _covering(ladder: list[Any], allowed: list[int], values: list[float], k: int
     for v in values:
         weight[int(np.argmin([abs(float(ladder[i]) - float(v)) for i in allowed]))] += 1.0
     pos = np.asarray(allowed, dtype=float)
-    ends = (0, len(allowed) - 1) if k >= 2 else ()
-    inner = [i for i in range(len(allowed)) if i not in ends]
-    best, best_cost = None, np.inf
-    for chosen in combinations(inner, k - len(ends)):
-        centres = pos[list(ends) + list(chosen)]
-        cost = float(np.sum(weight * np.min(np.abs(pos[:, None] - centres[None, :]), axis=1)))
+    best, best_cost = (), np.inf
+    for chosen in combinations(range(len(allowed)), k):
+        cost = float(np.sum(weight * np.min(np.abs(pos[:, None] - pos[list(chosen)][None, :]), axis=1)))
         if cost < best_cost - 1e-12:
-            best, best_cost = list(ends) + list(chosen), cost
+            best, best_cost = chosen, cost
     return sorted(allowed[i] for i in best)
 
 
