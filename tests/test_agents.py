@@ -275,6 +275,42 @@ def test_a_search_restored_from_its_record_after_every_step_ends_the_same():
     assert res.stop_reason == ref.stop_reason
 
 
+def test_a_stalled_search_from_a_learned_first_look_tries_the_even_one_once():
+    """Knowledge may place the first look for galaxies unlike this one: when the search from it
+    stalls without a good fit, the even first look runs (once, as a second root), and a search
+    restored from its record after every step does the same."""
+    from mephisto_sed.agents.policy import initial_state
+
+    rng = np.random.default_rng(0)
+    flux = 10 ** rng.uniform(-3, -1, len(BROAD_BANDS))  # no model fits it: the search stalls
+    src = Source("weird", 1.5, list(BROAD_BANDS), flux, 0.01 * flux, np.zeros(flux.size, bool))
+    space = _space(sfhdelayed={**BASE["sfhdelayed"], "tau_main": [50.0, 100.0, 200.0, 400.0, 1000.0, 2000.0, 5000.0]})
+    kb = KnowledgeBase(path=":memory:")
+    for i in range(10):  # ten galaxies that ended at short e-folding times
+        kb.add_outcome(f"g{i}", 1.5, [0.1] * 12, {"sfhdelayed": {"tau_main": 50.0 if i % 2 else 100.0}})
+    budget = Budget(max_models=40_000, max_steps=30)
+    res = search(src, space, ExpertPolicy(), budget, patience=2, knowledge=kb)
+    roots = [t for t in res.trace if t["parent"] is None]
+    assert len(roots) == 2 and "placed where similar galaxies ended" in roots[0]["rationale"]
+    assert "even first look" in roots[1]["rationale"]
+    even = res.nodes[roots[1]["node"]].state
+    assert even == initial_state(space, src, budget.max_models) != res.nodes[0].state
+    before = res.trace[: roots[1]["step"]]
+    assert sum(1 for t in before[-2:] if t["best_chi2"] >= before[-3]["best_chi2"] * 0.99) == 2  # it had stalled
+
+    tree = SearchTree(src, space, ExpertPolicy(), budget, patience=2, hints=kb.hints, outcomes=kb.outcomes)
+    step = tree.begin()
+    while step is not None:
+        tree = SearchTree.from_dict(json.loads(json.dumps(tree.to_dict())), space, ExpertPolicy())
+        ex = execute(space, step.state, tree.source)
+        tree.record(step, ex, evaluate(ex, tree.source, space))
+        tree = SearchTree.from_dict(json.loads(json.dumps(tree.to_dict())), space, ExpertPolicy())
+        step = tree.next()
+    strip = lambda t: [{k: v for k, v in s.items() if k != "seconds"} for s in t]  # noqa: E731
+    assert strip(tree.result().trace) == strip(res.trace)
+    kb.close()
+
+
 class HostilePolicy(ExpertPolicy):
     """Proposes what a broken or malicious LLM might: nothing of it may reach the engine."""
 

@@ -180,6 +180,7 @@ class SearchTree:
         self.models = self.tokens = self.rejected = 0
         self.cost_usd = 0.0
         self.since_improvement = 0
+        self.even_start: State | None = None  # the even first look, kept while a learned one leads
         self.best_chi2 = np.inf
         self.stop = ""
         self.pending: Step | None = None
@@ -190,6 +191,9 @@ class SearchTree:
     def begin(self) -> Step:
         outcomes = self.outcomes(self.source.redshift) if self.outcomes is not None else None
         start = self.policy.initial(self.space, self.source, self.budget.max_models, outcomes=outcomes)
+        if outcomes:
+            even = self.policy.initial(self.space, self.source, self.budget.max_models)
+            self.even_start = even if even.key != start.key else None
         if self.space.size(start) > self.budget.max_models:
             raise ActionError(f"the initial configuration ({self.space.size(start):,} models) exceeds the budget")
         self.pending = Step(0, None, None, start)
@@ -219,7 +223,7 @@ class SearchTree:
             "parent": node.parent,
             "action": action.describe() if action else "initial",
             "action_data": action.to_dict() if action else {},
-            "rationale": action.rationale if action else "coarse first look at the base modules",
+            "rationale": action.rationale if action else self._first_look_why(),
             "rule": action.rule if action else "initial",
             "models": execution.n_models,
             "models_cumulative": self.models,
@@ -234,7 +238,7 @@ class SearchTree:
         }
         self.trace.append(entry)
         self.history.append({"action": entry["action"], "gain": gain})
-        if parent is not None:
+        if len(self.nodes) > 1:
             if node.chi2 < self.best_chi2 * (1 - IMPROVEMENT):
                 self.since_improvement = 0
             else:
@@ -259,6 +263,9 @@ class SearchTree:
             if self.stop:
                 return None
             best = min(self.nodes, key=lambda n: n.chi2)
+            restart = None if best.evaluation.good else self._restart()
+            if restart is not None:
+                return restart
             if (
                 best.evaluation.good
                 and self.since_improvement >= self.patience
@@ -308,6 +315,24 @@ class SearchTree:
                 return self.pending
             node.exhausted = True
 
+    def _first_look_why(self) -> str:
+        if not self.nodes[:-1]:
+            placed = self.even_start is not None
+            return "coarse first look at the base modules" + (", placed where similar galaxies ended" if placed else "")
+        return "the even first look: the search from the one placed by knowledge stalled"
+
+    def _restart(self) -> Step | None:
+        """The even first look, once, when the search from a first look placed by knowledge stalls
+        (this galaxy may be unlike those the knowledge came from)."""
+        even = self.even_start
+        if even is None or self.since_improvement < self.patience:
+            return None
+        self.even_start = None
+        if self.tried(even) or self.space.size(even) > self.budget.max_models - self.models:
+            return None
+        self.pending = Step(len(self.trace), None, None, even)
+        return self.pending
+
     def tried(self, state: State) -> bool:
         """Whether every model of ``state`` was already fitted: the same configuration, or one
         inside a configuration already run (a scan at the best model of a wider scan, say)."""
@@ -354,6 +379,7 @@ class SearchTree:
             "cost_usd": self.cost_usd,
             "rejected": self.rejected,
             "since_improvement": self.since_improvement,
+            "even_start": state_to_dict(self.even_start) if self.even_start else None,
             "best_chi2": self.best_chi2,
             "stop": self.stop,
             "pending": step_to_dict(self.pending) if self.pending else None,
@@ -392,6 +418,7 @@ class SearchTree:
         tree.cost_usd = d.get("cost_usd", 0.0)
         tree.since_improvement, tree.best_chi2, tree.stop = d["since_improvement"], d["best_chi2"], d["stop"]
         tree.pending = step_from_dict(d["pending"]) if d["pending"] else None
+        tree.even_start = state_from_dict(d["even_start"]) if d.get("even_start") else None
         tree.started, tree.elapsed = d["started"], d["elapsed"]
         return tree
 
