@@ -2,9 +2,11 @@
 
 A node is a configuration with its fit and evaluation; its children are the configurations
 its proposals lead to. The search goes deep from the best node while that improves, and wide
-(the best node that still has untried proposals) when it stalls. A configuration already tried
-is never run again. It stops on a good fit that stops improving, or when a budget (models,
-steps, tokens, wall time) is spent. A source no configuration explains is an anomaly.
+(the best node that still has untried proposals) when it stalls. A configuration already tried,
+or one inside a configuration already tried, is never run. When knowledge placed the first look
+and the search stalls without a good fit, the even first look runs once as a second root. It
+stops on a good fit that stops improving, or when a budget (models, steps, tokens, wall time) is
+spent. A source no configuration explains is an anomaly.
 """
 
 from __future__ import annotations
