@@ -145,7 +145,7 @@ _COARSER = (
 # Knowledge of other galaxies' best fits places the first look's values: below this many best
 # fits of similar galaxies a parameter keeps the even spread.
 MIN_OUTCOMES = 5
-PSEUDO_COUNT = 1.0  # every allowed value counts as one galaxy's best fit (keeps rare values reachable)
+PSEUDO_FRACTION = 0.05  # every allowed value counts as this fraction of the galaxies (keeps rare values reachable)
 
 
 def initial_state(
@@ -168,13 +168,13 @@ def initial_state(
 def _covering(ladder: list[Any], allowed: list[int], values: list[float], k: int) -> list[int]:
     """``k`` ladder positions among ``allowed`` placed where ``values`` lie: weighted 1-D k-medians
     in ladder steps, solved exactly (ladders are a few values long). Every allowed position also
-    counts as ``PSEUDO_COUNT`` values, so a well-populated stretch of the ladder far from the
-    others keeps a value of its own."""
+    counts as ``PSEUDO_FRACTION`` of the values, so a well-populated stretch of the ladder far
+    from the others keeps a value of its own however many galaxies are known."""
     from itertools import combinations
 
     if k >= len(allowed):
         return list(allowed)
-    weight = np.full(len(allowed), PSEUDO_COUNT)
+    weight = np.full(len(allowed), PSEUDO_FRACTION * len(values))
     for v in values:
         weight[int(np.argmin([abs(float(ladder[i]) - float(v)) for i in allowed]))] += 1.0
     pos = np.asarray(allowed, dtype=float)
