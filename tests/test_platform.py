@@ -372,6 +372,7 @@ def test_submit_command_writes_what_fit_writes_and_knowledge_is_searchable(nats_
         z = float(t["redshift"][0])
         reply = stub.SearchKnowledge(pb.SearchKnowledgeRequest(outcomes_at_redshift=z), metadata=md, timeout=10)
         ended = json.loads(reply.outcomes_json)
+        assert not reply.entries  # the prior alone: the rules are not listed with it
         best = json.loads((out / "traces" / "mock000.json").read_text())["best"]["model"]
         assert best["sfhdelayed"]["tau_main"] in ended["sfhdelayed"]["tau_main"]
         assert (
