@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -233,24 +233,7 @@ class KnowledgeBase:
             data = data["rules"]
         if not isinstance(data, list):
             raise ValueError(f"{path}: expected a list of rules or an export with 'rules'")
+        known = {f.name for f in fields(Rule)}
         for d in data:
-            self.add(
-                Rule(
-                    **{
-                        k: d[k]
-                        for k in (
-                            "signature",
-                            "action",
-                            "text",
-                            "tried",
-                            "helped",
-                            "mean_gain",
-                            "sources",
-                            "id",
-                            "mean_models",
-                        )
-                        if k in d
-                    }
-                )
-            )
+            self.add(Rule(**{k: v for k, v in d.items() if k in known}))
         return len(data)

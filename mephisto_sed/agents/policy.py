@@ -194,15 +194,14 @@ def _first_look(space: SearchSpace, source: Source, counts: dict[str, int], outc
         choice[m] = {}
         for p, ladder in space.ladders[m].items():
             n = len(ladder)
+            allowed = list(range(n))
+            if p in ("age_main", "age"):  # no population older than the Universe at z
+                allowed = [i for i, v in enumerate(ladder) if v <= t_univ] or [0]
             learned = (outcomes or {}).get(m, {}).get(p, [])
             if n > 1 and len(learned) >= MIN_OUTCOMES and (p in counts or p == "tau_burst"):
-                allowed = list(range(n))
-                if p in ("age_main", "age"):
-                    allowed = [i for i, v in enumerate(ladder) if v <= t_univ] or [0]
                 idx = _covering(ladder, allowed, learned, counts.get(p, 1))
             elif p in ("age_main", "age"):
-                valid = [i for i, v in enumerate(ladder) if v <= t_univ] or [0]
-                idx = [valid[i] for i in _spread(len(valid), counts[p])]
+                idx = [allowed[i] for i in _spread(len(allowed), counts[p])]
             elif p == "f_burst":
                 idx = sorted({_nearest(ladder, v) for v in bursts})
             elif p == "tau_burst":
