@@ -125,6 +125,7 @@ def read_cigale_results(results_fits: str | Path, catalog: Catalog, config: Conf
                 catalog.upper_limit[i, cols],
                 best,
                 {k: row[k] for k in table.colnames if k != "id"},
+                additionalerror=config.additionalerror,
             )
         )
     return FitResults(table, fits, bands, config)

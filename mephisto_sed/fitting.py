@@ -2,8 +2,10 @@
 
 * The mass scale is solved analytically per model: s = Σ w f_o f_m / Σ w f_m², w = 1/σ²;
   σ² includes ``additionalerror`` × flux in quadrature. Models with s ≤ 0 are excluded.
-* Upper limits follow CIGALE's ``lim_flag = noscaling``: they do not set the scale but add
-  -2 ln[√(π/2) σ (1 + erf((f_lim - s f_m)/(√2 σ)))] to χ².
+* Upper limits follow CIGALE's ``lim_flag = noscaling``: they do not set the scale but add the
+  normalised term -2 ln[½ (1 + erf((f_lim - s f_m)/(√2 σ)))] = -2 ln Φ((f_lim - s f_m)/σ) to χ²
+  (Sawicki 2012, as a current CIGALE computes it): a limit the model satisfies costs ≈ 0, one it
+  meets exactly costs 2 ln 2, and χ² does not depend on the flux unit.
 * Reduced χ² = χ² / (N - 1), N the bands used.
 * Bayesian estimates (``bayes.*``) are likelihood-weighted means and standard deviations over
   every model, accumulated with a running χ² minimum so any grid size streams in bounded memory.
@@ -15,11 +17,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from scipy.special import erf
+from scipy.special import log_ndtr
 
 from .engine import EXTENSIVE, ModelChunk
 
-__all__ = ["SourceData", "FitAccumulator", "BestModel"]
+__all__ = ["SourceData", "FitAccumulator", "BestModel", "bayes_values"]
 
 
 @dataclass
@@ -82,10 +84,8 @@ class FitAccumulator:
                 j = np.flatnonzero(d.lim[i])
                 sig = d.err[i, j][None, :]
                 model = scale[i][:, None] * fluxes[:, j]
-                arg = (d.flux[i, j][None, :] - model) / (np.sqrt(2) * sig)
-                term = np.sqrt(np.pi / 2) * sig * (1 + erf(arg))
-                with np.errstate(divide="ignore"):
-                    chi2[i] += -2 * np.sum(np.log(term), axis=1)
+                # log Φ stays finite for a badly violated limit, where 1 + erf underflows to 0
+                chi2[i] += -2 * np.sum(log_ndtr((d.flux[i, j][None, :] - model) / sig), axis=1)
         return chi2, scale
 
     def add(self, chunk: ModelChunk) -> None:
@@ -182,3 +182,8 @@ def _model_params(chunk: ModelChunk, k: int) -> dict[str, Any]:
         if key.startswith("sfh.") and not key.startswith("sfh.sfr")
     }
     return {"sfh": sfh, **{c: dict(v) for c, v in chunk.params.items()}}
+
+
+def bayes_values(row: dict[str, Any]) -> dict[str, float]:
+    """The ``bayes.*`` estimates of a results row, without prefix or errors."""
+    return {k[6:]: float(v) for k, v in row.items() if k.startswith("bayes.") and not k.endswith("_err")}

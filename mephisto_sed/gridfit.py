@@ -14,8 +14,9 @@ from tqdm.auto import tqdm
 from .catalog import Catalog
 from .config import ConfigError, Configuration
 from .engine import SED, ModelGrid, model_from_params
-from .fitting import BestModel, FitAccumulator, SourceData
+from .fitting import BestModel, FitAccumulator, SourceData, bayes_values
 from .photometry import DEFAULT_COSMOLOGY
+from .plausibility import estimate_warnings
 
 log = logging.getLogger(__name__)
 
@@ -35,11 +36,17 @@ class SourceFit:
     row: dict[str, Any]
     model: dict[str, dict[str, Any]] = field(default_factory=dict)
     sed: SED | None = None
+    additionalerror: float = 0.0  # the fraction of the flux added to σ in quadrature, as in χ²
+
+    @property
+    def sigma(self) -> np.ndarray:
+        """The σ that χ² uses: catalogue error ⊕ ``additionalerror`` × flux (mJy)."""
+        return np.sqrt(self.err**2 + (self.additionalerror * self.flux) ** 2)
 
     @property
     def residuals(self) -> np.ndarray:
-        """(observed - model)/σ per band, NaN where missing."""
-        return (self.flux - self.best.fluxes) / self.err
+        """(observed - model)/σ per band with χ²'s σ (:attr:`sigma`), NaN where missing."""
+        return (self.flux - self.best.fluxes) / self.sigma
 
 
 @dataclass
@@ -110,9 +117,11 @@ def fit_catalog(
                 catalog.upper_limit[k, idx],
                 best,
                 row,
+                additionalerror=config.additionalerror,
             )
             if np.isfinite(best.chi2):
                 fit.model = model_from_params(config, best.params)
+                row["warnings"] = "; ".join(estimate_warnings(bayes_values(row), fit.model, float(z)))
                 if with_sed:
                     fit.sed = grid.sed(fit.model, float(z))
             fits[k] = fit
@@ -139,4 +148,8 @@ def _results_table(fits: list[SourceFit]) -> Table:
             t[f"best.{b}"].unit = "mJy"
         for j, b in enumerate(fits[0].bands):
             t[f"residual.{b}"] = [f.residuals[j] if f.best.fluxes is not None else np.nan for f in fits]
+            t[f"residual.{b}"].description = (
+                f"(obs - model)/sigma, sigma = error (+) additionalerror x flux in quadrature, as in chi2 "
+                f"(additionalerror = {fits[0].additionalerror:g})"
+            )
     return t

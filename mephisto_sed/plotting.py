@@ -84,7 +84,7 @@ def plot_fit(fit: SourceFit, path: str | Path | None = None, *, show_components:
     )
     ax.legend(fontsize=7, loc="best", ncol=2)
     axr.set_xlabel(r"observed wavelength [$\mu$m]")
-    axr.set_ylabel(r"(obs$-$model)/$\sigma$")
+    axr.set_ylabel(r"(obs$-$model)/$\sigma$" + (f" (σ ⊕ {fit.additionalerror:g} F)" if fit.additionalerror else ""))
     fig.tight_layout()
     if path is not None:
         fig.savefig(path, dpi=110)

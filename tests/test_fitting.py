@@ -87,3 +87,50 @@ def test_injection_recovery_of_mock_galaxies():
         inside.append(np.abs(mean - true) <= 2 * err + 1e-6 * np.abs(true))
     frac = np.mean(np.concatenate(inside))
     assert frac >= 0.9, f"only {frac:.0%} of true parameters inside 2σ"
+
+
+def test_upper_limit_term_is_normalised_and_unit_free():
+    """Sawicki (2012): a satisfied limit costs ≈ 0, a model exactly at the limit 2 ln 2, and χ² is the
+    same whatever the flux unit (the old √(π/2) σ form added -2 ln(√(2π) σ) per limit)."""
+    f_models = np.array([[1.0, 1.0, 1e-6], [1.0, 1.0, 0.5]])  # third band: far below / at the limit
+    obs = np.array([[1.0, 1.0, 0.5]])
+    err = np.array([[0.1, 0.1, 0.02]])
+    lim = np.array([[False, False, True]])
+    chi2, _ = FitAccumulator(SourceData(obs, err, lim, additionalerror=0.0)).chi2(f_models)
+    assert chi2[0, 0] == pytest.approx(0.0, abs=1e-9)
+    assert chi2[0, 1] == pytest.approx(2 * np.log(2), rel=1e-9)
+    in_ujy, _ = FitAccumulator(SourceData(obs * 1e3, err * 1e3, lim, additionalerror=0.0)).chi2(f_models * 1e3)
+    np.testing.assert_allclose(in_ujy, chi2, rtol=1e-9, atol=1e-9)
+    # a limit violated by 40σ stays finite (log Φ, not log of an underflowed 1 + erf)
+    bad, _ = FitAccumulator(SourceData(obs, err, lim, additionalerror=0.0)).chi2(np.array([[1.0, 1.0, 1.3]]))
+    assert np.isfinite(bad[0, 0]) and bad[0, 0] > 1000
+
+
+def test_residuals_use_the_sigma_of_chi2(tmp_path):
+    """The residual columns and the plot divide by the σ χ² uses (catalogue error ⊕ additionalerror ×
+    flux): Σ residual² over the detections equals the best χ²."""
+    cfg = Configuration.from_modules(MOCK_CONFIG, additionalerror=0.1)
+    cat, _ = make_mock_catalog(cfg, BROAD_BANDS, 3, seed=3, snr=40.0)
+    res = fit_catalog(cat, cfg, progress=False, with_sed=False)
+    for fit, row in zip(res.fits, res.table):
+        r = np.array([row[f"residual.{b}"] for b in res.bands])
+        assert np.nansum(r**2) == pytest.approx(row["best.chi_square"], rel=1e-6)
+        assert "additionalerror" in res.table[f"residual.{res.bands[0]}"].description
+
+
+def test_grid_reports_sfr_averages_and_plausibility_warnings():
+    """A 3 Myr burst's instantaneous SFR is many times its 100 Myr average: the grid reports both
+    averages (CIGALE's names) and says so in ``warnings``; a main-sequence galaxy gets none."""
+    burst = dict(MOCK_CONFIG)
+    burst["sfhdelayed"] = {"tau_main": 1000.0, "age_main": 1000.0, "f_burst": 0.2, "age_burst": 3.0, "tau_burst": 50.0}
+    cfg = Configuration.from_modules(burst, additionalerror=0.1)
+    cat, _ = make_mock_catalog(cfg, BROAD_BANDS, 1, seed=1, z_range=(1.0, 1.5))
+    row = fit_catalog(cat, cfg, progress=False, with_sed=False).table[0]
+    assert row["bayes.sfh.sfr"] > 5 * row["bayes.sfh.sfr100Myrs"] > 0
+    assert row["bayes.sfh.sfr10Myrs"] > row["bayes.sfh.sfr100Myrs"]
+    assert "100 Myr average" in row["warnings"]
+    quiet = dict(MOCK_CONFIG)
+    quiet["sfhdelayed"] = {"tau_main": 3000.0, "age_main": 2000.0, "f_burst": 0.0}
+    cfg = Configuration.from_modules(quiet, additionalerror=0.1)
+    cat, _ = make_mock_catalog(cfg, BROAD_BANDS, 1, seed=1, z_range=(1.0, 1.5))
+    assert fit_catalog(cat, cfg, progress=False, with_sed=False).table[0]["warnings"] == ""

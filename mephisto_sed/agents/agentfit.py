@@ -16,6 +16,7 @@ from tqdm.auto import tqdm
 from ..catalog import Catalog
 from ..engine import ModelGrid
 from ..gridfit import SourceFit
+from ..plausibility import estimate_warnings
 from .distill import distill
 from .execute import Source
 from .policy import ExpertPolicy, Policy
@@ -42,6 +43,7 @@ def result_row(res: SearchResult) -> dict[str, Any]:
         {
             "anomaly": res.anomaly,
             "anomaly_reason": res.anomaly_reason,
+            "warnings": "; ".join(estimate_warnings(res.best.evaluation.bayes, ex.best_model, res.source.redshift)),
             "models_evaluated": res.models_evaluated,
             "steps": res.steps,
             "stop_reason": res.stop_reason,
@@ -121,7 +123,17 @@ def source_fit(res: SearchResult, space: SearchSpace) -> SourceFit:
     cfg = space.to_config(res.best.state)
     z = round(src.redshift, 2)
     fit = SourceFit(
-        src.id, src.redshift, z, src.bands, src.flux, src.err, src.upper_limit, ex.best, ex.row, ex.best_model
+        src.id,
+        src.redshift,
+        z,
+        src.bands,
+        src.flux,
+        src.err,
+        src.upper_limit,
+        ex.best,
+        ex.row,
+        ex.best_model,
+        additionalerror=space.additionalerror,
     )
     if ex.best_model:
         fit.sed = ModelGrid(cfg, src.bands).sed(ex.best_model, z)

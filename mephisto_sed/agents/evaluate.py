@@ -10,7 +10,8 @@ from typing import Any
 import numpy as np
 
 from ..filters import get_filter
-from ..photometry import age_of_universe_myr
+from ..fitting import bayes_values
+from ..plausibility import implausibilities
 from .execute import Execution, Source
 from .space import SearchSpace
 
@@ -124,8 +125,8 @@ def evaluate(execution: Execution, source: Source, space: SearchSpace) -> Evalua
     reddest = float(np.mean(res[red][np.argsort(rest[red])[-2:]])) if red.sum() else 0.0
     patterns = _patterns(regimes, execution.chi2_red, reddest)
     edges = _edges(execution, space)
-    bayes = {k[6:]: float(v) for k, v in row.items() if k.startswith("bayes.") and not k.endswith("_err")}
-    plaus = _plausibility(bayes, execution.best_model, z)
+    bayes = bayes_values(row)
+    plaus = implausibilities(bayes, execution.best_model, z)
     score = -execution.chi2_red - 0.5 * len(plaus)
     return Evaluation(
         chi2=execution.chi2,
@@ -195,23 +196,4 @@ def _edges(execution: Execution, space: SearchSpace) -> list[dict[str, Any]]:
             out.append({"module": m, "param": p, "side": "low", "value": value})
         elif i == max(idx) and i < ladder_len - 1:
             out.append({"module": m, "param": p, "side": "high", "value": value})
-    return out
-
-
-def _plausibility(bayes: dict[str, float], best: dict[str, dict[str, Any]], z: float) -> list[str]:
-    out = []
-    mass = bayes.get("stellar.m_star", np.nan)
-    if np.isfinite(mass) and mass > 0:
-        logm = np.log10(mass)
-        if logm > 12.5:
-            out.append(f"stellar mass 10^{logm:.1f} Msun is implausibly high")
-        if logm < 6:
-            out.append(f"stellar mass 10^{logm:.1f} Msun is implausibly low for a detected galaxy")
-        ssfr = bayes.get("sfh.sfr", 0.0) / mass
-        if ssfr > 1e-7:
-            out.append(f"sSFR {ssfr:.1e}/yr exceeds 1e-7/yr (mass doubling in <10 Myr)")
-    sfh = best.get("sfhdelayed") or best.get("sfh2exp") or {}
-    age = sfh.get("age_main", sfh.get("age"))
-    if age is not None and age > age_of_universe_myr(z):
-        out.append(f"age {age:.0f} Myr exceeds the age of the Universe at z={z:.2f}")
     return out

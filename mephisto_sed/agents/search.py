@@ -608,8 +608,7 @@ def _anomaly(ev: Evaluation) -> tuple[bool, str]:
             f"best reduced chi2 {ev.chi2_red:.1f} > {ANOMALY_CHI2_RED:g}; unexplained: "
             f"{', '.join(bad) or 'scatter across all regimes'}"
         )
-    if ev.plausibility:
-        return True, "; ".join(ev.plausibility)
+    # an implausible estimate alone is a warning (the results' ``warnings`` column), not an anomaly
     return False, ""
 
 
