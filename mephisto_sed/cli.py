@@ -368,6 +368,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
         )
         if not args.per_source:
             result.pop("per_source")
+    elif args.what == "accuracy":
+        from .agents.bench_accuracy import bench_accuracy
+
+        result = bench_accuracy(
+            n=args.n if args.n != 20 else 100, max_models=args.max_models, n_real=args.n_real, progress=not args.json
+        )
     elif args.what in ("llm", "platform"):
         from .agents.search import Budget
         from .catalog import read_catalog
@@ -513,11 +519,12 @@ def build_parser() -> argparse.ArgumentParser:
     kn.set_defaults(func=cmd_knowledge)
 
     b = sub.add_parser("bench", help="benchmarks printing JSON")
-    b.add_argument("what", choices=["engine", "search", "platform", "llm"])
+    b.add_argument("what", choices=["engine", "search", "accuracy", "platform", "llm"])
     b.add_argument("--triton", help="llm: Triton gRPC HOST:PORT (default: start PyTriton with a scripted responder)")
     b.add_argument("--catalog", help="search: catalogue (default: COSMOS2020 2.5<z<3)")
     b.add_argument("--config", help="search: reference pcigale.ini (default: the COSMOS team's 2.5<z<3 grid)")
-    b.add_argument("--n", type=int, default=20, help="search: test sources")
+    b.add_argument("--n", type=int, default=20, help="search: test sources (accuracy: mocks, default 100)")
+    b.add_argument("--n-real", type=int, default=20, help="accuracy: real COSMOS galaxies against the full grid")
     b.add_argument("--n-train", type=int, default=20, help="search: self-play sources for knowledge")
     b.add_argument("--max-models", type=int, default=190_000, help="search: model budget per source")
     b.add_argument("--per-source", action="store_true", help="search: include per-source rows")

@@ -528,18 +528,29 @@ class ModelGrid:
         return SED(wave, comps, lines_att, lines_int, fluxes, props)
 
 
+# module category -> the prefix of its parameters and properties in fits ("stellar.metallicity")
+RESULT_PREFIX = {
+    "sfh": "sfh",
+    "ssp": "stellar",
+    "nebular": "nebular",
+    "attenuation": "attenuation",
+    "dust_emission": "dust",
+    "agn": "agn",
+}
+
+
+def param_key(module: str, param: str) -> str:
+    """The result name of a module's parameter: ``param_key("bc03", "metallicity") == "stellar.metallicity"``."""
+    from .sed_modules import MODULES
+
+    return f"{RESULT_PREFIX[MODULES[module].category]}.{param}"
+
+
 def model_from_params(config: Configuration, params: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """Turn a best model's category-keyed parameters back into ``{module: {param: value}}``."""
     from .sed_modules import MODULES
 
-    cat_of = {
-        "sfh": "sfh",
-        "ssp": "stellar",
-        "nebular": "nebular",
-        "attenuation": "attenuation",
-        "dust_emission": "dust",
-        "agn": "agn",
-    }
+    cat_of = RESULT_PREFIX
     model: dict[str, dict[str, Any]] = {}
     for module in config.modules:
         spec = MODULES[module]

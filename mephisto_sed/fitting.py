@@ -21,6 +21,18 @@ from scipy.special import log_ndtr
 
 from .engine import EXTENSIVE, ModelChunk
 
+# the SFH's grid parameters, as per-model properties of a chunk
+SFH_PARAMS = (
+    "sfh.tau_main",
+    "sfh.age_main",
+    "sfh.tau_burst",
+    "sfh.age_burst",
+    "sfh.f_burst",
+    "sfh.age",
+    "sfh.burst_age",
+)
+BURST_SHAPE = ("sfh.tau_burst", "sfh.age_burst", "sfh.burst_age")
+
 __all__ = ["SourceData", "FitAccumulator", "BestModel", "bayes_values"]
 
 
@@ -57,8 +69,12 @@ class BestModel:
 class FitAccumulator:
     """Accumulates χ², best models and Bayesian moments for several sources over chunks."""
 
-    def __init__(self, data: SourceData, track_blocks: bool = False):
+    def __init__(self, data: SourceData, track_blocks: bool = False, track_marginals: bool = False):
         self.data = data
+        # Σ likelihood per value of every grid parameter ("sfh.tau_main", "nebular.logU"...): the
+        # agents read where the posterior mass lies to complete a neighbourhood before estimating
+        self.track_marginals = track_marginals
+        self.marginals: dict[str, dict[float, np.ndarray]] = {}
         # the best model of every chunk (one block of non-SFH parameters): other basins for the agents
         self.track_blocks = track_blocks
         self.block_best: list[list[tuple[float, dict[str, Any]]]] = [[] for _ in range(data.flux.shape[0])]
@@ -101,11 +117,16 @@ class FitAccumulator:
         for mom in self.moments.values():
             mom[0] *= shift
             mom[1] *= shift
+        for per_value in self.marginals.values():
+            for v in per_value.values():
+                v *= shift
         self.chi2_min = new_min
         like = np.exp(-(chi2 - new_min[:, None]) / 2)
         like[~np.isfinite(like)] = 0.0
         self.sum_l += like.sum(axis=1)
         self.sum_l2 += (like**2).sum(axis=1)
+        if self.track_marginals:
+            self._add_marginals(chunk, like)
         props = self._chunk_props(chunk)
         for key, value in props.items():
             x = value[None, :] * scale if key in EXTENSIVE else np.broadcast_to(value, like.shape)
@@ -128,6 +149,37 @@ class FitAccumulator:
                     params=_model_params(chunk, k),
                     props={key: float(v[k] * s if key in EXTENSIVE else v[k]) for key, v in props.items()},
                 )
+
+    def _add_marginals(self, chunk: ModelChunk, like: np.ndarray) -> None:
+        total = like.sum(axis=1)
+        for cat, params in chunk.params.items():
+            for k, v in (params or {}).items():
+                if isinstance(v, (int, float)) and not isinstance(v, bool):
+                    per_value = self.marginals.setdefault(f"{cat}.{k}", {})
+                    per_value[float(v)] = per_value.get(float(v), 0.0) + total
+        burst = chunk.props.get("sfh.f_burst")
+        for key in SFH_PARAMS:
+            values = chunk.props.get(key)
+            if values is None:
+                continue
+            weights = like
+            if key in BURST_SHAPE and burst is not None:  # without a burst its shape is moot (one copy)
+                weights = like * (burst > 0)
+            uniq, inv = np.unique(values, return_inverse=True)
+            per_value = self.marginals.setdefault(key, {})
+            for i in range(like.shape[0]):
+                sums = np.bincount(inv, weights=weights[i], minlength=uniq.size)
+                for u, w in zip(uniq.tolist(), sums):
+                    arr = per_value.setdefault(float(u), np.zeros(like.shape[0]))
+                    arr[i] += w
+
+    def posterior(self, i: int) -> tuple[float, dict[str, list[list[float]]]]:
+        """Source ``i``'s Σ likelihood (relative to its best χ²) and, when tracked, the Σ likelihood
+        per value of every parameter as ``{key: [[value, weight], ...]}`` (JSON-safe)."""
+        marg = {
+            key: [[v, float(w[i])] for v, w in sorted(per_value.items())] for key, per_value in self.marginals.items()
+        }
+        return float(self.sum_l[i]), marg
 
     @staticmethod
     def _chunk_props(chunk: ModelChunk) -> dict[str, np.ndarray]:

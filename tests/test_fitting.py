@@ -112,7 +112,7 @@ def test_residuals_use_the_sigma_of_chi2(tmp_path):
     cfg = Configuration.from_modules(MOCK_CONFIG, additionalerror=0.1)
     cat, _ = make_mock_catalog(cfg, BROAD_BANDS, 3, seed=3, snr=40.0)
     res = fit_catalog(cat, cfg, progress=False, with_sed=False)
-    for fit, row in zip(res.fits, res.table):
+    for row in res.table:
         r = np.array([row[f"residual.{b}"] for b in res.bands])
         assert np.nansum(r**2) == pytest.approx(row["best.chi_square"], rel=1e-6)
         assert "additionalerror" in res.table[f"residual.{res.bands[0]}"].description

@@ -15,6 +15,7 @@ from tqdm.auto import tqdm
 
 from ..catalog import Catalog
 from ..engine import ModelGrid
+from ..fitting import bayes_values
 from ..gridfit import SourceFit
 from ..plausibility import estimate_warnings
 from .distill import distill
@@ -39,11 +40,13 @@ def result_row(res: SearchResult) -> dict[str, Any]:
     ex = res.best.execution
     row: dict[str, Any] = {"id": res.source.id, "redshift": res.source.redshift}
     row.update({k: v for k, v in ex.row.items() if k != "models_evaluated"})
+    # the estimates come from the completed posterior box around the best model, not the best node
+    row.update(res.estimate)
     row.update(
         {
             "anomaly": res.anomaly,
             "anomaly_reason": res.anomaly_reason,
-            "warnings": "; ".join(estimate_warnings(res.best.evaluation.bayes, ex.best_model, res.source.redshift)),
+            "warnings": "; ".join(estimate_warnings(bayes_values(row), ex.best_model, res.source.redshift)),
             "models_evaluated": res.models_evaluated,
             "steps": res.steps,
             "stop_reason": res.stop_reason,

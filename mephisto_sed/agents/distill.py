@@ -18,8 +18,8 @@ def rules_from_search(result: SearchResult) -> list[Rule]:
     out = []
     by_id = {n.id: n for n in result.nodes}
     for step in result.trace:
-        if step["parent"] is None or not step["action_data"]:
-            continue
+        if step["parent"] is None or not step["action_data"] or step.get("rule") == "estimate":
+            continue  # the first look, or a piece of the posterior box (no decision to learn from)
         parent = by_id[step["parent"]]
         gain = float(step["gain"])
         helped = gain >= HELPED

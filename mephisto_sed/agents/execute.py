@@ -57,6 +57,8 @@ class Execution:
     best_model: dict[str, dict[str, Any]] = field(default_factory=dict)  # {module: {param: value}}
     seconds: float = 0.0
     alternatives: list[tuple[float, dict[str, dict[str, Any]]]] = field(default_factory=list)  # other basins
+    likelihood_sum: float = 0.0  # Σ exp(-(χ² - best χ²)/2) over the models
+    marginals: dict[str, list[list[float]]] = field(default_factory=dict)  # "nebular.logU": [[value, Σ L], ...]
 
     @property
     def chi2(self) -> float:
@@ -74,7 +76,7 @@ def execute(space: SearchSpace, state: State, source: Source, redshift_decimals:
     grid = ModelGrid(cfg, source.bands)
     z = round(source.redshift, redshift_decimals)
     data = SourceData(source.flux[None, :], source.err[None, :], source.upper_limit[None, :], cfg.additionalerror)
-    acc = FitAccumulator(data, track_blocks=True)
+    acc = FitAccumulator(data, track_blocks=True, track_marginals=True)
     for chunk in grid.iter_chunks(z):
         acc.add(chunk)
     row = acc.results()[0]
@@ -82,4 +84,5 @@ def execute(space: SearchSpace, state: State, source: Source, redshift_decimals:
     model = model_from_params(cfg, best.params) if np.isfinite(best.chi2) else {}
     blocks = sorted(acc.block_best[0], key=lambda t: t[0])[: 1 + MAX_ALTERNATIVES]
     alternatives = [(c, model_from_params(cfg, p)) for c, p in blocks[1:]]
-    return Execution(state, acc.n_models, best, row, model, time.perf_counter() - t0, alternatives)
+    like, marginals = acc.posterior(0)
+    return Execution(state, acc.n_models, best, row, model, time.perf_counter() - t0, alternatives, like, marginals)

@@ -14,13 +14,14 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
 
 from ..fitting import BestModel
 from .actions import Action, ActionError, apply_action
+from .estimate import NEAR_DCHI2, Box, combine, extensions, grown, initial_box
 from .evaluate import Evaluation, evaluate
 from .execute import Execution, Source, execute
 from .policy import KnowledgeHint, Outcomes, Policy, ProposalContext
@@ -39,6 +40,8 @@ class Budget:
     max_tokens: int = 10_000
     max_seconds: float = 300.0
     max_models_per_step: int = 50_000
+    # after the search: the posterior box around the best model that the estimates come from
+    max_estimate_models: int = 60_000
 
 
 @dataclass
@@ -74,6 +77,8 @@ class SearchResult:
     seconds: float
     policy: str = "expert"
     cost_usd: float = 0.0  # LLM cost by the policy's cost model
+    # the estimates (bayes.* and errors) over the completed posterior box, see agents/estimate.py
+    estimate: dict[str, Any] = field(default_factory=dict)
 
     def models_to_reach(self, chi2_target: float) -> int | None:
         """Models evaluated until the best χ² first reached ``chi2_target`` (None if never)."""
@@ -183,6 +188,8 @@ class SearchTree:
         self.cost_usd = 0.0
         self.since_improvement = 0
         self.even_start: State | None = None  # the even first look, kept while a learned one leads
+        # once the search stops: {"box": Box.to_dict(), "slabs": [node ids], "models": n, "done": bool}
+        self.estimation: dict[str, Any] | None = None
         self.best_chi2 = np.inf
         self.stop = ""
         self.pending: Step | None = None
@@ -213,6 +220,11 @@ class SearchTree:
         self.models += execution.n_models
         node = Node(len(self.nodes), step.parent, step.state, step.action, execution, evaluation)
         self.nodes.append(node)
+        if _is_estimate(step.action):  # a piece of the posterior box: never expanded
+            node.exhausted = True
+            assert self.estimation is not None
+            self.estimation["slabs"].append(node.id)
+            self.estimation["models"] += execution.n_models
         best = min(self.nodes, key=lambda n: n.chi2)
         gain = (
             (parent.chi2 - node.chi2) / parent.chi2 if parent and np.isfinite(parent.chi2) and parent.chi2 > 0 else 0.0
@@ -223,7 +235,9 @@ class SearchTree:
             "step": len(self.trace),
             "node": node.id,
             "parent": node.parent,
-            "action": action.describe() if action else "initial",
+            "action": (f"estimate: {action.rationale}" if _is_estimate(action) else action.describe())
+            if action
+            else "initial",
             "action_data": action.to_dict() if action else {},
             "rationale": action.rationale if action else self._first_look_why(),
             "rule": action.rule if action else "initial",
@@ -252,6 +266,8 @@ class SearchTree:
         """The next configuration to run, or None when the search stops (see :attr:`stop`)."""
         if self.pending is not None:
             return self.pending
+        if self.stop:
+            return self._estimation_step()
         budget = self.budget
         while True:
             if self.models >= budget.max_models:
@@ -263,7 +279,7 @@ class SearchTree:
             elif time.time() - self.started >= budget.max_seconds:
                 self.stop = "time budget spent"
             if self.stop:
-                return None
+                return self._estimation_step()
             best = min(self.nodes, key=lambda n: n.chi2)
             restart = None if best.evaluation.good else self._restart()
             if restart is not None:
@@ -274,12 +290,12 @@ class SearchTree:
                 and _refined(best, self.space, self.tried)
             ):
                 self.stop = "good fit, no longer improving"
-                return None
+                return self._estimation_step()
             # deep: expand the best node; wide: when it is exhausted or the search stalls, the next best
             order = sorted((n for n in self.nodes if not n.exhausted), key=lambda n: n.chi2)
             if not order:
                 self.stop = "no proposal left"
-                return None
+                return self._estimation_step()
             if self.since_improvement < self.patience or len(order) == 1:
                 node = order[0]
             else:  # stalled: the least-expanded of the best few nodes, so every promising branch gets a turn
@@ -316,6 +332,63 @@ class SearchTree:
                 self.pending = Step(len(self.trace), node.id, action, new)
                 return self.pending
             node.exhausted = True
+
+    # -- the estimate: a completed posterior box around the best model (agents/estimate.py) ------
+    def _estimation_step(self) -> Step | None:
+        """The next piece of the posterior box, or None once it is complete (or its budget spent)."""
+        est = self.estimation
+        if est is not None and est["done"]:
+            return None
+        cap = self.budget.max_estimate_models
+        if est is None:
+            searched = [n for n in self.nodes if not _is_estimate(n.action)]
+            best = min(searched, key=lambda n: n.chi2)
+            if cap <= 0 or not np.isfinite(best.chi2) or not best.execution.best_model:
+                self.estimation = {"box": None, "slabs": [], "models": 0, "done": True}
+                return None
+            near = [
+                n
+                for n in searched
+                if n is not best and n.state.modules == best.state.modules and n.chi2 <= best.chi2 + NEAR_DCHI2
+            ]
+            box = initial_box(self.space, best, near, cap)
+            est = self.estimation = {"box": box.to_dict(), "slabs": [], "models": 0, "done": False, "parent": best.id}
+            same = [n for n in self.nodes if n.state.key == box.state().key]
+            if same:  # the search already ran exactly this configuration
+                est["slabs"].append(same[0].id)
+            else:
+                return self._estimate_pending(box.state(), "posterior box around the best model")
+        box = Box.from_dict(est["box"])
+        _, marginals, _ = combine([self.nodes[i].execution for i in est["slabs"]])
+        for mass, m, p, new in extensions(self.space, box, marginals):
+            slab = box.state(override=(m, p, new))
+            if est["models"] + self.space.size(slab) > cap:
+                continue
+            est["box"] = grown(box, m, p, new).to_dict()
+            value = self.space.ladders[m][p][new]
+            return self._estimate_pending(slab, f"{m}.{p} = {value:g} (edge mass {mass:.0%} of the peak)")
+        est["done"] = True
+        return None
+
+    def _estimate_pending(self, state: State, why: str) -> Step:
+        action = Action("zoom", rationale=why, rule="estimate")
+        self.pending = Step(len(self.trace), self.estimation["parent"], action, state)
+        return self.pending
+
+    def estimate(self) -> dict[str, Any]:
+        """``bayes.*`` over the posterior box, with ``estimate.models`` and ``estimate.complete``."""
+        est = self.estimation
+        if not est or not est["slabs"]:
+            return {}
+        row, _, _ = combine([self.nodes[i].execution for i in est["slabs"]])
+        if not row:
+            return {}
+        box = Box.from_dict(est["box"])
+        row["estimate.models"] = int(est["models"])
+        # complete: no side of the box still carries posterior mass (not stopped by its model budget)
+        _, marginals, _ = combine([self.nodes[i].execution for i in est["slabs"]])
+        row["estimate.complete"] = bool(est["done"] and not extensions(self.space, box, marginals))
+        return row
 
     def _first_look_why(self) -> str:
         if not self.nodes[:-1]:
@@ -358,6 +431,7 @@ class SearchTree:
             self.elapsed,
             getattr(self.policy, "name", "policy"),
             self.cost_usd,
+            self.estimate(),
         )
 
     # -- persistence --------------------------------------------------------------------------
@@ -382,6 +456,7 @@ class SearchTree:
             "rejected": self.rejected,
             "since_improvement": self.since_improvement,
             "even_start": state_to_dict(self.even_start) if self.even_start else None,
+            "estimation": self.estimation,
             "best_chi2": self.best_chi2,
             "stop": self.stop,
             "pending": step_to_dict(self.pending) if self.pending else None,
@@ -421,6 +496,7 @@ class SearchTree:
         tree.since_improvement, tree.best_chi2, tree.stop = d["since_improvement"], d["best_chi2"], d["stop"]
         tree.pending = step_from_dict(d["pending"]) if d["pending"] else None
         tree.even_start = state_from_dict(d["even_start"]) if d.get("even_start") else None
+        tree.estimation = d.get("estimation")
         tree.started, tree.elapsed = d["started"], d["elapsed"]
         return tree
 
@@ -525,6 +601,8 @@ def execution_to_dict(ex: Execution) -> dict[str, Any]:
         "best_model": ex.best_model,
         "seconds": float(ex.seconds),
         "alternatives": [[float(c), m] for c, m in ex.alternatives],
+        "likelihood_sum": float(ex.likelihood_sum),
+        "marginals": ex.marginals,
     }
 
 
@@ -539,7 +617,15 @@ def execution_from_dict(d: dict[str, Any]) -> Execution:
     )
     alternatives = [(float(c), m) for c, m in d["alternatives"]]
     return Execution(
-        state_from_dict(d["state"]), d["n_models"], best, d["row"], d["best_model"], d["seconds"], alternatives
+        state_from_dict(d["state"]),
+        d["n_models"],
+        best,
+        d["row"],
+        d["best_model"],
+        d["seconds"],
+        alternatives,
+        float(d.get("likelihood_sum", 0.0)),
+        d.get("marginals", {}),
     )
 
 
@@ -614,3 +700,7 @@ def _anomaly(ev: Evaluation) -> tuple[bool, str]:
 
 def hints_from(records: list[dict[str, Any]]) -> list[KnowledgeHint]:
     return [KnowledgeHint(**r) for r in records]
+
+
+def _is_estimate(action: Action | None) -> bool:
+    return action is not None and action.rule == "estimate"

@@ -1,0 +1,202 @@
+"""``mephisto-sed bench accuracy``: are the agent's physical estimates as right as the full grid's?
+
+Injection–recovery on mocks whose truths lie *between* the grid's nodes (continuous draws of the
+SFH, attenuation and nebular parameters; metallicity on BC03's own values), observed with
+depth-limited noise and a 3 % calibration floor, faint bands turned into 3σ upper limits. The
+same mocks go through ``fit`` (the agent's search, budgeted) and ``grid`` (every model of the
+same universe). Printed per method: median |Δlog M*|, |Δlog SFR₁₀₀|, |Δ E(B−V)_lines| and the
+coverage of the ±1σ and ±2σ intervals of M* (68 % and 95 % expected). Real COSMOS2020 galaxies
+are added when ``../shared/data`` is here: there the reference is the full COSMOS grid's own
+``bayes.*`` (no truth is known), and the agent's mass is compared with it.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+from astropy.table import Table
+from tqdm.auto import tqdm
+
+from ..catalog import Catalog
+from ..engine import ModelGrid
+from ..filters import get_filter
+from ..gridfit import fit_catalog
+from ..photometry import age_of_universe_myr
+from .agentfit import agent_fit_catalog
+from .search import Budget
+from .space import SearchSpace, default_space
+
+BANDS = [
+    "cfht.megacam.u",
+    "subaru.suprime.g",
+    "subaru.suprime.r",
+    "subaru.suprime.i",
+    "subaru.suprime.z",
+    "subaru.suprime.Y",
+    "paranal.vircam.J",
+    "paranal.vircam.H",
+    "paranal.vircam.Ks",
+    "spitzer.irac.I1",
+    "spitzer.irac.I2",
+]
+REDSHIFTS = (0.5, 1.0, 1.5, 2.0, 3.0)
+DEPTH_AB = {"optical": 26.0, "nir": 24.5, "irac": 24.0}  # 5σ depths, COSMOS-like
+CALIBRATION = 0.03
+
+
+def _depth(band: str) -> float:
+    lam = get_filter(band).pivot_wavelength
+    return DEPTH_AB["optical"] if lam < 1.0e4 else DEPTH_AB["nir"] if lam < 3.0e4 else DEPTH_AB["irac"]
+
+
+def draw_truth(space: SearchSpace, z: float, rng: np.random.Generator) -> dict[str, dict[str, Any]]:
+    """A model of ``space``'s base modules with continuous parameters between the ladder nodes."""
+    cfg = space.to_config(space.reference_state())
+    model = {m: {k: v[0] for k, v in p.items()} for m, p in cfg.params.items()}
+
+    def loguniform(lo: float, hi: float) -> float:
+        return float(np.exp(rng.uniform(np.log(lo), np.log(hi))))
+
+    ladders = space.ladders
+    sfh = model["sfhdelayed"]
+    t_univ = age_of_universe_myr(z)
+    sfh["tau_main"] = loguniform(100.0, 5000.0)
+    sfh["age_main"] = loguniform(100.0, min(8000.0, 0.9 * t_univ))
+    bursty = rng.random() < 0.4
+    sfh["f_burst"] = float(rng.uniform(0.02, 0.3)) if bursty else 0.0
+    sfh["age_burst"] = loguniform(5.0, 50.0)
+    sfh["tau_burst"] = loguniform(5.0, 100.0)
+    model["bc03"]["metallicity"] = float(rng.choice([0.004, 0.008, 0.02]))
+    neb = model["nebular"]
+    neb["logU"] = float(rng.uniform(-3.5, -1.5))
+    neb["zgas"] = float(rng.choice(ladders["nebular"]["zgas"][1:3]))
+    model["dustatt_modified_starburst"]["E_BV_lines"] = float(rng.uniform(0.0, 0.6))
+    return model
+
+
+def make_mocks(space: SearchSpace, n: int, seed: int = 0) -> tuple[Catalog, Table]:
+    """``n`` mocks spread over :data:`REDSHIFTS`, log M* uniform in [9, 11]."""
+    rng = np.random.default_rng(seed)
+    grid = ModelGrid(space.to_config(space.reference_state()), BANDS)
+    sigma_depth = np.array([10 ** (-0.4 * (_depth(b) - 16.4)) / 5 for b in BANDS])  # mJy (AB 16.4 = 1 mJy)
+    rows, fluxes, errs, limits = [], [], [], []
+    for k in range(n):
+        z = REDSHIFTS[k % len(REDSHIFTS)]
+        model = draw_truth(space, z, rng)
+        sed = grid.sed(model, z)
+        log_m = float(rng.uniform(9.0, 11.0))
+        scale = 10**log_m / sed.props["stellar.m_star"]
+        true = sed.fluxes * scale
+        sigma = np.sqrt(sigma_depth**2 + (CALIBRATION * true) ** 2)
+        obs = true + rng.normal(0.0, sigma)
+        faint = obs < 2 * sigma
+        obs = np.where(faint, 3 * sigma, obs)  # a 3σ upper limit where the band is not detected
+        rows.append(
+            {
+                "id": f"mock{k:03d}",
+                "redshift": z,
+                "log_mstar": log_m,
+                "log_sfr100": float(np.log10(max(sed.props["sfr100Myrs"] * scale, 1e-6))),
+                "E_BV_lines": model["dustatt_modified_starburst"]["E_BV_lines"],
+                "n_limits": int(faint.sum()),
+            }
+        )
+        fluxes.append(obs)
+        errs.append(sigma)
+        limits.append(faint)
+    cat = Catalog(
+        np.array([r["id"] for r in rows]),
+        np.array([r["redshift"] for r in rows]),
+        list(BANDS),
+        np.array(fluxes),
+        np.array(errs),
+        np.array(limits),
+        source_file="mock",
+    )
+    return cat, Table(rows=rows)
+
+
+def _scores(t: Table, truth: Table) -> dict[str, float]:
+    m, m_err = np.asarray(t["bayes.stellar.m_star"], float), np.asarray(t["bayes.stellar.m_star_err"], float)
+    true_m = 10 ** np.asarray(truth["log_mstar"], float)
+    sfr = np.asarray(t["bayes.sfh.sfr100Myrs"], float)
+    ebv = np.asarray(t["bayes.attenuation.E_BV_lines"], float)
+    return {
+        "median_abs_dlogm": float(np.nanmedian(np.abs(np.log10(m) - np.log10(true_m)))),
+        "median_abs_dlogsfr100": float(np.nanmedian(np.abs(np.log10(np.maximum(sfr, 1e-6)) - truth["log_sfr100"]))),
+        "median_abs_debv": float(np.nanmedian(np.abs(ebv - truth["E_BV_lines"]))),
+        "coverage_68": float(np.mean(np.abs(m - true_m) <= m_err)),
+        "coverage_95": float(np.mean(np.abs(m - true_m) <= 2 * m_err)),
+        "median_log_mstar_err": float(np.nanmedian(m_err / m / np.log(10))),
+    }
+
+
+def bench_accuracy(
+    n: int = 100,
+    max_models: int = 190_000,
+    n_real: int = 20,
+    seed: int = 0,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Injection–recovery through ``fit`` and ``grid`` on the same mocks, plus real galaxies."""
+    t0 = time.perf_counter()
+    space = default_space()
+    space.bands = list(BANDS)
+    cat, truth = make_mocks(space, n, seed)
+    grid_t = fit_catalog(cat, space.to_config(space.reference_state()), with_sed=False, progress=progress).table
+    t_grid = time.perf_counter() - t0
+    agent = agent_fit_catalog(cat, space, budget=Budget(max_models=max_models), progress=progress)
+    agent_t = agent.table
+    t_agent = time.perf_counter() - t0 - t_grid
+    g, a = _scores(grid_t, truth), _scores(agent_t, truth)
+    out: dict[str, Any] = {"benchmark": "accuracy", "mocks": n, "bands": len(BANDS), "redshifts": list(REDSHIFTS)}
+    out.update({f"grid_{k}": v for k, v in g.items()})
+    out.update({f"agent_{k}": v for k, v in a.items()})
+    out["agent_minus_grid_dlogm"] = a["median_abs_dlogm"] - g["median_abs_dlogm"]
+    out["grid_models_per_source"] = int(np.median(grid_t["models_evaluated"]))
+    out["agent_models_per_source"] = int(np.median(agent_t["models_evaluated"]))
+    out["agent_estimate_models_per_source"] = int(np.median(agent_t["estimate.models"]))
+    out["agent_estimate_complete"] = float(np.mean(agent_t["estimate.complete"]))
+    out["mock_upper_limits_per_source"] = float(np.mean(truth["n_limits"]))
+    out["seconds_grid"], out["seconds_agent"] = t_grid, t_agent
+    if n_real > 0:
+        out.update(_real_galaxies(n_real, max_models, progress))
+    out["seconds"] = time.perf_counter() - t0
+    return out
+
+
+def _real_galaxies(n: int, max_models: int, progress: bool) -> dict[str, Any]:
+    """COSMOS2020 galaxies: the agent's M* against the full COSMOS grid's ``bayes.*``."""
+    from ..catalog import read_catalog
+    from ..config import read_pcigale_ini
+    from .bench_search import DEFAULT_CATALOG, DEFAULT_INI
+    from .execute import Source, execute
+    from .search import search
+
+    if not DEFAULT_CATALOG.is_file():
+        return {"real": "skipped: ../shared/data/cosmos2020_specz is absent"}
+    from .policy import ExpertPolicy
+
+    cfg = read_pcigale_ini(DEFAULT_INI)
+    cat = read_catalog(DEFAULT_CATALOG, on_unknown="skip")
+    space = SearchSpace.from_config(cfg)
+    space.bands = [b for b in cfg.bands if b in cat.bands] if cfg.bands else list(cat.bands)
+    dlogm, inside, within_1sig_agent = [], [], []
+    for i in tqdm(range(n), desc="COSMOS: full grid and agent", unit="src", disable=not progress):
+        src = Source.from_catalog(cat, i, space.bands)
+        ref = execute(space, space.reference_state(), src).row
+        res = search(src, space, ExpertPolicy(), Budget(max_models=max_models))
+        est = {**res.best.execution.row, **res.estimate}
+        m_ref, s_ref = ref["bayes.stellar.m_star"], ref["bayes.stellar.m_star_err"]
+        m_ag, s_ag = est["bayes.stellar.m_star"], est["bayes.stellar.m_star_err"]
+        dlogm.append(abs(np.log10(m_ag) - np.log10(m_ref)))
+        inside.append(abs(m_ag - m_ref) <= s_ref)
+        within_1sig_agent.append(abs(m_ag - m_ref) <= s_ag)
+    return {
+        "real_galaxies": n,
+        "real_median_abs_dlogm_vs_full_grid": float(np.median(dlogm)),
+        "real_frac_inside_full_grid_1sigma": float(np.mean(inside)),
+        "real_frac_full_grid_inside_agent_1sigma": float(np.mean(within_1sig_agent)),
+    }
