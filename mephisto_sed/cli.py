@@ -136,7 +136,11 @@ def cmd_fit(args: argparse.Namespace) -> int:
     space = _space(args, cat)
     kb = None if args.no_knowledge else KnowledgeBase(path=_knowledge_path(args))
     budget = Budget(
-        max_models=args.max_models, max_steps=args.max_steps, max_seconds=args.max_seconds, max_tokens=args.max_tokens
+        max_models=args.max_models,
+        max_steps=args.max_steps,
+        max_seconds=args.max_seconds,
+        max_tokens=args.max_tokens,
+        max_estimate_models=args.max_estimate_models,
     )
     policy = _policy(args)
     try:
@@ -452,7 +456,7 @@ def build_parser() -> argparse.ArgumentParser:
         a.add_argument("--preset", choices=list(PRESETS))
         a.add_argument("--skip-unknown-bands", action="store_true")
         a.add_argument("--limit", type=int, help="only the first N sources")
-        a.add_argument("--max-models", type=int, default=200_000, help="model budget per source")
+        a.add_argument("--max-models", type=int, default=200_000, help="model budget of the search per source")
         a.add_argument(
             "--llm",
             help="LLM proposer: triton://host:8001/ensemble or openai://host:8000/v1?model=NAME "
@@ -475,6 +479,13 @@ def build_parser() -> argparse.ArgumentParser:
     fa.add_argument("--out", default="out-agent")
     fa.add_argument("--max-steps", type=int, default=80)
     fa.add_argument("--max-seconds", type=float, default=300.0)
+    fa.add_argument(
+        "--max-estimate-models",
+        type=int,
+        default=60_000,
+        help="after the search: models of the posterior box around the best fit that bayes.* come from "
+        "(at most --max-models; 0: the best step's own estimates)",
+    )
     fa.add_argument("--no-knowledge", action="store_true", help="search without retrieved knowledge")
     fa.add_argument("--learn", action="store_true", help="distill every finished search into the knowledge")
     fa.add_argument("--no-plots", action="store_true")

@@ -108,7 +108,9 @@ def test_agent_fit_and_knowledge_commands(tmp_path, capsys):
         "steps",
     ):
         assert col in res.colnames
-    assert np.all(res["models_evaluated"] <= 20000)
+    # the search spends at most --max-models, the posterior box after it at most as many again
+    assert np.all(res["models_evaluated"] - res["estimate.models"] <= 20000)
+    assert np.all((res["estimate.models"] > 0) & (res["estimate.models"] <= 20000))
     for sid in res["id"]:
         assert (out / "traces" / f"{sid}.json").exists() and (out / "traces" / f"{sid}.md").exists()
     capsys.readouterr()

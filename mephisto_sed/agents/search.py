@@ -41,6 +41,7 @@ class Budget:
     max_seconds: float = 300.0
     max_models_per_step: int = 50_000
     # after the search: the posterior box around the best model that the estimates come from
+    # (at most max_models too); counted in the models a search reports, beside max_models
     max_estimate_models: int = 60_000
 
 
@@ -339,7 +340,7 @@ class SearchTree:
         est = self.estimation
         if est is not None and est["done"]:
             return None
-        cap = self.budget.max_estimate_models
+        cap = min(self.budget.max_estimate_models, self.budget.max_models)  # a small search, a small box
         if est is None:
             searched = [n for n in self.nodes if not _is_estimate(n.action)]
             best = min(searched, key=lambda n: n.chi2)
