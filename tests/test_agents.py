@@ -519,10 +519,18 @@ def test_bench_search_reports_fractions_against_a_full_grid(tmp_path, monkeypatc
         "frac_sources_within_tolerance",
         "median_fraction_with_knowledge",
         "median_fraction_without_knowledge",
+        "frac_sources_within_dchi2_2",
+        "median_fraction_to_dchi2_2",
     ):
         assert key in r
     assert r["sources"] == 3 and r["grid_models"] > 0
-    assert 0 < r["median_fraction_of_grid"] <= 3_000 / r["grid_models"] + 1e-12
+    # the search's 3,000 models and at most as many for the posterior box after it
+    assert 0 < r["median_fraction_of_grid"] <= 2 * 3_000 / r["grid_models"] + 1e-12
+    # the answers, not only χ²: the agent's mass against the full grid's
+    assert 0 <= r["median_abs_dlogm_vs_grid"] < 0.3
+    assert 0 <= r["frac_logm_inside_grid_1sigma"] <= 1
+    rows = r["per_source"]["without_knowledge"]
+    assert all(x["models_to_dchi2_2"] is None or x["models_to_dchi2_2"] <= x["models_evaluated"] for x in rows)
     assert r["knowledge_rules"] > 0
     assert (tmp_path / "cache").is_dir()  # the reference grid is cached
 

@@ -56,10 +56,10 @@ def test_disjoint_slabs_combine_into_the_posterior_of_their_union():
     cat, _ = _mocks(1)
     src = Source.from_catalog(cat, 0, BROAD_BANDS)
     whole = space.reference_state()
-    box = Box(whole.modules, {(m, p): (0, len(idx) - 1) for m, p, idx in whole.choice})
+    box = Box(whole.modules, {(m, p): idx for m, p, idx in whole.choice})
     key = ("dustatt_modified_starburst", "E_BV_lines")
-    lo = Box(box.modules, {**box.ranges, key: (0, 3)}).state()
-    hi = Box(box.modules, {**box.ranges, key: (4, 7)}).state()
+    lo = Box(box.modules, {**box.indices, key: (0, 1, 2, 3)}).state()
+    hi = Box(box.modules, {**box.indices, key: (4, 5, 6, 7)}).state()
     ref = execute(space, whole, src)
     row, marginals, _ = combine([execute(space, lo, src), execute(space, hi, src)])
     for k in ("stellar.m_star", "sfh.sfr100Myrs", "attenuation.E_BV_lines", "nebular.logU"):

@@ -29,6 +29,7 @@ from .space import SearchSpace
 DEFAULT_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "cosmos2020_specz"
 DEFAULT_CATALOG = DEFAULT_DIR / "cosmos_specz_compilation_for_cigale_2.50_z_3.00.txt"
 DEFAULT_INI = DEFAULT_DIR / "pcigale_zbin_2p50_3p00.ini"
+DCHI2_ABSOLUTE = 2.0  # "as good as the grid" in absolute χ², beside the relative tolerance
 
 
 def _cache_path(ini: Path, catalog: Path) -> Path:
@@ -38,16 +39,23 @@ def _cache_path(ini: Path, catalog: Path) -> Path:
 
 
 def reference_chi2(space: SearchSpace, sources: list[Source], cache: Path | None, progress: bool) -> dict[str, dict]:
-    """Full-grid best χ² per source (cached on disk: the reference grid costs ~10 s a source)."""
+    """Full-grid best χ² and mass estimate per source (cached on disk: the reference grid costs
+    ~10 s a source)."""
     known: dict[str, dict] = {}
     if cache is not None and cache.exists():
         known = json.loads(cache.read_text())
     state = space.reference_state()
     for src in tqdm(sources, desc="reference grid", unit="src", disable=not progress):
-        if src.id in known:
+        if "m_star" in known.get(src.id, {}):
             continue
         ex = execute(space, state, src)
-        known[src.id] = {"chi2": ex.chi2, "chi2_red": ex.chi2_red, "models": ex.n_models}
+        known[src.id] = {
+            "chi2": ex.chi2,
+            "chi2_red": ex.chi2_red,
+            "models": ex.n_models,
+            "m_star": ex.row["bayes.stellar.m_star"],
+            "m_star_err": ex.row["bayes.stellar.m_star_err"],
+        }
         if cache is not None:
             cache.parent.mkdir(parents=True, exist_ok=True)
             cache.write_text(json.dumps(known))
@@ -85,14 +93,21 @@ def bench_search(
         rows = []
         for src in tqdm(test, desc="agent" + (" + knowledge" if kb else ""), unit="src", disable=not progress):
             res = search(src, space, policy, budget, knowledge=kb, seed=seed)
-            target = ref[src.id]["chi2"] * (1 + tolerance)
+            r = ref[src.id]
+            target = r["chi2"] * (1 + tolerance)
             reach = res.models_to_reach(target)
+            m_star = {**res.best.execution.row, **res.estimate}["bayes.stellar.m_star"]
             rows.append(
                 {
                     "id": src.id,
-                    "reference_chi2": ref[src.id]["chi2"],
+                    "reference_chi2": r["chi2"],
                     "agent_chi2": res.best.chi2,
                     "models_to_tolerance": reach,
+                    # a relative tolerance widens as fits worsen: also the models to Δχ² ≤ 2 of the grid's best
+                    "models_to_dchi2_2": res.models_to_reach(r["chi2"] + DCHI2_ABSOLUTE),
+                    # speed is never bought with wrong answers: the mass against the full grid's
+                    "abs_dlogm_vs_grid": float(abs(np.log10(m_star) - np.log10(r["m_star"]))),
+                    "inside_grid_1sigma": bool(abs(m_star - r["m_star"]) <= r["m_star_err"]),
                     "models_evaluated": res.models_evaluated,
                     "steps": res.steps,
                     "grid_models": ref[src.id]["models"],
@@ -117,6 +132,17 @@ def bench_search(
             ]
         )
 
+    def agreement(rows, prefix: str = "") -> dict[str, float]:
+        reached = [r["models_to_dchi2_2"] for r in rows if r["models_to_dchi2_2"] is not None]
+        return {
+            f"frac_sources_within_dchi2_2{prefix}": float(len(reached) / len(rows)),
+            f"median_fraction_to_dchi2_2{prefix}": float(
+                np.median([(r["models_to_dchi2_2"] or r["models_evaluated"]) / r["grid_models"] for r in rows])
+            ),
+            f"median_abs_dlogm_vs_grid{prefix}": float(np.median([r["abs_dlogm_vs_grid"] for r in rows])),
+            f"frac_logm_inside_grid_1sigma{prefix}": float(np.mean([r["inside_grid_1sigma"] for r in rows])),
+        }
+
     f_without, f_with = fractions(without), fractions(with_kb)
     within = np.mean([r["models_to_tolerance"] is not None for r in without])
     within_kb = np.mean([r["models_to_tolerance"] is not None for r in with_kb])
@@ -138,6 +164,8 @@ def bench_search(
             np.median([r["models_to_tolerance"] or r["models_evaluated"] for r in without])
         ),
         "median_reduced_chi2_reference": float(np.median([ref[s.id]["chi2_red"] for s in test])),
+        **agreement(without),
+        **agreement(with_kb, "_with_knowledge"),
         "knowledge_rules": n_rules,
         "seconds": time.perf_counter() - t0,
         "per_source": {"without_knowledge": without, "with_knowledge": with_kb},

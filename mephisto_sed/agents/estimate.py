@@ -2,11 +2,13 @@
 
 A search's own ``bayes.*`` come from whichever models its path happened to run, so they depend on
 the path and their errors are truncated. Before estimating, the search therefore fits a *box* of
-the ladders around its best model (spanning also the best models of nodes within
-``NEAR_DCHI2`` of it, other basins as good), and extends the box one slab at a time on any side
-where the posterior still carries mass at the box's edge (``EDGE_MASS`` of the marginal's peak).
-The slabs are disjoint, so their likelihood-weighted moments combine exactly into the posterior
-over the box: the full grid's own estimate wherever no mass lies outside it.
+the ladders around its best model, spanning every value where any of its steps saw the
+likelihood reach ``EXTENT_MASS`` of its peak; a box too large for its model budget keeps every
+other value of its broadest parameters (where the posterior is broad it is smooth, so each kept
+value stands for its neighbour). The box then grows one slab at a time on any side where the
+posterior still carries mass at its edge (``EDGE_MASS`` of the marginal's peak). The slabs are
+disjoint, so their likelihood-weighted moments combine exactly into the posterior over the box:
+the full grid's own estimate wherever no mass lies outside it.
 """
 
 from __future__ import annotations
@@ -20,66 +22,111 @@ from ..engine import param_key
 from .execute import Execution
 from .space import SearchSpace, State
 
-__all__ = ["Box", "EDGE_MASS", "NEAR_DCHI2", "initial_box", "combine", "extensions"]
+__all__ = ["Box", "EDGE_MASS", "EXTENT_MASS", "initial_box", "combine", "extensions", "grown", "profile"]
 
 EDGE_MASS = 0.1  # posterior marginal at a box edge, relative to its peak, that extends the box there
-NEAR_DCHI2 = 4.0  # nodes whose best χ² is this close to the best one's span the first box too
+EXTENT_MASS = 0.01  # likelihood, relative to the peak, that the search saw at a value the box must span
 START_WIDTH = 1  # ladder steps either side of the best value in the first box
+UNSEEN_ROUGHNESS = 3.0  # a parameter the search never varied: thinned after the smooth ones
 
 
 @dataclass
 class Box:
-    """A product of contiguous ladder ranges: ``ranges[(module, param)] = (lo, hi)`` (inclusive)."""
+    """A product of ladder index lists: ``indices[(module, param)]`` (sorted; a thinned parameter
+    keeps every other value of its range, each standing for its neighbour)."""
 
     modules: tuple[str, ...]
-    ranges: dict[tuple[str, str], tuple[int, int]]
+    indices: dict[tuple[str, str], tuple[int, ...]]
 
     def state(self, override: tuple[str, str, int] | None = None) -> State:
         """The box as a configuration, or with ``override`` = (module, param, index) its one-value slab."""
         choice = []
-        for (m, p), (lo, hi) in self.ranges.items():
-            idx = (override[2],) if override and (m, p) == override[:2] else tuple(range(lo, hi + 1))
-            choice.append((m, p, idx))
+        for (m, p), idx in self.indices.items():
+            choice.append((m, p, (override[2],) if override and (m, p) == override[:2] else idx))
         return State(self.modules, tuple(choice))
 
+    def step(self, module: str, param: str) -> int:
+        """1, or 2 where the parameter was thinned: how far the next value beyond an edge lies."""
+        idx = self.indices[(module, param)]
+        return 2 if len(idx) > 1 and max(np.diff(idx)) > 1 else 1
+
     def to_dict(self) -> dict[str, Any]:
-        return {"modules": list(self.modules), "ranges": [[m, p, lo, hi] for (m, p), (lo, hi) in self.ranges.items()]}
+        return {"modules": list(self.modules), "indices": [[m, p, list(idx)] for (m, p), idx in self.indices.items()]}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Box:
-        return cls(tuple(d["modules"]), {(m, p): (int(lo), int(hi)) for m, p, lo, hi in d["ranges"]})
+        return cls(tuple(d["modules"]), {(m, p): tuple(int(i) for i in idx) for m, p, idx in d["indices"]})
 
 
 def _size(space: SearchSpace, box: Box) -> int:
     return space.size(box.state())
 
 
-def initial_box(space: SearchSpace, best: Any, near: list[Any], max_models: int) -> Box:
-    """±``START_WIDTH`` around ``best``'s best model, widened to the best models of ``near`` nodes
-    (same modules) while the box stays within ``max_models``; narrowed to fit it otherwise."""
+def profile(executions: list[Execution]) -> dict[str, dict[float, float]]:
+    """Per parameter value, the largest likelihood any execution saw there (on one χ² scale).
+    Executions overlap, so this is a profile of where the posterior has mass, not the posterior."""
+    finite = [ex for ex in executions if np.isfinite(ex.chi2) and ex.likelihood_sum > 0]
+    if not finite:
+        return {}
+    ref = min(ex.chi2 for ex in finite)
+    out: dict[str, dict[float, float]] = {}
+    for ex in finite:
+        w = np.exp(-(ex.chi2 - ref) / 2) / ex.likelihood_sum
+        for key, pairs in ex.marginals.items():
+            per_value = out.setdefault(key, {})
+            for value, lik in pairs:
+                per_value[float(value)] = max(per_value.get(float(value), 0.0), w * float(lik))
+    return out
+
+
+def initial_box(space: SearchSpace, best: Any, searched: list[Any], max_models: int) -> Box:
+    """Every ladder value where the search saw ≥ ``EXTENT_MASS`` of the peak likelihood (and one
+    beyond), around ``best``'s best model; where that exceeds ``max_models``, the parameters with
+    the most values are thinned to every other value (the posterior is smooth where it is broad)."""
     model = best.execution.best_model
-    centre = {(m, p): space.nearest_index(m, p, model[m][p]) for m, p, _ in best.state.choice if p in model.get(m, {})}
-    ranges: dict[tuple[str, str], tuple[int, int]] = {}
+    seen = profile([n.execution for n in searched if n.state.modules == best.state.modules])
+    indices: dict[tuple[str, str], tuple[int, ...]] = {}
+    centre: dict[tuple[str, str], int] = {}
     for m, p, idx in best.state.choice:
-        top = len(space.ladders[m][p]) - 1
-        i = centre.get((m, p), idx[0])
-        ranges[(m, p)] = (max(0, i - START_WIDTH), min(top, i + START_WIDTH))
-    box = Box(best.state.modules, ranges)
-    for node in near:
-        other = node.execution.best_model
-        wider = dict(box.ranges)
-        for (m, p), (lo, hi) in box.ranges.items():
-            if p in other.get(m, {}):
-                j = space.nearest_index(m, p, other[m][p])
-                wider[(m, p)] = (min(lo, j), max(hi, j))
-        if _size(space, Box(box.modules, wider)) <= max_models:
-            box = Box(box.modules, wider)
-    while _size(space, box) > max_models:  # narrow the widest range towards the best value
-        (m, p), (lo, hi) = max(box.ranges.items(), key=lambda kv: kv[1][1] - kv[1][0])
-        if hi == lo:
+        ladder = space.ladders[m][p]
+        c = space.nearest_index(m, p, model[m][p]) if p in model.get(m, {}) else idx[0]
+        lo, hi = c - START_WIDTH, c + START_WIDTH
+        per_value = seen.get(param_key(m, p), {})
+        peak = max(per_value.values(), default=0.0)
+        for value, lik in per_value.items():
+            if peak > 0 and lik >= EXTENT_MASS * peak:
+                j = space.nearest_index(m, p, value)
+                lo, hi = min(lo, j - 1), max(hi, j + 1)
+        lo, hi = max(lo, 0), min(hi, len(ladder) - 1)
+        indices[(m, p)], centre[(m, p)] = tuple(range(lo, hi + 1)), c
+    box = Box(best.state.modules, indices)
+
+    def roughness(m: str, p: str) -> float:
+        """The largest likelihood ratio (ln) between neighbouring values of the box, from what the
+        search saw: small where the posterior is smooth on the ladder's scale and can be thinned."""
+        per_value = seen.get(param_key(m, p), {})
+        peak = max(per_value.values(), default=0.0)
+        if peak <= 0:
+            return UNSEEN_ROUGHNESS
+        ladder = space.ladders[m][p]
+        levels = [np.log(max(_mass_at(per_value, float(ladder[i])) / peak, 1e-3)) for i in box.indices[(m, p)]]
+        return float(np.max(np.abs(np.diff(levels)))) if len(levels) > 1 else 0.0
+
+    while _size(space, box) > max_models:
+        # thin the smoothest parameter: every other value, counted from the best one
+        thinnable = [(roughness(m, p), (m, p)) for (m, p), idx in box.indices.items() if len(idx) >= 3]
+        thinnable = [t for t in thinnable if box.step(*t[1]) == 1]
+        if thinnable:
+            _, (m, p) = min(thinnable)
+            c = centre[(m, p)]
+            box.indices[(m, p)] = tuple(i for i in box.indices[(m, p)] if (i - c) % 2 == 0)
+            continue
+        narrowable = [(k, v) for k, v in box.indices.items() if len(v) > 1]
+        if not narrowable:
             break
-        i = centre.get((m, p), lo)
-        box.ranges[(m, p)] = (lo + 1, hi) if i - lo >= hi - i else (lo, hi - 1)
+        (m, p), idx = max(narrowable, key=lambda kv: (len(kv[1]), kv[0]))  # narrow towards the best value
+        c = centre[(m, p)]
+        box.indices[(m, p)] = idx[1:] if c - idx[0] >= idx[-1] - c else idx[:-1]
     return box
 
 
@@ -120,15 +167,14 @@ def extensions(
     """Where the box should grow: (edge mass, module, param, new index), heaviest first, for every
     side whose edge value carries ≥ ``EDGE_MASS`` of its marginal's peak and has a ladder beyond."""
     out = []
-    for (m, p), (lo, hi) in box.ranges.items():
+    for (m, p), idx in box.indices.items():
         ladder = space.ladders[m][p]
         per_value = marginals.get(param_key(m, p), {})
-        if not per_value or lo == hi and len(ladder) == 1:
-            continue
-        peak = max(per_value.values())
+        peak = max(per_value.values(), default=0.0)
         if peak <= 0:
             continue
-        for edge, new in ((lo, lo - 1), (hi, hi + 1)):
+        step = box.step(m, p)
+        for edge, new in ((idx[0], idx[0] - step), (idx[-1], idx[-1] + step)):
             if not 0 <= new < len(ladder):
                 continue
             mass = _mass_at(per_value, float(ladder[edge])) / peak
@@ -145,8 +191,7 @@ def _mass_at(per_value: dict[float, float], value: float) -> float:
 
 
 def grown(box: Box, module: str, param: str, new: int) -> Box:
-    """The box with ``new`` added to ``module.param``'s range."""
-    ranges = dict(box.ranges)
-    lo, hi = ranges[(module, param)]
-    ranges[(module, param)] = (min(lo, new), max(hi, new))
-    return Box(box.modules, ranges)
+    """The box with ``new`` added to ``module.param``'s values."""
+    indices = dict(box.indices)
+    indices[(module, param)] = tuple(sorted({*indices[(module, param)], new}))
+    return Box(box.modules, indices)

@@ -21,7 +21,7 @@ import numpy as np
 
 from ..fitting import BestModel
 from .actions import Action, ActionError, apply_action
-from .estimate import NEAR_DCHI2, Box, combine, extensions, grown, initial_box
+from .estimate import Box, combine, extensions, grown, initial_box
 from .evaluate import Evaluation, evaluate
 from .execute import Execution, Source, execute
 from .policy import KnowledgeHint, Outcomes, Policy, ProposalContext
@@ -347,12 +347,7 @@ class SearchTree:
             if cap <= 0 or not np.isfinite(best.chi2) or not best.execution.best_model:
                 self.estimation = {"box": None, "slabs": [], "models": 0, "done": True}
                 return None
-            near = [
-                n
-                for n in searched
-                if n is not best and n.state.modules == best.state.modules and n.chi2 <= best.chi2 + NEAR_DCHI2
-            ]
-            box = initial_box(self.space, best, near, cap)
+            box = initial_box(self.space, best, searched, cap)
             est = self.estimation = {"box": box.to_dict(), "slabs": [], "models": 0, "done": False, "parent": best.id}
             same = [n for n in self.nodes if n.state.key == box.state().key]
             if same:  # the search already ran exactly this configuration
