@@ -109,3 +109,20 @@ def test_the_same_photometry_gives_answers_that_agree_within_their_errors():
     m, s = np.asarray(t["bayes.stellar.m_star"]), np.asarray(t["bayes.stellar.m_star_err"])
     assert abs(m[0] - m[1]) <= min(s)
     assert np.all(t["estimate.models"] > 0)
+
+
+def test_evaluation_names_best_values_at_the_limit_of_the_allowed_range():
+    """'edges: none' while the best fit sits on the lowest allowed metallicity and logU: the
+    evaluation says where the answer is bounded by the prior, apart from edges a search can widen."""
+    from mephisto_sed.agents.evaluate import evaluate
+
+    space = _space()
+    cat, _ = _mocks(1)
+    src = Source.from_catalog(cat, 0, BROAD_BANDS)
+    state = space.state(space.base, {"bc03": {"metallicity": [0]}, "nebular": {"logU": [0]}})
+    ev = evaluate(execute(space, state, src), src, space)
+    limits = {(e["module"], e["param"]): e for e in ev.limits}
+    assert limits[("bc03", "metallicity")]["side"] == "low"
+    assert limits[("nebular", "logU")]["value"] == -3.5
+    assert not any(e["param"] in ("metallicity", "logU") for e in ev.edges)  # one value run: no edge to widen
+    assert "bc03.metallicity = 0.004 (lowest allowed)" in ev.summary()

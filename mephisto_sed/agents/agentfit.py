@@ -55,6 +55,8 @@ def result_row(res: SearchResult) -> dict[str, Any]:
             "tokens": res.tokens,
             "llm_cost_usd": res.cost_usd,
             "patterns": ",".join(res.best.evaluation.patterns),
+            # best values at the end of the allowed range: the estimate there is bounded by the prior
+            "at_limits": ",".join(f"{e['module']}.{e['param']}={e['value']:g}" for e in res.best.evaluation.limits),
         }
     )
     return row

@@ -47,6 +47,9 @@ class Evaluation:
     score: float
     colours: dict[str, float] = field(default_factory=dict)
     redshift: float = 0.0
+    # parameters whose best value is the lowest or highest the universe allows: the answer is
+    # bounded by the prior there, and no search can widen it (unlike ``edges``)
+    limits: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def good(self) -> bool:
@@ -56,6 +59,7 @@ class Evaluation:
         """A few hundred tokens at most: what an expert would say about this fit."""
         reg = ", ".join(f"{k} {v['mean']:+.1f}σ" for k, v in self.regimes.items() if v["n"])
         edges = ", ".join(f"{e['module']}.{e['param']} at {e['side']} edge ({e['value']})" for e in self.edges)
+        limits = ", ".join(f"{e['module']}.{e['param']} = {e['value']} ({e['side']}est allowed)" for e in self.limits)
         best = "; ".join(
             f"{m}: " + ", ".join(f"{k}={v:g}" for k, v in p.items() if isinstance(v, (int, float)))
             for m, p in self.best.items()
@@ -67,6 +71,7 @@ class Evaluation:
             f"mean residual (obs-model)/sigma by rest-frame regime: {reg or 'none'}.",
             f"patterns: {', '.join(self.patterns) or 'none'}.",
             f"edges: {edges or 'none'}.",
+            f"at the limit of the allowed range: {limits or 'none'}.",
             f"plausibility: {', '.join(self.plausibility) or 'ok'}.",
             f"log M*={np.log10(max(self.bayes.get('stellar.m_star', 1.0), 1.0)):.2f}, "
             f"SFR={self.bayes.get('sfh.sfr', float('nan')):.3g} Msun/yr.",
@@ -125,6 +130,7 @@ def evaluate(execution: Execution, source: Source, space: SearchSpace) -> Evalua
     reddest = float(np.mean(res[red][np.argsort(rest[red])[-2:]])) if red.sum() else 0.0
     patterns = _patterns(regimes, execution.chi2_red, reddest)
     edges = _edges(execution, space)
+    limits = _limits(execution, space)
     bayes = bayes_values(row)
     plaus = implausibilities(bayes, execution.best_model, z)
     score = -execution.chi2_red - 0.5 * len(plaus)
@@ -143,6 +149,7 @@ def evaluate(execution: Execution, source: Source, space: SearchSpace) -> Evalua
         score=float(score),
         colours=colours,
         redshift=z,
+        limits=limits,
     )
 
 
@@ -174,6 +181,23 @@ def _patterns(regimes: dict[str, dict[str, float]], chi2_red: float, reddest: fl
         out.append("poor_fit_no_pattern")
     if chi2_red <= GOOD_CHI2_RED:
         out.append("good_fit")
+    return out
+
+
+def _limits(execution: Execution, space: SearchSpace) -> list[dict[str, Any]]:
+    """Best values at an end of the universe's ladder (not of the configuration's values)."""
+    out = []
+    no_burst = any(execution.best_model.get(m, {}).get("f_burst", 1.0) == 0.0 for m in ("sfhdelayed", "sfh2exp"))
+    for m, p, _idx in execution.state.choice:
+        ladder = space.ladders[m][p]
+        value = execution.best_model.get(m, {}).get(p)
+        if len(ladder) < 2 or value is None or (no_burst and p in ("tau_burst", "age_burst", "burst_age")):
+            continue
+        if p == "f_burst" and value == 0.0:
+            continue  # no burst is a physical answer, not a bound
+        i = space.nearest_index(m, p, value)
+        if i in (0, len(ladder) - 1):
+            out.append({"module": m, "param": p, "side": "low" if i == 0 else "high", "value": value})
     return out
 
 
