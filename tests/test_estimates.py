@@ -126,3 +126,53 @@ def test_evaluation_names_best_values_at_the_limit_of_the_allowed_range():
     assert limits[("nebular", "logU")]["value"] == -3.5
     assert not any(e["param"] in ("metallicity", "logU") for e in ev.edges)  # one value run: no edge to widen
     assert "bc03.metallicity = 0.004 (lowest allowed)" in ev.summary()
+
+
+def _lyman_source(z: float, f_esc: float, u_boost: float = 1.0, seed: int = 0) -> Source:
+    """A young, dust-free galaxy whose u band lies below rest 912 Å at z ≳ 3.5, observed at S/N 20."""
+    from mephisto_sed.engine import ModelGrid
+
+    mods = {
+        **UNIVERSE,
+        "sfhdelayed": {"tau_main": 200.0, "age_main": 300.0, "f_burst": 0.0, "age_burst": 20.0, "tau_burst": 50.0},
+        "bc03": {"imf": 1, "metallicity": 0.004},
+        "nebular": {"logU": -2.5, "zgas": 0.008, "f_esc": f_esc},
+        "dustatt_modified_starburst": {"E_BV_lines": 0.05, "E_BV_factor": 0.44},
+    }
+    cfg = Configuration.from_modules(mods)
+    model = {m: {k: v[0] for k, v in p.items()} for m, p in cfg.params.items()}
+    flux = ModelGrid(cfg, BROAD_BANDS).sed(model, z).fluxes * 3e9
+    flux[0] *= u_boost
+    err = 0.05 * flux
+    obs = flux + np.random.default_rng(seed).normal(0, err)
+    return Source(f"lyc{f_esc}", z, list(BROAD_BANDS), obs, err, np.zeros(obs.size, bool))
+
+
+def test_flux_below_the_lyman_limit_is_recognised_and_escaping_light_tried_first():
+    """Item 5: a u-band detection at S/N 20 wholly below rest 912 Å (z = 3.6) is named by the evaluator;
+    the search lets ionising light escape before flagging, and the full grid keeps f_esc = 0."""
+    from mephisto_sed.agents.evaluate import evaluate
+
+    space = _space()
+    assert space.ladders["nebular"]["f_esc"][space.held["nebular"]["f_esc"]] == 0.0
+    assert space.values(space.reference_state(), "nebular", "f_esc") == [0.0]  # the user's grid is unchanged
+    src = _lyman_source(3.6, 0.4)
+    first = evaluate(execute(space, space.reference_state(), src), src, space)
+    assert "lyman_continuum_detected" in first.patterns
+    assert [b["band"] for b in first.lyman_continuum] == ["cfht.megacam.u"]
+    assert "below the Lyman limit" in first.summary()
+    res = search(src, space, ExpertPolicy(), Budget(max_models=40_000))
+    assert any(s["rule"] == "lyman_continuum" for s in res.trace)
+    assert res.best.execution.best_model["nebular"]["f_esc"] > 0
+    assert not res.best.evaluation.lyman_continuum and not res.anomaly
+    # at z = 2.5 the u band lies above 912 Å: nothing to explain there
+    low = _lyman_source(2.5, 0.0)
+    assert not evaluate(execute(space, space.reference_state(), low), low, space).lyman_continuum
+
+
+def test_flux_below_the_lyman_limit_that_no_escape_fraction_explains_is_an_anomaly():
+    space = _space()
+    src = _lyman_source(3.6, 0.0, u_boost=1e9)  # u as bright as the optical: not a galaxy at this z
+    res = search(src, space, ExpertPolicy(), Budget(max_models=20_000))
+    assert any(s["rule"] == "lyman_continuum" for s in res.trace)
+    assert res.anomaly and "Lyman limit" in res.anomaly_reason and "cfht.megacam.u" in res.anomaly_reason

@@ -206,6 +206,8 @@ def _apply(space: SearchSpace, state: State, a: Action, best: dict[str, dict[str
     if a.type == "zoom":  # every parameter: the best value and its ladder neighbours (± width)
         new = state
         for m, p, _idx in state.choice:
+            if space.is_held(state, m, p):
+                continue
             n = len(space.ladders[m][p])
             b = _best_index(space, state, best, m, p)
             window = [i for i in range(b - a.width, b + a.width + 1) if 0 <= i < n]
@@ -225,6 +227,8 @@ def _apply(space: SearchSpace, state: State, a: Action, best: dict[str, dict[str
             _check_param(space, state, m, p)
         new = state
         for m, p, _idx in state.choice:
+            if space.is_held(state, m, p) and a.param != p:
+                continue
             n = len(space.ladders[m][p])
             if m == a.module and (a.param in (None, p)):
                 new = new.with_indices(m, p, range(n))

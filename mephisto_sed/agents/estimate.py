@@ -99,6 +99,8 @@ def initial_box(space: SearchSpace, best: Any, searched: list[Any], max_models: 
                 lo, hi = min(lo, j - 1), max(hi, j + 1)
         lo, hi = max(lo, 0), min(hi, len(ladder) - 1)
         indices[(m, p)], centre[(m, p)] = tuple(range(lo, hi + 1)), c
+        if space.is_held(best.state, m, p):  # a value only a rule tries: not part of the posterior's prior
+            indices[(m, p)] = idx
     box = Box(best.state.modules, indices)
 
     def roughness(m: str, p: str) -> float:

@@ -28,6 +28,8 @@ REGIMES = (
 )
 PATTERN_SIGMA = 2.0  # mean residual of a regime, in σ, that makes a pattern
 GOOD_CHI2_RED = 1.5
+LYMAN_LIMIT_A = 912.0
+LYMAN_SNR = 5.0  # a detection this significant below rest 912 Å is a feature to explain
 SIGNATURE_SIZE = 12
 
 
@@ -50,6 +52,9 @@ class Evaluation:
     # parameters whose best value is the lowest or highest the universe allows: the answer is
     # bounded by the prior there, and no search can widen it (unlike ``edges``)
     limits: list[dict[str, Any]] = field(default_factory=list)
+    # ≥5σ detections in bands lying wholly below rest 912 Å that the model leaves unexplained:
+    # contamination, a wrong redshift, or ionising light escaping (f_esc > 0)
+    lyman_continuum: list[dict[str, float]] = field(default_factory=list)
 
     @property
     def good(self) -> bool:
@@ -65,6 +70,7 @@ class Evaluation:
             for m, p in self.best.items()
             if m != "redshifting"
         )
+        lyc = ", ".join(f"{b['band']} (S/N {b['snr']:.0f}, {b['residual']:+.0f} sigma)" for b in self.lyman_continuum)
         lines = [
             f"z={self.redshift:.3f}, chi2_red={self.chi2_red:.2f} over {self.n_bands} bands, "
             f"{self.n_effective:.0f} models carry the likelihood.",
@@ -73,6 +79,14 @@ class Evaluation:
             f"edges: {edges or 'none'}.",
             f"at the limit of the allowed range: {limits or 'none'}.",
             f"plausibility: {', '.join(self.plausibility) or 'ok'}.",
+            *(
+                [
+                    f"flux below the Lyman limit (rest < 912 A) unexplained in {lyc}: contamination, "
+                    "a wrong redshift, or escaping ionising light (f_esc > 0)."
+                ]
+                if self.lyman_continuum
+                else []
+            ),
             f"log M*={np.log10(max(self.bayes.get('stellar.m_star', 1.0), 1.0)):.2f}, "
             f"SFR={self.bayes.get('sfh.sfr', float('nan')):.3g} Msun/yr.",
             f"best model: {best}.",
@@ -129,6 +143,9 @@ def evaluate(execution: Execution, source: Source, space: SearchSpace) -> Evalua
     red = ok & (rest >= 1.0)
     reddest = float(np.mean(res[red][np.argsort(rest[red])[-2:]])) if red.sum() else 0.0
     patterns = _patterns(regimes, execution.chi2_red, reddest)
+    lyman = _lyman_continuum(source, res)
+    if lyman:
+        patterns.append("lyman_continuum_detected")
     edges = _edges(execution, space)
     limits = _limits(execution, space)
     bayes = bayes_values(row)
@@ -150,6 +167,7 @@ def evaluate(execution: Execution, source: Source, space: SearchSpace) -> Evalua
         colours=colours,
         redshift=z,
         limits=limits,
+        lyman_continuum=lyman,
     )
 
 
@@ -184,6 +202,25 @@ def _patterns(regimes: dict[str, dict[str, float]], chi2_red: float, reddest: fl
     return out
 
 
+def _rest_red_edge_a(band: str, z: float) -> float:
+    """The reddest rest-frame wavelength (Å) where ``band`` transmits ≥ 1 % of its peak."""
+    f = get_filter(band)
+    on = f.transmission >= 0.01 * np.max(f.transmission)
+    return float(f.wavelength[on][-1]) / (1 + z)
+
+
+def _lyman_continuum(source: Source, residuals: np.ndarray) -> list[dict[str, float]]:
+    """Bands wholly below rest 912 Å with a ≥ ``LYMAN_SNR`` detection the model misses by ≥ 3σ."""
+    out = []
+    for j, band in enumerate(source.bands):
+        flux, err = source.flux[j], source.err[j]
+        if source.upper_limit[j] or not (np.isfinite(flux) and err > 0) or flux / err < LYMAN_SNR:
+            continue
+        if _rest_red_edge_a(band, source.redshift) < LYMAN_LIMIT_A and residuals[j] >= 3:
+            out.append({"band": band, "snr": float(flux / err), "residual": float(residuals[j])})
+    return out
+
+
 def _limits(execution: Execution, space: SearchSpace) -> list[dict[str, Any]]:
     """Best values at an end of the universe's ladder (not of the configuration's values)."""
     out = []
@@ -193,6 +230,8 @@ def _limits(execution: Execution, space: SearchSpace) -> list[dict[str, Any]]:
         value = execution.best_model.get(m, {}).get(p)
         if len(ladder) < 2 or value is None or (no_burst and p in ("tau_burst", "age_burst", "burst_age")):
             continue
+        if space.is_held(execution.state, m, p):
+            continue  # the configuration's own value, which only a rule moves
         if p == "f_burst" and value == 0.0:
             continue  # no burst is a physical answer, not a bound
         i = space.nearest_index(m, p, value)

@@ -198,7 +198,9 @@ def _first_look(space: SearchSpace, source: Source, counts: dict[str, int], outc
             if p in ("age_main", "age"):  # no population older than the Universe at z
                 allowed = [i for i, v in enumerate(ladder) if v <= t_univ] or [0]
             learned = (outcomes or {}).get(m, {}).get(p, [])
-            if n > 1 and len(learned) >= MIN_OUTCOMES and (p in counts or p == "tau_burst"):
+            if p in space.held.get(m, {}):
+                idx = [space.held[m][p]]
+            elif n > 1 and len(learned) >= MIN_OUTCOMES and (p in counts or p == "tau_burst"):
                 idx = _covering(ladder, allowed, learned, counts.get(p, 1))
             elif p in ("age_main", "age"):
                 idx = [allowed[i] for i in _spread(len(allowed), counts[p])]
@@ -250,6 +252,23 @@ class ExpertPolicy:
                 direction="up" if e["side"] == "high" else "down",
                 steps=2,
             )
+        # R1b a significant detection below rest 912 Å, where a model with f_esc = 0 is dark: let
+        # ionising light escape (before the source is called an anomaly); around the best model first
+        if "lyman_continuum_detected" in ev.patterns and "nebular" in st.modules and "f_esc" in sp.ladders["nebular"]:
+            escape = tuple(float(v) for v in sp.ladders["nebular"]["f_esc"])
+            if len(escape) > 1 and len(st.indices("nebular", "f_esc")) < len(escape):
+                why = "flux below the Lyman limit the model cannot make: let ionising light escape (f_esc > 0)"
+                for width in (1, 0):
+                    add(
+                        0.95 - 0.01 * (1 - width),
+                        "lyman_continuum",
+                        why,
+                        type="zoom",
+                        width=width,
+                        module="nebular",
+                        param="f_esc",
+                        values=escape,
+                    )
         # R2 the model UV is too bright for the optical: more dust, or older stars
         if "uv_too_blue" in ev.patterns and att:
             add(

@@ -682,16 +682,25 @@ def _refined(best: Node, space: SearchSpace, tried: Callable[[State], bool]) -> 
 
 
 def _anomaly(ev: Evaluation) -> tuple[bool, str]:
+    """Whether the data keep features no allowed physics explained after the search, and which."""
     if not np.isfinite(ev.chi2_red):
         return True, "no model fits at all"
+    reasons = []
+    if ev.lyman_continuum:  # still unexplained after the search could let ionising light escape
+        bands = ", ".join(f"{b['band']} (S/N {b['snr']:.0f}, {b['residual']:+.0f} sigma)" for b in ev.lyman_continuum)
+        escape = ev.best.get("nebular", {}).get("f_esc", 0.0)
+        reasons.append(
+            f"flux below the Lyman limit (rest < 912 A) unexplained in {bands} with f_esc = {escape:g}: "
+            "contamination or a wrong redshift"
+        )
     if ev.chi2_red > ANOMALY_CHI2_RED:
         bad = [f"{k} {v['mean']:+.1f} sigma" for k, v in ev.regimes.items() if v["n"] and abs(v["mean"]) >= 2]
-        return True, (
+        reasons.append(
             f"best reduced chi2 {ev.chi2_red:.1f} > {ANOMALY_CHI2_RED:g}; unexplained: "
             f"{', '.join(bad) or 'scatter across all regimes'}"
         )
     # an implausible estimate alone is a warning (the results' ``warnings`` column), not an anomaly
-    return False, ""
+    return bool(reasons), "; ".join(reasons)
 
 
 def hints_from(records: list[dict[str, Any]]) -> list[KnowledgeHint]:

@@ -36,6 +36,10 @@ DEFAULT_OPTIONAL: dict[str, dict[str, list[Any]]] = {
     },
     "dl2014": {"qpah": [2.5], "umin": [1.0], "alpha": [2.0], "gamma": [0.1]},
 }
+# Values an agent may try on purpose that the configuration lacks: held at the configuration's own
+# value by every generic step (first look, zoom, scan, the posterior box, the reference grid), and
+# set only by a rule that needs them (escaping ionising light, for flux below the Lyman limit).
+HELD_VALUES: dict[str, dict[str, list[float]]] = {"nebular": {"f_esc": [0.0, 0.1, 0.2, 0.4]}}
 # Category alternatives an agent may swap between.
 SWAPS = {"dustatt_modified_starburst": "dustatt_calzleit", "dustatt_calzleit": "dustatt_modified_starburst"}
 
@@ -81,6 +85,7 @@ class SearchSpace:
     fixed: dict[str, dict[str, Any]] = field(default_factory=dict)  # single-valued and text parameters
     bands: list[str] = field(default_factory=list)
     additionalerror: float = 0.1
+    held: dict[str, dict[str, int]] = field(default_factory=dict)  # {module: {param: the index held}}
 
     @classmethod
     def from_config(
@@ -102,6 +107,13 @@ class SearchSpace:
                     ladders[m][k] = sorted(v)
                 else:
                     fixed[m][k] = v[0]
+        held: dict[str, dict[str, int]] = {}
+        for m, params in HELD_VALUES.items():
+            for k, values in params.items():
+                own = ladders.get(m, {}).get(k)
+                if own is not None and len(own) == 1 and own[0] in values:  # the configuration fixes it
+                    ladders[m][k] = sorted(values)
+                    held.setdefault(m, {})[k] = ladders[m][k].index(own[0])
         for m, params in optional.items():
             if m in ladders:
                 continue
@@ -113,22 +125,29 @@ class SearchSpace:
                 else:
                     fixed[m][k] = v[0]
         base = [m for m in config.modules if MODULES[m].computes]
-        return cls(ladders, base, fixed, list(config.bands), config.additionalerror)
+        return cls(ladders, base, fixed, list(config.bands), config.additionalerror, held)
 
     # -- states -----------------------------------------------------------------------------
     def state(self, modules: list[str], choice: dict[str, dict[str, list[int]]] | None = None) -> State:
-        """A state with the given modules; parameters not in ``choice`` take their whole ladder."""
+        """A state with the given modules; parameters not in ``choice`` take their whole ladder
+        (a held parameter its held value)."""
         choice = choice or {}
         items = []
         for m in modules:
             if m not in self.ladders:
                 raise ConfigError(f"module {m!r} is not in the search space")
             for p, ladder in self.ladders[m].items():
-                idx = choice.get(m, {}).get(p, list(range(len(ladder))))
+                default = [self.held[m][p]] if p in self.held.get(m, {}) else list(range(len(ladder)))
+                idx = choice.get(m, {}).get(p, default)
                 if not idx or min(idx) < 0 or max(idx) >= len(ladder):
                     raise ConfigError(f"{m}.{p}: indices {idx} outside its ladder of {len(ladder)}")
                 items.append((m, p, tuple(sorted(set(int(i) for i in idx)))))
         return State(tuple(modules), tuple(items))
+
+    def is_held(self, state: State, module: str, param: str) -> bool:
+        """Whether ``module.param`` is a held parameter still at its held value in ``state``."""
+        i = self.held.get(module, {}).get(param)
+        return i is not None and state.indices(module, param) == (i,)
 
     def reference_state(self) -> State:
         return self.state(self.base)

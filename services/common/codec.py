@@ -53,13 +53,14 @@ def space_to_json(space: SearchSpace) -> str:
             "fixed": space.fixed,
             "bands": space.bands,
             "additionalerror": space.additionalerror,
+            "held": space.held,
         }
     )
 
 
 def space_from_json(text: str) -> SearchSpace:
     d = json.loads(text)
-    return SearchSpace(d["ladders"], d["base"], d["fixed"], d["bands"], d["additionalerror"])
+    return SearchSpace(d["ladders"], d["base"], d["fixed"], d["bands"], d["additionalerror"], d.get("held", {}))
 
 
 def space_id(text: str) -> str:
