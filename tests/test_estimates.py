@@ -176,3 +176,8 @@ def test_flux_below_the_lyman_limit_that_no_escape_fraction_explains_is_an_anoma
     res = search(src, space, ExpertPolicy(), Budget(max_models=20_000))
     assert any(s["rule"] == "lyman_continuum" for s in res.trace)
     assert res.anomaly and "Lyman limit" in res.anomaly_reason and "cfht.megacam.u" in res.anomaly_reason
+    # anomalies rank by how significant what stays unexplained is; a good fit is not significant
+    from mephisto_sed.agents.agentfit import result_row
+
+    explained = search(_lyman_source(3.6, 0.4), space, ExpertPolicy(), Budget(max_models=40_000))
+    assert result_row(res)["misfit_sigma"] > 5 > 2 > result_row(explained)["misfit_sigma"]

@@ -36,6 +36,22 @@ class AgentResults:
     space: SearchSpace
 
 
+def misfit_sigma(chi2: float, dof: int) -> float:
+    """The significance of a misfit: χ² with ``dof`` degrees of freedom as a one-sided Gaussian σ
+    (0 for a fit as good as its errors; large where features stay unexplained). Ranks anomalies."""
+    from scipy.stats import chi2 as chi2_dist
+    from scipy.stats import norm
+
+    if not np.isfinite(chi2) or dof < 1:
+        return float("inf") if not np.isfinite(chi2) else 0.0
+    log_p = chi2_dist.logsf(chi2, dof)
+    if np.isfinite(log_p) and log_p > -700:
+        return float(max(-norm.ppf(np.exp(log_p)), 0.0))
+    # far in the tail: the Wilson–Hilferty normal approximation of χ²
+    k = float(dof)
+    return float(((chi2 / k) ** (1 / 3) - (1 - 2 / (9 * k))) / np.sqrt(2 / (9 * k)))
+
+
 def result_row(res: SearchResult) -> dict[str, Any]:
     ex = res.best.execution
     row: dict[str, Any] = {"id": res.source.id, "redshift": res.source.redshift}
@@ -46,6 +62,8 @@ def result_row(res: SearchResult) -> dict[str, Any]:
         {
             "anomaly": res.anomaly,
             "anomaly_reason": res.anomaly_reason,
+            # how significant what stays unexplained is: the best χ²'s tail probability as Gaussian σ
+            "misfit_sigma": misfit_sigma(res.best.evaluation.chi2, res.best.evaluation.n_bands - 1),
             "warnings": "; ".join(estimate_warnings(bayes_values(row), ex.best_model, res.source.redshift)),
             "models_evaluated": res.models_evaluated,
             "steps": res.steps,
@@ -168,6 +186,14 @@ def write_agent_results(results: AgentResults, out_dir: str | Path, plots: bool 
     summary = {
         "sources": len(results.searches),
         "anomalies": int(np.sum(results.table["anomaly"])),
+        # anomalies ranked by how significant what stays unexplained is
+        "anomalies_ranked": [
+            {"id": str(r["id"]), "misfit_sigma": float(r["misfit_sigma"]), "reason": str(r["anomaly_reason"])}
+            for r in sorted(
+                (r for r in results.table if r["anomaly"] and "misfit_sigma" in results.table.colnames),
+                key=lambda r: -float(r["misfit_sigma"]),
+            )
+        ],
         "median_reduced_chi2": float(np.nanmedian(results.table["best.reduced_chi_square"])),
         "median_models_evaluated": float(np.median(results.table["models_evaluated"])),
     }
