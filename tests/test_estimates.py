@@ -181,3 +181,25 @@ def test_flux_below_the_lyman_limit_that_no_escape_fraction_explains_is_an_anoma
 
     explained = search(_lyman_source(3.6, 0.4), space, ExpertPolicy(), Budget(max_models=40_000))
     assert result_row(res)["misfit_sigma"] > 5 > 2 > result_row(explained)["misfit_sigma"]
+
+
+def test_bench_accuracy_reports_both_methods_on_mocks_between_the_nodes():
+    """The benchmark's keys, on a small universe (the real one takes minutes): both methods recover
+    the mocks' masses, and the coverage figures are fractions of the mocks."""
+    from mephisto_sed.agents.bench_accuracy import bench_accuracy
+
+    r = bench_accuracy(n=10, max_models=4_000, n_real=0, progress=False, space=_space())
+    for key in (
+        "grid_median_abs_dlogm",
+        "agent_median_abs_dlogm",
+        "agent_coverage_68",
+        "agent_coverage_95",
+        "grid_coverage_68",
+        "grid_coverage_95",
+        "agent_median_abs_dlogsfr100",
+        "agent_median_abs_debv",
+    ):
+        assert key in r
+    assert r["mocks"] == 10 and 0 < r["grid_models_per_source"] <= _space().size(_space().reference_state())
+    assert r["grid_median_abs_dlogm"] < 0.3 and r["agent_median_abs_dlogm"] < 0.3
+    assert 0 <= r["agent_coverage_68"] <= r["agent_coverage_95"] <= 1
