@@ -15,6 +15,12 @@ import numpy as np
 from astropy.table import Table
 
 GOOD = 2.0  # reduced χ² of a "good fit" here
+WARNING_KINDS = (  # mephisto_sed/plausibility.py's warnings, by their first words
+    ("sSFR", "sSFR over 10 Myr above 1e-7/yr"),
+    ("instantaneous SFR", "a burst of a few Myr: instantaneous SFR > 5x the 100 Myr average"),
+    ("stellar mass", "stellar mass outside 10^6-10^12.5 Msun"),
+    ("age", "age older than the Universe at z"),
+)
 
 
 def classify(best: dict, modules: list[str]) -> str:
@@ -96,14 +102,34 @@ def main(runs: list[Path], docs: Path) -> None:
         "## Anomalies",
         "",
     ]
+    lines += [
+        "An anomaly is a source whose data keep features no allowed physics explained after the search "
+        "tried what could explain them; an implausible estimate alone is a warning (below). Ranked by "
+        "`misfit_sigma`, the significance of the best fit's χ² as a Gaussian σ.",
+        "",
+    ]
     reasons = Counter()
     for r, _ in anomalies:
         reason = str(r["anomaly_reason"])
-        reasons["implausible best model" if "chi2" not in reason else "no configuration fits (χ²_red > 5)"] += 1
+        if "Lyman limit" in reason:
+            reasons["flux below the Lyman limit unexplained"] += 1
+        if "chi2" in reason:
+            reasons["no configuration fits (χ²_red > 5)"] += 1
     for k, v in reasons.most_common():
         lines.append(f"* {k}: {v}")
-    for r, _ in anomalies[:8]:
-        lines.append(f"  * {r['id']} (z = {float(r['redshift']):.2f}): {r['anomaly_reason']}")
+    ranked = sorted(anomalies, key=lambda a: -float(a[0]["misfit_sigma"]) if "misfit_sigma" in a[0].colnames else 0)
+    for r, _ in ranked[:10]:
+        sig = f", {float(r['misfit_sigma']):.1f} sigma" if "misfit_sigma" in r.colnames else ""
+        lines.append(f"  * {r['id']} (z = {float(r['redshift']):.2f}{sig}): {r['anomaly_reason']}")
+    warned = [r for r, _, _ in rows if "warnings" in r.colnames and str(r["warnings"]) not in ("", "--", "nan")]
+    lines += ["", "## Warnings (implausible estimates, not anomalies)", ""]
+    lines.append(f"* sources with a warning: {len(warned)}")
+    kinds = Counter()
+    for r in warned:
+        for w in str(r["warnings"]).split("; "):
+            kinds[next((label for key, label in WARNING_KINDS if w.startswith(key)), w)] += 1
+    for k, v in kinds.most_common():
+        lines.append(f"  * {k}: {v}")
     lines += ["", "## Examples", ""]
     for cls, r in examples:
         lines.append(
