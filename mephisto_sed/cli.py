@@ -376,7 +376,11 @@ def cmd_bench(args: argparse.Namespace) -> int:
         from .agents.bench_accuracy import bench_accuracy
 
         result = bench_accuracy(
-            n=args.n if args.n != 20 else 100, max_models=args.max_models, n_real=args.n_real, progress=not args.json
+            n=args.n if args.n != 20 else 100,
+            max_models=args.max_models,
+            n_real=args.n_real,
+            progress=not args.json,
+            max_estimate_models=args.max_estimate_models,
         )
     elif args.what in ("llm", "platform"):
         from .agents.search import Budget
@@ -536,6 +540,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--config", help="search: reference pcigale.ini (default: the COSMOS team's 2.5<z<3 grid)")
     b.add_argument("--n", type=int, default=20, help="search: test sources (accuracy: mocks, default 100)")
     b.add_argument("--n-real", type=int, default=20, help="accuracy: real COSMOS galaxies against the full grid")
+    b.add_argument("--max-estimate-models", type=int, default=60_000, help="accuracy: the posterior box's budget")
     b.add_argument("--n-train", type=int, default=20, help="search: self-play sources for knowledge")
     b.add_argument("--max-models", type=int, default=190_000, help="search: model budget per source")
     b.add_argument("--per-source", action="store_true", help="search: include per-source rows")

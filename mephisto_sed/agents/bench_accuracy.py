@@ -150,6 +150,7 @@ def bench_accuracy(
     seed: int = 0,
     progress: bool = True,
     space: SearchSpace | None = None,
+    max_estimate_models: int = Budget.max_estimate_models,
 ) -> dict[str, Any]:
     """Injection–recovery through ``fit`` and ``grid`` on the same mocks, plus real galaxies.
     ``space``: the universe both search (default: the built-in one, 48 million models)."""
@@ -159,7 +160,8 @@ def bench_accuracy(
     cat, truth = make_mocks(space, n, seed)
     grid_t = fit_catalog(cat, space.to_config(space.reference_state()), with_sed=False, progress=progress).table
     t_grid = time.perf_counter() - t0
-    agent = agent_fit_catalog(cat, space, budget=Budget(max_models=max_models), progress=progress)
+    budget = Budget(max_models=max_models, max_estimate_models=max_estimate_models)
+    agent = agent_fit_catalog(cat, space, budget=budget, progress=progress)
     agent_t = agent.table
     t_agent = time.perf_counter() - t0 - t_grid
     g, a = _scores(grid_t, truth), _scores(agent_t, truth)
@@ -169,6 +171,7 @@ def bench_accuracy(
         "bands": len(BANDS),
         "redshifts": list(REDSHIFTS),
         "additionalerror": space.additionalerror,
+        "max_estimate_models": max_estimate_models,
     }
     out.update({f"grid_{k}": v for k, v in g.items()})
     out.update({f"agent_{k}": v for k, v in a.items()})
@@ -180,12 +183,12 @@ def bench_accuracy(
     out["mock_upper_limits_per_source"] = float(np.mean(truth["n_limits"]))
     out["seconds_grid"], out["seconds_agent"] = t_grid, t_agent
     if n_real > 0:
-        out.update(_real_galaxies(n_real, max_models, progress))
+        out.update(_real_galaxies(n_real, budget, progress))
     out["seconds"] = time.perf_counter() - t0
     return out
 
 
-def _real_galaxies(n: int, max_models: int, progress: bool) -> dict[str, Any]:
+def _real_galaxies(n: int, budget: Budget, progress: bool) -> dict[str, Any]:
     """COSMOS2020 galaxies: the agent's M* against the full COSMOS grid's ``bayes.*``."""
     from ..catalog import read_catalog
     from ..config import read_pcigale_ini
@@ -205,7 +208,7 @@ def _real_galaxies(n: int, max_models: int, progress: bool) -> dict[str, Any]:
     for i in tqdm(range(n), desc="COSMOS: full grid and agent", unit="src", disable=not progress):
         src = Source.from_catalog(cat, i, space.bands)
         ref = execute(space, space.reference_state(), src).row
-        res = search(src, space, ExpertPolicy(), Budget(max_models=max_models))
+        res = search(src, space, ExpertPolicy(), budget)
         est = {**res.best.execution.row, **res.estimate}
         m_ref, s_ref = ref["bayes.stellar.m_star"], ref["bayes.stellar.m_star_err"]
         m_ag, s_ag = est["bayes.stellar.m_star"], est["bayes.stellar.m_star_err"]

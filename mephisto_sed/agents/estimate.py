@@ -28,6 +28,7 @@ EDGE_MASS = 0.1  # posterior marginal at a box edge, relative to its peak, that 
 EXTENT_MASS = 0.01  # likelihood, relative to the peak, that the search saw at a value the box must span
 START_WIDTH = 1  # ladder steps either side of the best value in the first box
 UNSEEN_ROUGHNESS = 3.0  # a parameter the search never varied: thinned after the smooth ones
+FLAT_ROUGHNESS = 0.1  # neighbours within 10 % in likelihood: a flat parameter, thinned down to one value
 
 
 @dataclass
@@ -46,9 +47,10 @@ class Box:
         return State(self.modules, tuple(choice))
 
     def step(self, module: str, param: str) -> int:
-        """1, or 2 where the parameter was thinned: how far the next value beyond an edge lies."""
+        """The stride of a parameter's values (1; 2, 4... where thinned): how far the next value
+        beyond an edge lies."""
         idx = self.indices[(module, param)]
-        return 2 if len(idx) > 1 and max(np.diff(idx)) > 1 else 1
+        return int(min(np.diff(idx))) if len(idx) > 1 else 1
 
     def to_dict(self) -> dict[str, Any]:
         return {"modules": list(self.modules), "indices": [[m, p, list(idx)] for (m, p), idx in self.indices.items()]}
@@ -103,25 +105,38 @@ def initial_box(space: SearchSpace, best: Any, searched: list[Any], max_models: 
             indices[(m, p)] = idx
     box = Box(best.state.modules, indices)
 
+    same = [n.execution for n in searched if n.state.modules == best.state.modules]
+
     def roughness(m: str, p: str) -> float:
-        """The largest likelihood ratio (ln) between neighbouring values of the box, from what the
-        search saw: small where the posterior is smooth on the ladder's scale and can be thinned."""
-        per_value = seen.get(param_key(m, p), {})
+        """The largest likelihood ratio (ln) between neighbouring values of the box, read off the best
+        step that varied the parameter (within one step's product grid, the marginal at each value
+        integrates the same other values): small where the posterior is smooth and can be thinned."""
+        key = param_key(m, p)
+        varied = [ex for ex in same if len(ex.marginals.get(key, [])) >= 2 and np.isfinite(ex.chi2)]
+        if not varied:
+            return UNSEEN_ROUGHNESS
+        per_value = {float(v): float(w) for v, w in min(varied, key=lambda ex: ex.chi2).marginals[key]}
         peak = max(per_value.values(), default=0.0)
         if peak <= 0:
             return UNSEEN_ROUGHNESS
         ladder = space.ladders[m][p]
-        levels = [np.log(max(_mass_at(per_value, float(ladder[i])) / peak, 1e-3)) for i in box.indices[(m, p)]]
-        return float(np.max(np.abs(np.diff(levels)))) if len(levels) > 1 else 0.0
+        inside = [float(ladder[i]) for i in box.indices[(m, p)]]
+        levels = [np.log(max(w / peak, 1e-3)) for v, w in sorted(per_value.items()) if _in(v, inside)]
+        return float(np.max(np.abs(np.diff(levels)))) if len(levels) > 1 else UNSEEN_ROUGHNESS
 
     while _size(space, box) > max_models:
-        # thin the smoothest parameter: every other value, counted from the best one
-        thinnable = [(roughness(m, p), (m, p)) for (m, p), idx in box.indices.items() if len(idx) >= 3]
-        thinnable = [t for t in thinnable if box.step(*t[1]) == 1]
+        # thin the smoothest parameter: every other value, counted from the best one. A flat one
+        # (the data do not constrain it: logU from broad bands, say) may be thinned again, down to
+        # its best value alone, since every value there carries the same likelihood
+        thinnable = []
+        for (m, p), idx in box.indices.items():
+            rough = roughness(m, p)
+            if (len(idx) >= 3 and box.step(m, p) == 1) or (len(idx) >= 2 and rough <= FLAT_ROUGHNESS):
+                thinnable.append((rough, (m, p)))
         if thinnable:
             _, (m, p) = min(thinnable)
-            c = centre[(m, p)]
-            box.indices[(m, p)] = tuple(i for i in box.indices[(m, p)] if (i - c) % 2 == 0)
+            c, stride = centre[(m, p)], 2 * box.step(m, p)
+            box.indices[(m, p)] = tuple(i for i in box.indices[(m, p)] if (i - c) % stride == 0)
             continue
         narrowable = [(k, v) for k, v in box.indices.items() if len(v) > 1]
         if not narrowable:
@@ -171,6 +186,8 @@ def extensions(
     out = []
     for (m, p), idx in box.indices.items():
         ladder = space.ladders[m][p]
+        if len(idx) == 1:
+            continue  # one value: held, or thinned as flat — what lies beyond carries the same likelihood
         per_value = marginals.get(param_key(m, p), {})
         peak = max(per_value.values(), default=0.0)
         if peak <= 0:
@@ -183,6 +200,10 @@ def extensions(
             if mass >= EDGE_MASS:
                 out.append((mass, m, p, new))
     return sorted(out, key=lambda t: -t[0])
+
+
+def _in(value: float, values: list[float]) -> bool:
+    return any(np.isclose(value, v, rtol=1e-9, atol=1e-12) for v in values)
 
 
 def _mass_at(per_value: dict[float, float], value: float) -> float:
