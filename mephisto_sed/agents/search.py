@@ -6,7 +6,9 @@ its proposals lead to. The search goes deep from the best node while that improv
 or one inside a configuration already tried, is never run. When knowledge placed the first look
 and the search stalls without a good fit, the even first look runs once as a second root. It
 stops on a good fit that stops improving, or when a budget (models, steps, tokens, wall time) is
-spent. A source no configuration explains is an anomaly.
+spent. Then it fits the posterior box around its best model that the estimates (``bayes.*``)
+come from (``estimate.py``), so they do not depend on the path. A source whose data keep features
+no configuration explained is an anomaly.
 """
 
 from __future__ import annotations
@@ -376,13 +378,12 @@ class SearchTree:
         est = self.estimation
         if not est or not est["slabs"]:
             return {}
-        row, _, _ = combine([self.nodes[i].execution for i in est["slabs"]])
+        row, marginals, _ = combine([self.nodes[i].execution for i in est["slabs"]])
         if not row:
             return {}
         box = Box.from_dict(est["box"])
         row["estimate.models"] = int(est["models"])
         # complete: no side of the box still carries posterior mass (not stopped by its model budget)
-        _, marginals, _ = combine([self.nodes[i].execution for i in est["slabs"]])
         row["estimate.complete"] = bool(est["done"] and not extensions(self.space, box, marginals))
         return row
 
