@@ -14,6 +14,21 @@ from .config import Configuration
 from .engine import ModelGrid
 from .photometry import DEFAULT_COSMOLOGY, age_of_universe_myr
 
+# u to IRAC 4.5 µm, COSMOS-like: the bands of the mocks in tests and benchmarks
+BROAD_BANDS = [
+    "cfht.megacam.u",
+    "subaru.suprime.g",
+    "subaru.suprime.r",
+    "subaru.suprime.i",
+    "subaru.suprime.z",
+    "subaru.suprime.Y",
+    "paranal.vircam.J",
+    "paranal.vircam.H",
+    "paranal.vircam.Ks",
+    "spitzer.irac.I1",
+    "spitzer.irac.I2",
+]
+
 
 def draw_model(config: Configuration, rng: np.random.Generator) -> dict[str, dict[str, Any]]:
     """One model of ``config``: a random value from every parameter list."""

@@ -4,22 +4,9 @@ example_truth.csv) drawn from the default configuration, in 12 broad bands, with
 from pathlib import Path
 
 from mephisto_sed.config import DEFAULT_CONFIG, Configuration
-from mephisto_sed.mock import make_mock_catalog
+from mephisto_sed.mock import BROAD_BANDS, make_mock_catalog
 
-BANDS = [
-    "cfht.megacam.u",
-    "subaru.suprime.g",
-    "subaru.suprime.r",
-    "subaru.suprime.i",
-    "subaru.suprime.z",
-    "subaru.suprime.Y",
-    "paranal.vircam.J",
-    "paranal.vircam.H",
-    "paranal.vircam.Ks",
-    "spitzer.irac.I1",
-    "spitzer.irac.I2",
-    "hst.acs.wfc.F814W",
-]
+BANDS = [*BROAD_BANDS, "hst.acs.wfc.F814W"]
 
 if __name__ == "__main__":
     out = Path(__file__).resolve().parents[1] / "mephisto_sed" / "data"

@@ -4,24 +4,14 @@ from pathlib import Path
 
 import pytest
 
+from mephisto_sed.mock import BROAD_BANDS as MOCK_BANDS
+
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 COSMOS_DIR = SHARED / "cosmos2020_specz"
 COSMOS_CAT = COSMOS_DIR / "cosmos_specz_compilation_for_cigale_2.50_z_3.00.txt"
 LRD_FITS = SHARED / "kokorev2024_lrd" / "lrd_table_v1.1.fits"
 
-BROAD_BANDS = [
-    "cfht.megacam.u",
-    "subaru.suprime.g",
-    "subaru.suprime.r",
-    "subaru.suprime.i",
-    "subaru.suprime.z",
-    "subaru.suprime.Y",
-    "paranal.vircam.J",
-    "paranal.vircam.H",
-    "paranal.vircam.Ks",
-    "spitzer.irac.I1",
-    "spitzer.irac.I2",
-]
+BROAD_BANDS = list(MOCK_BANDS)
 
 
 @pytest.fixture(scope="session")

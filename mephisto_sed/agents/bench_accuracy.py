@@ -26,24 +26,13 @@ from ..catalog import Catalog
 from ..engine import ModelGrid
 from ..filters import get_filter
 from ..gridfit import fit_catalog
+from ..mock import BROAD_BANDS
 from ..photometry import age_of_universe_myr
 from .agentfit import agent_fit_catalog
 from .search import Budget
 from .space import SearchSpace, default_space
 
-BANDS = [
-    "cfht.megacam.u",
-    "subaru.suprime.g",
-    "subaru.suprime.r",
-    "subaru.suprime.i",
-    "subaru.suprime.z",
-    "subaru.suprime.Y",
-    "paranal.vircam.J",
-    "paranal.vircam.H",
-    "paranal.vircam.Ks",
-    "spitzer.irac.I1",
-    "spitzer.irac.I2",
-]
+BANDS = BROAD_BANDS
 REDSHIFTS = (0.5, 1.0, 1.5, 2.0, 3.0)
 DEPTH_AB = {"optical": 26.0, "nir": 24.5, "irac": 24.0}  # 5σ depths, COSMOS-like
 
