@@ -33,7 +33,12 @@ SFH_PARAMS = (
 )
 BURST_SHAPE = ("sfh.tau_burst", "sfh.age_burst", "sfh.burst_age")
 
-__all__ = ["SourceData", "FitAccumulator", "BestModel", "bayes_values"]
+__all__ = ["SourceData", "FitAccumulator", "BestModel", "bayes_values", "fit_sigma"]
+
+
+def fit_sigma(err: np.ndarray, flux: np.ndarray, additionalerror: float) -> np.ndarray:
+    """The σ of χ² (mJy): catalogue error ⊕ ``additionalerror`` × flux, in quadrature. Residuals use it too."""
+    return np.sqrt(err**2 + (additionalerror * flux) ** 2)
 
 
 @dataclass
@@ -47,7 +52,7 @@ class SourceData:
 
     def __post_init__(self) -> None:
         det = np.isfinite(self.flux) & np.isfinite(self.err) & ~self.upper_limit
-        sigma2 = self.err**2 + (self.additionalerror * self.flux) ** 2
+        sigma2 = fit_sigma(self.err, self.flux, self.additionalerror) ** 2
         self.w = np.where(det, 1.0 / np.where(det, sigma2, 1.0), 0.0)
         self.obs = np.where(det, self.flux, 0.0)
         self.n_det = det.sum(axis=1)

@@ -14,7 +14,7 @@ from tqdm.auto import tqdm
 from .catalog import Catalog
 from .config import ConfigError, Configuration
 from .engine import SED, ModelGrid, model_from_params
-from .fitting import BestModel, FitAccumulator, SourceData, bayes_values
+from .fitting import BestModel, FitAccumulator, SourceData, bayes_values, fit_sigma
 from .photometry import DEFAULT_COSMOLOGY
 from .plausibility import estimate_warnings
 
@@ -41,7 +41,7 @@ class SourceFit:
     @property
     def sigma(self) -> np.ndarray:
         """The σ that χ² uses: catalogue error ⊕ ``additionalerror`` × flux (mJy)."""
-        return np.sqrt(self.err**2 + (self.additionalerror * self.flux) ** 2)
+        return fit_sigma(self.err, self.flux, self.additionalerror)
 
     @property
     def residuals(self) -> np.ndarray:

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from ..filters import get_filter
-from ..fitting import bayes_values
+from ..fitting import bayes_values, fit_sigma
 from ..plausibility import implausibilities
 from .execute import Execution, Source
 from .space import SearchSpace
@@ -119,7 +119,7 @@ def evaluate(execution: Execution, source: Source, space: SearchSpace) -> Evalua
     z = source.redshift
     best = execution.best
     row = execution.row
-    sigma = np.sqrt(source.err**2 + (space.additionalerror * source.flux) ** 2)
+    sigma = fit_sigma(source.err, source.flux, space.additionalerror)
     ok = np.isfinite(source.flux) & ~source.upper_limit
     model = best.fluxes if best.fluxes is not None else np.full(source.flux.shape, np.nan)
     res = np.where(ok, (source.flux - model) / sigma, np.nan)
