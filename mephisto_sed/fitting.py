@@ -21,16 +21,7 @@ from scipy.special import log_ndtr
 
 from .engine import EXTENSIVE, ModelChunk
 
-# the SFH's grid parameters, as per-model properties of a chunk
-SFH_PARAMS = (
-    "sfh.tau_main",
-    "sfh.age_main",
-    "sfh.tau_burst",
-    "sfh.age_burst",
-    "sfh.f_burst",
-    "sfh.age",
-    "sfh.burst_age",
-)
+# the burst's shape parameters: moot (one copy per SFH) where f_burst = 0
 BURST_SHAPE = ("sfh.tau_burst", "sfh.age_burst", "sfh.burst_age")
 
 __all__ = ["SourceData", "FitAccumulator", "BestModel", "bayes_values", "fit_sigma"]
@@ -163,10 +154,8 @@ class FitAccumulator:
                     per_value = self.marginals.setdefault(f"{cat}.{k}", {})
                     per_value[float(v)] = per_value.get(float(v), 0.0) + total
         burst = chunk.props.get("sfh.f_burst")
-        for key in SFH_PARAMS:
-            values = chunk.props.get(key)
-            if values is None:
-                continue
+        for key in _sfh_param_keys(chunk):
+            values = chunk.props[key]
             weights = like
             if key in BURST_SHAPE and burst is not None:  # without a burst its shape is moot (one copy)
                 weights = like * (burst > 0)
@@ -232,12 +221,13 @@ class FitAccumulator:
         return out
 
 
+def _sfh_param_keys(chunk: ModelChunk) -> list[str]:
+    """The SFH's grid parameters among a chunk's per-model properties ("sfh.tau_main"...; not its SFRs)."""
+    return [key for key in chunk.props if key.startswith("sfh.") and not key.startswith("sfh.sfr")]
+
+
 def _model_params(chunk: ModelChunk, k: int) -> dict[str, Any]:
-    sfh = {
-        key.split(".", 1)[1]: float(v[k])
-        for key, v in chunk.props.items()
-        if key.startswith("sfh.") and not key.startswith("sfh.sfr")
-    }
+    sfh = {key.split(".", 1)[1]: float(chunk.props[key][k]) for key in _sfh_param_keys(chunk)}
     return {"sfh": sfh, **{c: dict(v) for c, v in chunk.params.items()}}
 
 
