@@ -550,12 +550,11 @@ def model_from_params(config: Configuration, params: dict[str, dict[str, Any]]) 
     """Turn a best model's category-keyed parameters back into ``{module: {param: value}}``."""
     from .sed_modules import MODULES
 
-    cat_of = RESULT_PREFIX
     model: dict[str, dict[str, Any]] = {}
     for module in config.modules:
         spec = MODULES[module]
         values = {k: v[0] for k, v in config.params[module].items()}
-        src = params.get(cat_of.get(spec.category, ""), {})
+        src = params.get(RESULT_PREFIX.get(spec.category, ""), {})
         values.update({k: v for k, v in src.items() if k in values})
         model[module] = values
     return model

@@ -61,7 +61,7 @@ def test_disjoint_slabs_combine_into_the_posterior_of_their_union():
     lo = Box(box.modules, {**box.indices, key: (0, 1, 2, 3)}).state()
     hi = Box(box.modules, {**box.indices, key: (4, 5, 6, 7)}).state()
     ref = execute(space, whole, src)
-    row, marginals, _ = combine([execute(space, lo, src), execute(space, hi, src)])
+    row, marginals = combine([execute(space, lo, src), execute(space, hi, src)])
     for k in ("stellar.m_star", "sfh.sfr100Myrs", "attenuation.E_BV_lines", "nebular.logU"):
         assert row[f"bayes.{k}"] == pytest.approx(ref.row[f"bayes.{k}"], rel=1e-9)
         assert row[f"bayes.{k}_err"] == pytest.approx(ref.row[f"bayes.{k}_err"], rel=1e-6)

@@ -4,8 +4,8 @@ A search's own ``bayes.*`` come from whichever models its path happened to run, 
 the path and their errors are truncated. Before estimating, the search therefore fits a *box* of
 the ladders around its best model, spanning every value where any of its steps saw the
 likelihood reach ``EXTENT_MASS`` of its peak; a box too large for its model budget keeps every
-other value of its broadest parameters (where the posterior is broad it is smooth, so each kept
-value stands for its neighbour). The box then grows one slab at a time on any side where the
+other value of its smoothest parameters (where the posterior is smooth each kept value stands for
+its neighbour; a flat parameter keeps its best value alone). The box then grows one slab at a time on any side where the
 posterior still carries mass at its edge (``EDGE_MASS`` of the marginal's peak). The slabs are
 disjoint, so their likelihood-weighted moments combine exactly into the posterior over the box:
 the full grid's own estimate wherever no mass lies outside it.
@@ -83,10 +83,12 @@ def profile(executions: list[Execution]) -> dict[str, dict[float, float]]:
 
 def initial_box(space: SearchSpace, best: Any, searched: list[Any], max_models: int) -> Box:
     """Every ladder value where the search saw ≥ ``EXTENT_MASS`` of the peak likelihood (and one
-    beyond), around ``best``'s best model; where that exceeds ``max_models``, the parameters with
-    the most values are thinned to every other value (the posterior is smooth where it is broad)."""
+    beyond), around ``best``'s best model; where that exceeds ``max_models``, the smoothest
+    parameters are thinned to every other value (a flat one down to its best value), and as a
+    last resort the longest ranges narrowed towards the best value."""
     model = best.execution.best_model
-    seen = profile([n.execution for n in searched if n.state.modules == best.state.modules])
+    same = [n.execution for n in searched if n.state.modules == best.state.modules]
+    seen = profile(same)
     indices: dict[tuple[str, str], tuple[int, ...]] = {}
     centre: dict[tuple[str, str], int] = {}
     for m, p, idx in best.state.choice:
@@ -104,8 +106,6 @@ def initial_box(space: SearchSpace, best: Any, searched: list[Any], max_models: 
         if space.is_held(best.state, m, p):  # a value only a rule tries: not part of the posterior's prior
             indices[(m, p)] = idx
     box = Box(best.state.modules, indices)
-
-    same = [n.execution for n in searched if n.state.modules == best.state.modules]
 
     def roughness(m: str, p: str) -> float:
         """The largest likelihood ratio (ln) between neighbouring values of the box, read off the best
@@ -147,12 +147,12 @@ def initial_box(space: SearchSpace, best: Any, searched: list[Any], max_models: 
     return box
 
 
-def combine(executions: list[Execution]) -> tuple[dict[str, float], dict[str, dict[float, float]], float]:
-    """The posterior over the union of disjoint executions: ``bayes.*`` means and errors, the Σ
-    likelihood per parameter value, and the effective number of models' numerator (Σ L)."""
+def combine(executions: list[Execution]) -> tuple[dict[str, float], dict[str, dict[float, float]]]:
+    """The posterior over the union of disjoint executions: ``bayes.*`` means and errors, and the
+    Σ likelihood per parameter value."""
     finite = [ex for ex in executions if np.isfinite(ex.chi2) and ex.likelihood_sum > 0]
     if not finite:
-        return {}, {}, 0.0
+        return {}, {}
     ref = min(ex.chi2 for ex in finite)
     weights = [ex.likelihood_sum * np.exp(-(ex.chi2 - ref) / 2) for ex in finite]
     total = float(np.sum(weights))
@@ -175,7 +175,7 @@ def combine(executions: list[Execution]) -> tuple[dict[str, float], dict[str, di
             per_value = marginals.setdefault(key, {})
             for value, lik in pairs:
                 per_value[float(value)] = per_value.get(float(value), 0.0) + scale * float(lik)
-    return row, marginals, total
+    return row, marginals
 
 
 def extensions(
@@ -202,15 +202,16 @@ def extensions(
     return sorted(out, key=lambda t: -t[0])
 
 
+def _same(a: float, b: float) -> bool:  # one ladder value, read back through JSON and float sums
+    return bool(np.isclose(a, b, rtol=1e-9, atol=1e-12))
+
+
 def _in(value: float, values: list[float]) -> bool:
-    return any(np.isclose(value, v, rtol=1e-9, atol=1e-12) for v in values)
+    return any(_same(value, v) for v in values)
 
 
 def _mass_at(per_value: dict[float, float], value: float) -> float:
-    for v, w in per_value.items():
-        if np.isclose(v, value, rtol=1e-9, atol=1e-12):
-            return w
-    return 0.0
+    return next((w for v, w in per_value.items() if _same(v, value)), 0.0)
 
 
 def grown(box: Box, module: str, param: str, new: int) -> Box:

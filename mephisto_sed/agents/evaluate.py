@@ -221,10 +221,15 @@ def _lyman_continuum(source: Source, residuals: np.ndarray) -> list[dict[str, fl
     return out
 
 
+def _no_burst(best_model: dict[str, dict[str, Any]]) -> bool:
+    """Whether the best model has no burst (its shape parameters are then moot)."""
+    return any(best_model.get(m, {}).get("f_burst", 1.0) == 0.0 for m in ("sfhdelayed", "sfh2exp"))
+
+
 def _limits(execution: Execution, space: SearchSpace) -> list[dict[str, Any]]:
     """Best values at an end of the universe's ladder (not of the configuration's values)."""
     out = []
-    no_burst = any(execution.best_model.get(m, {}).get("f_burst", 1.0) == 0.0 for m in ("sfhdelayed", "sfh2exp"))
+    no_burst = _no_burst(execution.best_model)
     for m, p, _idx in execution.state.choice:
         ladder = space.ladders[m][p]
         value = execution.best_model.get(m, {}).get(p)
@@ -243,7 +248,7 @@ def _limits(execution: Execution, space: SearchSpace) -> list[dict[str, Any]]:
 def _edges(execution: Execution, space: SearchSpace) -> list[dict[str, Any]]:
     out = []
     state = execution.state
-    no_burst = any(execution.best_model.get(m, {}).get("f_burst", 1.0) == 0.0 for m in ("sfhdelayed", "sfh2exp"))
+    no_burst = _no_burst(execution.best_model)
     for m, p, idx in state.choice:
         # a single explored value is not an edge, and a burst's shape is moot without a burst
         if len(idx) < 2 or m not in execution.best_model:

@@ -357,7 +357,7 @@ class SearchTree:
             else:
                 return self._estimate_pending(box.state(), "posterior box around the best model")
         box = Box.from_dict(est["box"])
-        _, marginals, _ = combine([self.nodes[i].execution for i in est["slabs"]])
+        _, marginals = combine([self.nodes[i].execution for i in est["slabs"]])
         for mass, m, p, new in extensions(self.space, box, marginals):
             slab = box.state(override=(m, p, new))
             if est["models"] + self.space.size(slab) > cap:
@@ -378,7 +378,7 @@ class SearchTree:
         est = self.estimation
         if not est or not est["slabs"]:
             return {}
-        row, marginals, _ = combine([self.nodes[i].execution for i in est["slabs"]])
+        row, marginals = combine([self.nodes[i].execution for i in est["slabs"]])
         if not row:
             return {}
         box = Box.from_dict(est["box"])
