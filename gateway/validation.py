@@ -4,12 +4,10 @@
 from __future__ import annotations
 
 import math
-import tempfile
-from pathlib import Path
 
 from mephisto_sed.agents.space import SearchSpace, default_space
 from mephisto_sed.api.v1 import mephisto_pb2 as pb
-from mephisto_sed.config import ConfigError, read_pcigale_ini
+from mephisto_sed.config import ConfigError, parse_pcigale_ini
 from mephisto_sed.filters import get_filter
 
 MAX_REDSHIFT = 20.0
@@ -73,13 +71,10 @@ def check_budget(b: pb.Budget) -> None:
 def space_for(req: pb.SubmitBatchRequest) -> SearchSpace:
     """The batch's search space: its pcigale.ini (or the built-in one) over its bands."""
     if req.pcigale_ini:
-        with tempfile.TemporaryDirectory() as d:
-            path = Path(d) / "pcigale.ini"
-            path.write_text(req.pcigale_ini)
-            try:
-                space = SearchSpace.from_config(read_pcigale_ini(path))
-            except (ConfigError, ValueError, KeyError) as exc:
-                raise Invalid(f"pcigale_ini: {exc}") from None
+        try:
+            space = SearchSpace.from_config(parse_pcigale_ini(req.pcigale_ini, name="pcigale_ini"))
+        except ConfigError as exc:
+            raise Invalid(str(exc)) from None
     else:
         space = default_space()
     if req.bands:

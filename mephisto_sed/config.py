@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,7 +15,17 @@ from configobj import ConfigObj, ConfigObjError
 
 from .sed_modules import CATEGORY_ORDER, MODULES, ConfigError, validate_module
 
-__all__ = ["Configuration", "ConfigError", "read_pcigale_ini", "write_pcigale_ini", "DEFAULT_CONFIG"]
+__all__ = [
+    "Configuration",
+    "ConfigError",
+    "MAX_INI_BYTES",
+    "parse_pcigale_ini",
+    "read_pcigale_ini",
+    "write_pcigale_ini",
+    "DEFAULT_CONFIG",
+]
+
+MAX_GRID_MODELS = 10**10  # per redshift: checked before any model is made
 
 _REQUIRED = ("sfh", "ssp", "redshifting")
 _SINGLE = ("sfh", "ssp", "nebular", "attenuation", "dust_emission", "agn")
@@ -59,6 +70,8 @@ class Configuration:
                 raise ConfigError(f"sed_modules has several {c} modules: {', '.join(cats[c])}")
         if "dust_emission" in cats and "attenuation" not in cats:
             raise ConfigError("dust emission needs an attenuation module for its energy balance")
+        if self.n_models > MAX_GRID_MODELS:
+            raise ConfigError(f"the grid holds {self.n_models:.3g} models per redshift, over {MAX_GRID_MODELS:.0e}")
         if not (0 <= self.additionalerror < 10):
             raise ConfigError(f"additionalerror: {self.additionalerror} outside [0, 10)")
 
@@ -113,40 +126,86 @@ def _ini_value(v: list[Any]) -> Any:
     return [str(x) for x in v]
 
 
+MAX_INI_BYTES = 256 * 1024  # a CIGALE pcigale.ini with every module commented is ~30 KB
+
+
 def read_pcigale_ini(path: str | Path) -> Configuration:
     """Parse a modern ``pcigale.ini`` into a validated :class:`Configuration`."""
     path = Path(path)
     try:
-        ini = ConfigObj(str(path), encoding="utf-8", file_error=True)
-    except (ConfigObjError, OSError) as exc:
-        raise ConfigError(f"{path}: cannot parse: {exc}") from exc
+        with open(path, "rb") as f:
+            data = f.read(MAX_INI_BYTES + 1)
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not UTF-8 text") from None
+    return parse_pcigale_ini(text, name=str(path))
+
+
+def parse_pcigale_ini(text: str, name: str = "pcigale.ini") -> Configuration:
+    """Parse the text of a ``pcigale.ini``; errors start with ``name`` (and the line when known),
+    never with a server path or an exception class.
+
+    Interpolation (ConfigObj's ``%(key)s``) is off: CIGALE does not use it, and nested
+    references expand exponentially (a few KB could ask for gigabytes)."""
+    if len(text.encode("utf-8", "replace")) > MAX_INI_BYTES:
+        raise ConfigError(f"{name}: larger than {MAX_INI_BYTES // 1024} KiB")
+    try:
+        ini = ConfigObj(text.splitlines(), encoding="utf-8", interpolation=False, list_values=True)
+    except ConfigObjError as exc:
+        raise ConfigError(f"{name}: cannot parse: {exc}") from None
     mods = ini.get("sed_modules", [])
     if isinstance(mods, str):
         mods = [m.strip() for m in mods.split(",") if m.strip()]
     if not mods:
-        raise ConfigError(f"{path}: sed_modules is empty")
+        raise ConfigError(f"{name}: sed_modules is empty")
     section = ini.get("sed_modules_params", {})
+    if not isinstance(section, dict):
+        raise ConfigError(f"{name}{_line(text, 'sed_modules_params')}: sed_modules_params is not a section")
     raw: dict[str, dict[str, Any]] = {}
     for m in mods:
         if m not in MODULES:
-            raise ConfigError(f"{path}: unsupported module {m!r} in sed_modules; supported: {', '.join(MODULES)}")
-        raw[m] = dict(section.get(m, {}))
+            raise ConfigError(
+                f"{name}{_line(text, 'sed_modules')}: unsupported module {m!r} in sed_modules; "
+                f"supported: {', '.join(MODULES)}"
+            )
+        params = section.get(m, {})
+        if not isinstance(params, dict):
+            raise ConfigError(f"{name}{_line(text, m)}: sed_modules_params.{m} is not a section")
+        raw[m] = {k: v for k, v in params.items() if not isinstance(v, dict)}
     bands = ini.get("bands", [])
     if isinstance(bands, str):
         bands = [b for b in (x.strip() for x in bands.split(",")) if b]
-    bands = [b for b in bands if not b.endswith("_err")]
+    bands = [str(b) for b in bands if not str(b).endswith("_err")]
     try:
         addl = float(ini.get("additionalerror", 0.1) or 0.1)
-    except ValueError as exc:
-        raise ConfigError(f"{path}: additionalerror is not a number") from exc
+    except (TypeError, ValueError):
+        raise ConfigError(f"{name}{_line(text, 'additionalerror')}: additionalerror is not a number") from None
     extra = {k: ini[k] for k in ini if k not in ("sed_modules", "sed_modules_params", "bands", "additionalerror")}
     try:
         cfg = Configuration.from_modules(
             raw, bands=bands, additionalerror=addl, data_file=str(ini.get("data_file", "")), extra=extra
         )
     except ConfigError as exc:
-        raise ConfigError(f"{path}: {exc}") from exc
+        where = re.match(r"(\w+)\.(\w+):", str(exc))
+        line = _line(text, where.group(2), after=f"[[{where.group(1)}]]") if where else ""
+        raise ConfigError(f"{name}{line}: {exc}") from None
     return cfg
+
+
+def _line(text: str, key: str, after: str | None = None) -> str:
+    """`` line N`` of the first ``key = …`` (or section ``[key]``) after the line ``after``; "" if none."""
+    start = 0
+    lines = text.splitlines()
+    if after is not None:
+        start = next((i for i, s in enumerate(lines) if s.strip() == after), 0)
+    pattern = re.compile(rf"^\s*(\[+\s*{re.escape(key)}\s*\]+|{re.escape(key)}\s*=)")
+    for i in range(start, len(lines)):
+        if pattern.match(lines[i]):
+            return f" line {i + 1}"
+    return ""
 
 
 def write_pcigale_ini(cfg: Configuration, path: str | Path, data_file: str | None = None) -> Path:

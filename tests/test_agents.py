@@ -573,3 +573,37 @@ def test_agent_results_write_to_fits_with_anomaly_reasons(tmp_path):
     t = Table.read(out / "results.fits")
     assert bool(t["anomaly"][0]) and "chi2" in str(t["anomaly_reason"][0])
     assert (out / "traces" / "weird.md").exists()
+
+
+def test_covering_is_exact_and_polynomial_on_long_ladders():
+    """The learned first look's k-medians: equal to enumerating every subset on short ladders (ties
+    broken the same way), and quick on a 64-value ladder, where C(64, 5) subsets froze a proposer."""
+    from itertools import combinations
+
+    from mephisto_sed.agents.policy import PSEUDO_FRACTION, _covering
+
+    def every_subset(ladder, allowed, values, k):
+        if k >= len(allowed):
+            return list(allowed)
+        weight = np.full(len(allowed), PSEUDO_FRACTION * len(values))
+        for v in values:
+            weight[int(np.argmin([abs(ladder[i] - v) for i in allowed]))] += 1.0
+        pos = np.asarray(allowed, dtype=float)
+        best, best_cost = (), np.inf
+        for chosen in combinations(range(len(allowed)), k):
+            cost = float(np.sum(weight * np.min(np.abs(pos[:, None] - pos[list(chosen)][None, :]), axis=1)))
+            if cost < best_cost - 1e-12:
+                best, best_cost = chosen, cost
+        return [allowed[i] for i in best]
+
+    rng = np.random.default_rng(3)
+    for _ in range(300):
+        n = int(rng.integers(1, 9))
+        ladder = sorted(rng.uniform(0, 50, n).round())
+        allowed = sorted(rng.choice(n, int(rng.integers(1, n + 1)), replace=False).tolist())
+        values = rng.choice(ladder, int(rng.integers(0, 10))).tolist()
+        k = int(rng.integers(1, 6))
+        assert _covering(ladder, allowed, values, k) == every_subset(ladder, allowed, values, k)
+    ladder = [float(v) for v in range(64)]
+    chosen = _covering(ladder, list(range(64)), [3.0] * 20 + [60.0] * 20, 5)
+    assert len(chosen) == 5 and 3 in chosen and 60 in chosen

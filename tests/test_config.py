@@ -3,7 +3,9 @@ import pytest
 from mephisto_sed.config import (
     DEFAULT_CONFIG,
     ConfigError,
+    MAX_INI_BYTES,
     Configuration,
+    parse_pcigale_ini,
     read_pcigale_ini,
     write_pcigale_ini,
 )
@@ -82,3 +84,31 @@ def test_with_values_changes_one_list_and_keeps_the_rest(cosmos_dir):
     assert new.bands == cfg.bands and new.extra == cfg.extra and new.data_file == cfg.data_file
     with pytest.raises(ConfigError, match="logU"):
         cfg.with_values("nebular", logU=[-7.0])
+
+
+def test_interpolation_is_off_and_errors_name_the_line_not_the_server(tmp_path):
+    """ConfigObj's %(name)s expansion was a memory bomb (3 levels of 100-way fan-out: 3 GB)."""
+    bomb = "a0 = xxxxxxxxxx\n" + "".join(f"a{i} = " + ",".join([f"%(a{i - 1})s"] * 100) + "\n" for i in (1, 2, 3))
+    with pytest.raises(ConfigError, match=r"^pcigale_ini line 5: unsupported module '%\(a3\)s'"):
+        parse_pcigale_ini(bomb + "sed_modules = sfhdelayed, bc03, %(a3)s\n", name="pcigale_ini")
+    with pytest.raises(ConfigError) as e:  # a missing name is not an interpolation error any more
+        parse_pcigale_ini("x = %(nope)s\n" + BASE.format(extra="", age="abc"), name="pcigale_ini")
+    assert str(e.value) == "pcigale_ini line 8: sfhdelayed.age_main: 'abc' is not a number"
+    with pytest.raises(ConfigError, match=r"^pcigale_ini: cannot parse: .*at line 2"):
+        parse_pcigale_ini("a = 1\n[b\n", name="pcigale_ini")
+    big = _ini(tmp_path, "#" * (MAX_INI_BYTES + 1))
+    with pytest.raises(ConfigError, match="larger than 256 KiB"):
+        read_pcigale_ini(big)
+    big.write_bytes(b"sed_modules = \xff\xfe\n")
+    with pytest.raises(ConfigError, match="not UTF-8"):
+        read_pcigale_ini(big)
+
+
+def test_ladders_and_grids_are_capped_before_any_model_is_made():
+    ladder = ", ".join(str(100 + i) for i in range(120))
+    with pytest.raises(ConfigError, match=r"line 6: sfhdelayed\.tau_main: 120 values, at most 64"):
+        parse_pcigale_ini(BASE.replace("tau_main = 100, 200", f"tau_main = {ladder}").format(extra="", age="1000"))
+    values = {p: [float(i + 1) for i in range(60)] for p in ("tau_main", "age_main", "tau_burst", "age_burst")}
+    modules = {"sfhdelayed": {**values, "f_burst": [i / 100 for i in range(60)]}, "bc03": {}, "redshifting": {}}
+    with pytest.raises(ConfigError, match=r"1\.56e\+10 models per redshift, over 1e\+10"):
+        Configuration.from_modules({**modules, "nebular": {"logU": [-3.0 + i / 100 for i in range(20)]}})

@@ -151,6 +151,14 @@ def _obs(**kw) -> pb.Observation:
     return o
 
 
+INTERPOLATION_BOMB = "a0 = xxxxxxxxxx\n" + "".join(
+    f"a{i} = " + ",".join([f"%(a{i - 1})s"] * 100) + "\n" for i in (1, 2, 3)
+) + "sed_modules = sfhdelayed, bc03, %(a3)s, redshifting\n"
+LONG_LADDER = (
+    "sed_modules = sfhdelayed, bc03, redshifting\n[sed_modules_params]\n[[sfhdelayed]]\n"
+    f"tau_main = {', '.join(str(100 + i) for i in range(120))}\n"
+)
+
 BAD_SUBMISSIONS = [
     (pb.SubmitBatchRequest(), "sources: empty"),
     (
@@ -174,6 +182,10 @@ BAD_SUBMISSIONS = [
     (pb.SubmitBatchRequest(sources=[_obs()] * 1001), "sources: 1001 sources exceed"),
     (pb.SubmitBatchRequest(sources=[_obs()], budget=pb.Budget(max_models=10**12)), "budget.max_models"),
     (pb.SubmitBatchRequest(sources=[_obs()], pcigale_ini="sed_modules = os.system\n"), "pcigale_ini"),
+    # ConfigObj interpolation is off: a 3-level 100-way %(name)s fan-out stays text (it held 3 GB)
+    (pb.SubmitBatchRequest(sources=[_obs()], pcigale_ini=INTERPOLATION_BOMB), "pcigale_ini line 5: unsupported"),
+    (pb.SubmitBatchRequest(sources=[_obs()], pcigale_ini="x = %(missing)s\n[a\n"), "pcigale_ini: cannot parse"),
+    (pb.SubmitBatchRequest(sources=[_obs()], pcigale_ini=LONG_LADDER), "sfhdelayed.tau_main: 120 values"),
 ]
 
 
@@ -194,6 +206,7 @@ def test_bad_input_gets_a_precise_error_and_the_platform_stays_up(platform, nats
             stub.SubmitBatch(req, metadata=md, timeout=30)
         assert e.value.code() == _grpc.StatusCode.INVALID_ARGUMENT, (field, e.value.details())
         assert field in e.value.details(), (field, e.value.details())
+        assert "<class" not in e.value.details() and "/tmp" not in e.value.details()
     with pytest.raises(_grpc.RpcError) as e:  # over the message size limit
         stub.SubmitBatch(pb.SubmitBatchRequest(pcigale_ini="x" * (17 * 2**20)), metadata=md, timeout=30)
     assert e.value.code() == _grpc.StatusCode.RESOURCE_EXHAUSTED

@@ -167,23 +167,43 @@ def initial_state(
 
 def _covering(ladder: list[Any], allowed: list[int], values: list[float], k: int) -> list[int]:
     """``k`` ladder positions among ``allowed`` placed where ``values`` lie: weighted 1-D k-medians
-    in ladder steps, solved exactly (ladders are a few values long). Every allowed position also
-    counts as ``PSEUDO_FRACTION`` of the values, so a well-populated stretch of the ladder far
-    from the others keeps a value of its own however many galaxies are known."""
-    from itertools import combinations
+    in ladder steps, solved exactly. Every allowed position also counts as ``PSEUDO_FRACTION`` of
+    the values, so a well-populated stretch of the ladder far from the others keeps a value of its
+    own however many galaxies are known.
 
-    if k >= len(allowed):
+    Dynamic programming over consecutive chosen positions: O(k n²) for n allowed positions
+    (enumerating the C(n, k) subsets froze the proposer on a 120-value ladder). Of equally good
+    choices it returns the lexicographically first, as that enumeration did."""
+    n = len(allowed)
+    if k >= n:
         return list(allowed)
-    weight = np.full(len(allowed), PSEUDO_FRACTION * len(values))
+    weight = np.full(n, PSEUDO_FRACTION * len(values))
     for v in values:
         weight[int(np.argmin([abs(float(ladder[i]) - float(v)) for i in allowed]))] += 1.0
     pos = np.asarray(allowed, dtype=float)
-    best, best_cost = (), np.inf
-    for chosen in combinations(range(len(allowed)), k):
-        cost = float(np.sum(weight * np.min(np.abs(pos[:, None] - pos[list(chosen)][None, :]), axis=1)))
-        if cost < best_cost - 1e-12:
-            best, best_cost = chosen, cost
-    return sorted(allowed[i] for i in best)
+    dist = np.abs(pos[:, None] - pos[None, :])  # dist[l, c]: from position l to a chosen c
+    wd = weight[:, None] * dist
+    left = np.array([wd[:c, c].sum() for c in range(n)])  # positions below the first chosen one
+    right = np.array([wd[c + 1 :, c].sum() for c in range(n)])  # above the last chosen one
+    between = np.full((n, n), np.inf)  # positions strictly between chosen a < b go to the nearer
+    for a in range(n):
+        for b in range(a + 1, n):
+            between[a, b] = float(np.minimum(wd[a + 1 : b, a], wd[a + 1 : b, b]).sum())
+    # rest[m][c]: least cost of the positions above c when c is chosen and m more follow it
+    rest = [right]
+    for _ in range(1, k):
+        rest.append(np.min(between + rest[-1][None, :], axis=1))
+    chosen = [_first_within(left + rest[k - 1])]
+    for m in range(k - 2, -1, -1):
+        a = chosen[-1]
+        chosen.append(_first_within(between[a] + rest[m], rest[m + 1][a]))
+    return [allowed[i] for i in chosen]
+
+
+def _first_within(cost: np.ndarray, best: float | None = None) -> int:
+    """The first index whose cost is within 1e-12 of the least (or of ``best``)."""
+    target = float(np.min(cost)) if best is None else best
+    return int(np.flatnonzero(cost <= target + 1e-12)[0])
 
 
 def _first_look(space: SearchSpace, source: Source, counts: dict[str, int], outcomes: Outcomes | None = None) -> State:

@@ -11,7 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["ConfigError", "ModuleSpec", "Param", "MODULES", "CATEGORY_ORDER", "validate_module"]
+__all__ = ["ConfigError", "MAX_VALUES", "ModuleSpec", "Param", "MODULES", "CATEGORY_ORDER", "validate_module"]
+
+
+MAX_VALUES = 64  # values per parameter: keeps every ladder the agents walk short (CIGALE grids use < 20)
 
 
 class ConfigError(ValueError):
@@ -279,6 +282,8 @@ def validate_module(name: str, params: dict[str, Any]) -> dict[str, list[Any]]:
             values = [p.default]
         if not p.grid and len(values) > 1:
             raise ConfigError(f"{name}.{p.name}: takes one value, got {len(values)}")
+        if len(values) > MAX_VALUES:
+            raise ConfigError(f"{name}.{p.name}: {len(values)} values, at most {MAX_VALUES} per parameter")
         typed = [_coerce(name, p, v) for v in values]
         out[p.name] = list(dict.fromkeys(typed))  # keep order, drop repeats
     return out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections import OrderedDict
 from typing import Any, TypeVar
 
 from google.protobuf.message import DecodeError, Message
@@ -27,12 +28,24 @@ def parse(cls: type[M], data: bytes) -> M:
     return msg
 
 
+MAX_CACHED_SPACES = 64  # a batch shares one space: a handful are in use at any time
+MAX_SPACE_JSON = 256 * 1024
+
+
 class Spaces:
     """Search spaces by id: registered once in the ``mephisto_spaces`` bucket, cached per process."""
 
-    def __init__(self, bus: Bus | None):
+    def __init__(self, bus: Bus | None, max_cached: int = MAX_CACHED_SPACES):
         self.bus = bus
-        self.cache: dict[str, SearchSpace] = {}
+        self.cache: OrderedDict[str, SearchSpace] = OrderedDict()  # least recently used first
+        self.max_cached = max_cached
+
+    def _keep(self, sid: str, space: SearchSpace) -> SearchSpace:
+        self.cache[sid] = space
+        self.cache.move_to_end(sid)
+        while len(self.cache) > self.max_cached:
+            self.cache.popitem(last=False)
+        return space
 
     async def register(self, space: SearchSpace) -> pb.SearchSpaceRef:
         text = codec.space_to_json(space)
@@ -40,18 +53,20 @@ class Spaces:
         if sid not in self.cache:
             if self.bus is not None:
                 await self.bus.kv[KV_SPACES].put(sid, text.encode())
-            self.cache[sid] = codec.space_from_json(text)
+            self._keep(sid, codec.space_from_json(text))
         return pb.SearchSpaceRef(space_id=sid)
 
     async def get(self, ref: pb.SearchSpaceRef) -> SearchSpace:
         if ref.space_json:
+            if len(ref.space_json) > MAX_SPACE_JSON:
+                raise PermanentError(f"configuration.space.space_json: over {MAX_SPACE_JSON // 1024} KiB")
             sid = codec.space_id(ref.space_json)
-            if sid not in self.cache:
-                try:
-                    self.cache[sid] = codec.space_from_json(ref.space_json)
-                except (ValueError, KeyError, TypeError) as exc:
-                    raise PermanentError(f"configuration.space.space_json: {exc}") from None
-            return self.cache[sid]
+            if sid in self.cache:
+                return self._keep(sid, self.cache[sid])
+            try:
+                return self._keep(sid, codec.space_from_json(ref.space_json))
+            except (ValueError, KeyError, TypeError, AttributeError) as exc:
+                raise PermanentError(f"configuration.space.space_json: {exc}") from None
         sid = ref.space_id
         if not sid:
             raise PermanentError("configuration.space: neither space_id nor space_json given")
@@ -62,8 +77,8 @@ class Spaces:
                 entry = await self.bus.kv[KV_SPACES].get(sid)
             except KeyNotFoundError:
                 raise PermanentError(f"configuration.space.space_id {sid!r}: unknown") from None
-            self.cache[sid] = codec.space_from_json(entry.value.decode())
-        return self.cache[sid]
+            return self._keep(sid, codec.space_from_json(entry.value.decode()))
+        return self._keep(sid, self.cache[sid])
 
 
 async def get_spec(bus: Bus, job_id: str) -> pb.JobSpec:

@@ -20,7 +20,9 @@ from ..common.grpc_server import answer
 from ..common.jobs import Spaces, parse
 from ..common.settings import Settings
 
-MAX_MODELS = int(os.environ.get("MEPHISTO_MAX_MODELS_PER_EXECUTE", 20_000_000))
+# one step of a search is at most Budget.max_models_per_step (50k) or the posterior box (60k):
+# a request for far more is not a search step (12.7M models held an executor for minutes)
+MAX_MODELS = int(os.environ.get("MEPHISTO_MAX_MODELS_PER_EXECUTE", 1_000_000))
 
 
 class Executor(pb_grpc.ExecutorServicer):

@@ -131,7 +131,7 @@ class Proposer(pb_grpc.ProposerServicer):
                     source, space, self.policy, budget, hints, seed=spec.seed, outcomes=lambda _z, o=outcomes: o
                 )
                 try:
-                    step = tree.begin()
+                    step = await asyncio.to_thread(tree.begin)  # CPU work never on the loop
                 except ActionError as exc:
                     raise PermanentError(str(exc)) from None
                 try:
@@ -202,7 +202,7 @@ class Proposer(pb_grpc.ProposerServicer):
                 await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"configuration/fit/evaluation: {exc}")
             source = codec.observation_to_source(request.observation, space.bands)
             ctx = ProposalContext(space, source, state, ev, [], [], 10**9, ex.alternatives)
-            actions = self.policy.propose(ctx)[: request.max_actions or None]
+            actions = (await asyncio.to_thread(self.policy.propose, ctx))[: request.max_actions or None]
             return pb.ProposeReply(
                 actions=[
                     pb.Action(
