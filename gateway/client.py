@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
@@ -35,18 +36,44 @@ class GatewayClient:
             self.channel = grpc.insecure_channel(address)
         self.stub = pb_grpc.GatewayStub(self.channel)
         self.metadata = [("authorization", f"Bearer {token}")]
+        self.retries = 0  # calls retried after UNAVAILABLE
+        self.results_calls = 0  # GetResults calls made (a large set takes several)
 
     def submit(self, req: pb.SubmitBatchRequest, timeout: float = 120.0) -> pb.SubmitBatchReply:
-        return self.stub.SubmitBatch(req, metadata=self.metadata, timeout=timeout)
+        """Submit a batch; retried while the gateway answers UNAVAILABLE (a NATS outage), under an
+        idempotency key (one is made up if the request has none) so a retry never duplicates jobs."""
+        if not req.idempotency_key:
+            req.idempotency_key = f"client:{uuid.uuid4().hex}"
+        return self._call(self.stub.SubmitBatch, req, timeout)
+
+    def _call(self, method: Any, req: Any, timeout: float) -> Any:
+        """``method(req)``, retried with back-off while it answers UNAVAILABLE, until ``timeout``."""
+        deadline = time.monotonic() + timeout
+        pause = 0.2
+        while True:
+            left = deadline - time.monotonic()
+            try:
+                return method(req, metadata=self.metadata, timeout=max(left, 0.1))
+            except grpc.RpcError as exc:
+                if exc.code() != grpc.StatusCode.UNAVAILABLE or time.monotonic() + pause > deadline:
+                    raise
+                self.retries += 1
+            time.sleep(pause)
+            pause = min(pause * 2, 5.0)
 
     def results(self, job_ids: list[str]) -> pb.GetResultsReply:
+        """Every job's result or record; asks again for what a size-limited reply left out."""
         out = pb.GetResultsReply()
         for i in range(0, len(job_ids), BATCH):
-            part = self.stub.GetResults(
-                pb.GetResultsRequest(job_ids=job_ids[i : i + BATCH]), metadata=self.metadata, timeout=60
-            )
-            out.results.extend(part.results)
-            out.pending.extend(part.pending)
+            ask = job_ids[i : i + BATCH]
+            while ask:
+                part = self._call(self.stub.GetResults, pb.GetResultsRequest(job_ids=ask), 60.0)
+                self.results_calls += 1
+                out.results.extend(part.results)
+                out.pending.extend(part.pending)
+                if list(part.not_sent) == ask:  # cannot happen (a reply holds at least one): never loop
+                    raise RuntimeError("the gateway sent none of the results asked for")
+                ask = list(part.not_sent)
         return out
 
     def job(self, job_id: str) -> pb.Job:

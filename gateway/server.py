@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import hmac
 import json
 import logging
 import time
@@ -48,48 +47,13 @@ GATEWAY = pb.DESCRIPTOR.services_by_name["Gateway"].full_name
 FINAL = (pb.JOB_STATUS_DONE, pb.JOB_STATUS_FAILED)
 
 
-class BearerAuth(grpc.aio.ServerInterceptor):
-    """Every Gateway call needs ``authorization: Bearer <token>``; health and reflection do not."""
-
-    def __init__(self, tokens: list[str]):
-        self.tokens = [t.encode() for t in tokens]
-
-    async def intercept_service(self, continuation: Any, details: grpc.HandlerCallDetails) -> Any:
-        if not details.method.startswith(f"/{GATEWAY}/"):
-            return await continuation(details)
-        md = dict(details.invocation_metadata or ())
-        auth = md.get("authorization", "")
-        token = auth[7:].encode() if isinstance(auth, str) and auth.lower().startswith("bearer ") else b""
-        if token and any(hmac.compare_digest(token, t) for t in self.tokens):
-            return await continuation(details)
-        handler = await continuation(details)
-        return _deny(handler)
-
-
-def _deny(handler: Any) -> Any:
-    async def unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
-        await context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing or invalid bearer token")
-
-    async def stream(request: Any, context: grpc.aio.ServicerContext) -> Any:
-        await context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing or invalid bearer token")
-        yield  # pragma: no cover
-
-    if handler is not None and handler.response_streaming:
-        return grpc.unary_stream_rpc_method_handler(stream, handler.request_deserializer, handler.response_serializer)
-    return grpc.unary_unary_rpc_method_handler(
-        unary,
-        handler.request_deserializer if handler else None,
-        handler.response_serializer if handler else None,
-    )
-
-
 class Gateway(pb_grpc.GatewayServicer):
     service_names = [GATEWAY]
 
     def __init__(self, bus: Bus, settings: Settings):
         self.bus, self.settings = bus, settings
         self.spaces = Spaces(bus)
-        self.interceptors = [BearerAuth(settings.tokens)]
+        self.tokens: list[str] | None = settings.tokens  # every Gateway call needs one (services.common.guard)
 
     # -- submission (shared by gRPC and alerts) -------------------------------------------------
     async def submit(self, req: pb.SubmitBatchRequest, scope: str = "") -> pb.SubmitBatchReply:
@@ -103,14 +67,7 @@ class Gateway(pb_grpc.GatewayServicer):
             ids = [uuid.uuid4().hex[:24] for _ in req.sources]
         reply = pb.SubmitBatchReply(job_ids=ids)
         if idem is not None:
-            try:
-                await self.bus.kv[KV_IDEMPOTENCY].create(idem, reply.SerializeToString())
-            except KeyWrongLastSequenceError:
-                old = parse(pb.SubmitBatchReply, (await self.bus.kv[KV_IDEMPOTENCY].get(idem)).value)
-                if len(old.job_ids) != len(req.sources):
-                    raise Invalid("idempotency_key: already used for a different batch") from None
-                reply, ids = old, list(old.job_ids)
-                reply.duplicate = True
+            reply, ids = await self._claim(idem, req, reply)
         now = time.time()
         new = 0
         with telemetry.tracer().start_as_current_span("submit batch") as span:
@@ -130,6 +87,29 @@ class Gateway(pb_grpc.GatewayServicer):
             telemetry.add("mephisto.jobs.in_flight", new)
         return reply
 
+    async def _claim(
+        self, idem: str, req: pb.SubmitBatchRequest, reply: pb.SubmitBatchReply
+    ) -> tuple[pb.SubmitBatchReply, list[str]]:
+        """Record the key's batch, or return the batch recorded under it; a key used before with
+        another payload is refused (it would silently return the other batch's jobs)."""
+        body = pb.SubmitBatchRequest()
+        body.CopyFrom(req)
+        body.idempotency_key = ""
+        digest = hashlib.sha256(body.SerializeToString(deterministic=True)).hexdigest()
+        record = json.dumps({"request_sha256": digest, "job_ids": list(reply.job_ids)}).encode()
+        try:
+            await self.bus.kv[KV_IDEMPOTENCY].create(idem, record)
+            return reply, list(reply.job_ids)
+        except KeyWrongLastSequenceError:
+            pass
+        old = json.loads((await self.bus.kv[KV_IDEMPOTENCY].get(idem)).value)
+        if old.get("request_sha256") != digest:
+            raise Invalid(
+                f"idempotency_key {req.idempotency_key[:80]!r}: already used for a different request "
+                "(a retry must send the same batch)"
+            )
+        return pb.SubmitBatchReply(job_ids=old["job_ids"], duplicate=True), list(old["job_ids"])
+
     async def _start_job(self, spec: pb.JobSpec) -> int:
         """Create the job and its first message; every part is idempotent. Returns 1 if new."""
         job_id, sid = spec.job_id, spec.observation.source_id
@@ -141,9 +121,12 @@ class Gateway(pb_grpc.GatewayServicer):
                 fresh = 1
             except KeyWrongLastSequenceError:
                 fresh = 0
-            if await get_job(self.bus, job_id) is None:
+            job = await get_job(self.bus, job_id)
+            if job is None:
                 job = pb.Job(job_id=job_id, source_id=sid, status=pb.JOB_STATUS_QUEUED, created_unix=spec.created_unix)
                 await put_job(self.bus, job)
+            elif job.status != pb.JOB_STATUS_QUEUED:  # a retry of a started job: nothing to re-emit
+                return fresh
             await publish_event(self.bus, event(job_id, sid, "queued", step=-1), msg_id=f"{job_id}.queued")
             await self.bus.publish(
                 SUBJECT["advance"],
@@ -167,7 +150,7 @@ class Gateway(pb_grpc.GatewayServicer):
             return job
 
     async def _job_or_abort(self, job_id: str, context: grpc.aio.ServicerContext) -> pb.Job:
-        if not job_id or not all(c.isalnum() or c in "-_" for c in job_id):
+        if not _is_job_id(job_id):
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "job_id: empty or not a job id")
         job = await get_job(self.bus, job_id)
         if job is None:
@@ -201,15 +184,24 @@ class Gateway(pb_grpc.GatewayServicer):
                     grpc.StatusCode.INVALID_ARGUMENT,
                     f"job_ids: {len(request.job_ids)} ids exceed the limit of {self.settings.max_sources}",
                 )
+            for i, job_id in enumerate(request.job_ids):
+                if not _is_job_id(job_id):
+                    await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"job_ids[{i}]: empty or not a job id")
             out = pb.GetResultsReply()
+            size = 0
             for i, job_id in enumerate(request.job_ids):
                 job = await get_job(self.bus, job_id)
                 if job is None:
                     await context.abort(grpc.StatusCode.NOT_FOUND, f"job_ids[{i}]: no job {job_id!r}")
-                if job.status == pb.JOB_STATUS_DONE:
-                    out.results.append(job.result)
-                else:
+                if job.status != pb.JOB_STATUS_DONE:
                     out.pending.append(job)
+                    continue
+                n = job.result.ByteSize()
+                if out.results and size + n > self.settings.max_reply_bytes:
+                    out.not_sent.append(job_id)  # the client asks again for these
+                    continue
+                out.results.append(job.result)
+                size += n
             return out
 
     async def SearchKnowledge(self, request: pb.SearchKnowledgeRequest, context: grpc.aio.ServicerContext) -> Any:
@@ -291,6 +283,10 @@ class Gateway(pb_grpc.GatewayServicer):
             (f"{ALERTS}.>", self.on_alert, "alerts"),
             (f"{DLQ}.>", self.on_dead_letter, "gateway-dlq"),
         ]
+
+
+def _is_job_id(job_id: str) -> bool:
+    return 0 < len(job_id) <= 64 and all(c.isascii() and (c.isalnum() or c in "-_") for c in job_id)
 
 
 def _caller(context: grpc.aio.ServicerContext) -> str:

@@ -2,8 +2,8 @@ import pytest
 
 from mephisto_sed.config import (
     DEFAULT_CONFIG,
-    ConfigError,
     MAX_INI_BYTES,
+    ConfigError,
     Configuration,
     parse_pcigale_ini,
     read_pcigale_ini,

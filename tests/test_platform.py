@@ -151,9 +151,11 @@ def _obs(**kw) -> pb.Observation:
     return o
 
 
-INTERPOLATION_BOMB = "a0 = xxxxxxxxxx\n" + "".join(
-    f"a{i} = " + ",".join([f"%(a{i - 1})s"] * 100) + "\n" for i in (1, 2, 3)
-) + "sed_modules = sfhdelayed, bc03, %(a3)s, redshifting\n"
+INTERPOLATION_BOMB = (
+    "a0 = xxxxxxxxxx\n"
+    + "".join(f"a{i} = " + ",".join([f"%(a{i - 1})s"] * 100) + "\n" for i in (1, 2, 3))
+    + "sed_modules = sfhdelayed, bc03, %(a3)s, redshifting\n"
+)
 LONG_LADDER = (
     "sed_modules = sfhdelayed, bc03, redshifting\n[sed_modules_params]\n[[sfhdelayed]]\n"
     f"tau_main = {', '.join(str(100 + i) for i in range(120))}\n"
@@ -425,3 +427,99 @@ def test_gateway_serves_tls_when_configured(nats_server, tmp_path):
             assert e.value.code() == grpc.StatusCode.UNAVAILABLE
     finally:
         plat.stop()
+
+
+def test_hostile_gateway_calls_get_precise_answers_and_retries_re_emit_nothing(nats_server, tmp_path):
+    """Authentication before parsing; garbage bytes and bad job ids are INVALID_ARGUMENT; an
+    idempotency key reused with another payload is refused by name; a retry of a finished batch
+    (after the streams' duplicate window) emits no second queued/done; results larger than one
+    reply come over several (the reply limit here is 77 kB, a result ~24 kB)."""
+    import asyncio
+
+    import nats as nats_client
+
+    plat = start_platform(nats_server.url, tmp_path / "run", MEPHISTO_MAX_MESSAGE_MB="0.1")
+    try:
+        ch = grpc.insecure_channel(plat.gateway)
+        raw = ch.unary_unary("/mephisto.v1.Gateway/GetResults")  # bytes in, bytes out
+        md = [("authorization", f"Bearer {TOKEN}")]
+        with pytest.raises(grpc.RpcError) as e:
+            raw(b"\xff\xff\xff\x0fgarbage", timeout=10)
+        assert e.value.code() == grpc.StatusCode.UNAUTHENTICATED
+        with pytest.raises(grpc.RpcError) as e:
+            raw(b"\xff\xff\xff\x0fgarbage", metadata=md, timeout=10)
+        assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert e.value.details() == "request: not a valid mephisto.v1.GetResultsRequest"
+        c = client(plat)
+        for bad in ("", "../../etc", "a.b", "*", "é" * 3, "x" * 65):
+            with pytest.raises(grpc.RpcError) as e:
+                c.stub.GetResults(pb.GetResultsRequest(job_ids=["ok", bad]), metadata=md, timeout=10)
+            assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "job_ids[1]" in e.value.details()
+
+        cat = _example(8)
+        req = catalog_requests(cat, list(cat.bands), pb.Budget(max_models=2_000, max_steps=2), idempotency_key="K")[0]
+        first = c.submit(req)
+        other = pb.SubmitBatchRequest()
+        other.CopyFrom(req)
+        other.budget.max_steps = 3
+        with pytest.raises(grpc.RpcError) as e:
+            c.submit(other)
+        assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert "idempotency_key 'K:0': already used for a different request" in e.value.details()
+        reply = wait_jobs(c, list(first.job_ids))
+        assert len(reply.results) == 8 and {r.source_id for r in reply.results} == set(cat.ids.astype(str))
+        c.results_calls = 0
+        assert [r.job_id for r in c.results(list(first.job_ids)).results] == list(first.job_ids)
+        assert c.results_calls >= 3  # 8 results of ~24 kB: three or four replies
+
+        async def shorten_duplicate_window() -> None:
+            nc = await nats_client.connect(nats_server.url)
+            js = nc.jetstream()
+            for name in ("MEPHISTO_EVENTS", "MEPHISTO_WORK"):
+                cfg = (await js.stream_info(name)).config
+                cfg.duplicate_window = 0.5
+                await js.update_stream(cfg)
+            await nc.close()
+
+        asyncio.run(shorten_duplicate_window())
+        time.sleep(1.0)  # past the (shortened) duplicate window: only the gateway's check can stop a re-emit
+        again = c.submit(req)
+        assert again.duplicate and list(again.job_ids) == list(first.job_ids)
+        kinds = [e.kind for e in events_by_job(nats_server.url)[first.job_ids[0]]]
+        assert kinds.count("queued") == 1 and kinds.count("done") == 1, kinds
+    finally:
+        plat.stop()
+
+
+def test_during_a_nats_outage_the_gateway_answers_unavailable_and_submit_retries(platform, nats_server):
+    """No UNKNOWN with a NATS exception class: UNAVAILABLE, and the client's submit retries with back-off
+    under one idempotency key until NATS is back; the batch then runs once."""
+    import threading
+
+    cat = _example(2)
+    req = catalog_requests(cat, list(cat.bands), pb.Budget(**BUDGET))[0]
+    c = client(platform)
+    nats_server.stop()
+    with pytest.raises(grpc.RpcError) as e:
+        c.stub.SubmitBatch(req, metadata=c.metadata, timeout=60)
+    assert e.value.code() == grpc.StatusCode.UNAVAILABLE, e.value.details()
+    assert "NATS" in e.value.details() and "<class" not in e.value.details()
+    with pytest.raises(grpc.RpcError) as e:
+        c.stub.GetJob(pb.GetJobRequest(job_id="abc"), metadata=c.metadata, timeout=60)
+    assert e.value.code() == grpc.StatusCode.UNAVAILABLE
+
+    restarted = threading.Event()
+
+    def restart_after_a_retry() -> None:
+        deadline = time.monotonic() + 120
+        while c.retries == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        nats_server.start()
+        restarted.set()
+
+    threading.Thread(target=restart_after_a_retry, daemon=True).start()
+    reply = c.submit(req, timeout=180)
+    assert restarted.is_set() and c.retries >= 1 and len(reply.job_ids) == 2
+    done = wait_jobs(c, list(reply.job_ids))
+    assert sorted(r.job_id for r in done.results) == sorted(reply.job_ids)
+    assert platform.alive()

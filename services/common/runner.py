@@ -22,6 +22,7 @@ from . import telemetry
 from .access import ACCESS, inbox_prefix
 from .bus import Bus, TopologyMissing, Worker
 from .grpc_server import start_server
+from .guard import Guard
 from .settings import Settings
 
 log = logging.getLogger(__name__)
@@ -82,7 +83,7 @@ async def serve(settings: Settings, make_role: Any, stop: asyncio.Event | None =
         settings.grpc_port,
         [role.add_to_server],
         role.service_names,
-        interceptors=getattr(role, "interceptors", None),
+        interceptors=[Guard(role.service_names, getattr(role, "tokens", None))],
         max_message_mb=settings.max_message_mb,
         tls=tls,
     )

@@ -43,6 +43,12 @@ class Settings:
     tokens: list[str] = field(default_factory=list)
     max_sources: int = field(default_factory=lambda: int(_env_float("MEPHISTO_MAX_SOURCES", 1000)))
     max_message_mb: float = field(default_factory=lambda: _env_float("MEPHISTO_MAX_MESSAGE_MB", 16.0))
+
+    @property
+    def max_reply_bytes(self) -> int:
+        """GetResults fills a reply up to this size (3/4 of the message limit) and names the rest."""
+        return int(self.max_message_mb * 2**20 * 0.75)
+
     tls_cert: str = field(default_factory=lambda: os.environ.get("MEPHISTO_TLS_CERT", ""))
     tls_key: str = field(default_factory=lambda: os.environ.get("MEPHISTO_TLS_KEY", ""))
     port_file: str = ""  # write the bound gRPC port here (used by `mephisto-sed up` and tests)

@@ -412,9 +412,11 @@ class GetResultsRequest(_message.Message):
     def __init__(self, job_ids: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class GetResultsReply(_message.Message):
-    __slots__ = ("results", "pending")
+    __slots__ = ("results", "pending", "not_sent")
     RESULTS_FIELD_NUMBER: _ClassVar[int]
     PENDING_FIELD_NUMBER: _ClassVar[int]
+    NOT_SENT_FIELD_NUMBER: _ClassVar[int]
     results: _containers.RepeatedCompositeFieldContainer[SourceResult]
     pending: _containers.RepeatedCompositeFieldContainer[Job]
-    def __init__(self, results: _Optional[_Iterable[_Union[SourceResult, _Mapping]]] = ..., pending: _Optional[_Iterable[_Union[Job, _Mapping]]] = ...) -> None: ...
+    not_sent: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, results: _Optional[_Iterable[_Union[SourceResult, _Mapping]]] = ..., pending: _Optional[_Iterable[_Union[Job, _Mapping]]] = ..., not_sent: _Optional[_Iterable[str]] = ...) -> None: ...
