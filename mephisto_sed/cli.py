@@ -176,53 +176,34 @@ def cmd_fit(args: argparse.Namespace) -> int:
     return 0
 
 
+PLATFORM_DATA_DIR = "~/.local/share/mephisto-sed/platform"  # `up`'s NATS store, credentials and logs
+
+
 def cmd_up(args: argparse.Namespace) -> int:
     """The whole platform on this machine until Ctrl-C (services live outside the core package)."""
     import os
-    import secrets
-    import signal
-    import time
+
+    from services.platform import run_up
+
+    token = args.token or os.environ.get("MEPHISTO_TOKENS", "").split(",")[0]
+    return run_up(args.data_dir, args.port, args.executors, token, args.knowledge, args.nats_port, out=_say)
+
+
+def _say(message: str) -> None:
+    print(message, flush=True)
+
+
+def _token(args: argparse.Namespace) -> str:
+    """The bearer token: --token, else $MEPHISTO_TOKEN, else the first line of --token-file."""
+    import os
     from pathlib import Path
 
-    from services.platform import ROLES, NatsServer, Platform
-
-    data = Path(args.data_dir).expanduser()
-    data.mkdir(parents=True, exist_ok=True)
-    nats = None
-    url = os.environ.get("NATS_URL")
-    if not url:
-        nats = NatsServer(data / "nats", port=args.nats_port).start()
-        url = nats.url
-    token = args.token or os.environ.get("MEPHISTO_TOKENS", "").split(",")[0] or secrets.token_urlsafe(18)
-    env = {"MEPHISTO_KNOWLEDGE": str(Path(args.knowledge).expanduser() if args.knowledge else data / "knowledge")}
-    replicas = {r: 1 for r in ROLES}
-    replicas["executor"] = args.executors
-    plat = Platform(url, [token], data / "run", replicas=replicas, env=env, gateway_port=args.port)
-    stop = []
-    signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
-    try:
-        plat.start()
-        print(f"NATS      {url}" + (f" (embedded, store {data / 'nats'})" if nats else ""))
-        for name, addr in plat.endpoints().items():
-            print(f"{name:<13} {addr}")
-        print(f"knowledge {env['MEPHISTO_KNOWLEDGE']} (Qdrant local mode, owned by the distiller)")
-        print(f"logs      {data / 'run'}")
-        print(f"\nsubmit:   mephisto-sed submit CATALOG --gateway {plat.gateway} --token {token} --watch --out out")
-        print("Ctrl-C stops everything.", flush=True)
-        while not stop:
-            if not plat.alive():
-                dead = [p.role for p in plat.processes if p.proc.poll() is not None]
-                print(f"stopped: {', '.join(dead)} exited; see the logs", file=sys.stderr)
-                return 1
-            time.sleep(0.5)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        print("stopping (draining in-flight work)...", file=sys.stderr)
-        plat.stop()
-        if nats is not None:
-            nats.stop()
-    return 0
+    if args.token or os.environ.get("MEPHISTO_TOKEN"):
+        return args.token or os.environ["MEPHISTO_TOKEN"]
+    path = Path(args.token_file).expanduser()
+    if not path.is_file():
+        raise SystemExit(f"error: no token: give --token-file, set MEPHISTO_TOKEN, or start `up` ({path} is missing)")
+    return path.read_text().strip()
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
@@ -243,7 +224,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
         max_models=args.max_models, max_steps=args.max_steps, max_seconds=args.max_seconds, max_tokens=args.max_tokens
     )
     reqs = catalog_requests(cat, space.bands, budget, args.seed, ini, args.idempotency_key or "")
-    client = GatewayClient(args.gateway, args.token, args.ca)
+    client = GatewayClient(args.gateway, _token(args), args.ca)
     try:
         sub = run_catalog(client, reqs, watch=args.watch, progress=not args.quiet, timeout=args.timeout)
     except grpc.RpcError as exc:
@@ -501,15 +482,20 @@ def build_parser() -> argparse.ArgumentParser:
         "--nats-port", type=int, default=0, help="embedded nats-server port (0 = free); NATS_URL = use yours"
     )
     up.add_argument("--executors", type=int, default=1, help="executor replicas")
-    up.add_argument("--token", help="gateway bearer token (default: $MEPHISTO_TOKENS or a random one, printed)")
-    up.add_argument("--data-dir", default="~/.local/share/mephisto-sed/platform", help="NATS store, logs")
+    up.add_argument(
+        "--token", help="gateway bearer token (default: $MEPHISTO_TOKENS, else a random one kept in DATA_DIR/token)"
+    )
+    up.add_argument("--data-dir", default=PLATFORM_DATA_DIR, help="NATS store, credentials (mode 0600), logs")
     up.add_argument("--knowledge", help="knowledge folder (default: DATA_DIR/knowledge)")
     up.set_defaults(func=cmd_up)
 
     sm = sub.add_parser("submit", help="submit a catalogue to a running gateway and write the fit outputs")
     agent_args(sm)
     sm.add_argument("--gateway", default="127.0.0.1:50051", help="HOST:PORT")
-    sm.add_argument("--token", required=True, help="bearer token")
+    sm.add_argument("--token", help="bearer token (visible in ps: prefer $MEPHISTO_TOKEN or --token-file)")
+    sm.add_argument(
+        "--token-file", default=f"{PLATFORM_DATA_DIR}/token", help="file holding the token (default: the one `up` made)"
+    )
     sm.add_argument("--ca", help="CA certificate (PEM) when the gateway uses TLS")
     sm.add_argument("--watch", action="store_true", help="stream each job's steps")
     sm.add_argument("--out", default="out-platform")

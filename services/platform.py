@@ -4,6 +4,7 @@ and `mephisto-sed bench platform`."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -12,6 +13,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -142,6 +144,8 @@ class Process:
     proc: subprocess.Popen
     port_file: Path
     log: Path
+    replica: int = 0
+    started: float = field(default_factory=time.monotonic)
 
     @property
     def port(self) -> int:
@@ -161,25 +165,34 @@ class Platform:
     gateway_port: int = 0
     processes: list[Process] = field(default_factory=list)
 
-    def spawn(self, role: str, extra: list[str] | None = None) -> Process:
-        n = sum(p.role == role for p in self.processes)
+    def spawn(self, role: str) -> Process:
+        p = self._launch(role, sum(p.role == role for p in self.processes))
+        self.processes.append(p)
+        return p
+
+    def respawn(self, i: int) -> Process:
+        """Start the ``i``-th process again (same role, replica, log; a new port unless fixed)."""
+        old = self.processes[i]
+        self.processes[i] = self._launch(old.role, old.replica)
+        return self.processes[i]
+
+    def _launch(self, role: str, n: int) -> Process:
         port_file = self.workdir / f"{role}-{n}.port"
         port_file.unlink(missing_ok=True)
         log = self.workdir / f"{role}-{n}.log"
         module = "gateway" if role == "gateway" else f"services.{role}"
         args = [sys.executable, "-m", module, "--nats", self.nats_url, "--port-file", str(port_file)]
-        if role == "gateway":
-            args += ["--port", str(self.gateway_port)] + [a for t in self.tokens for a in ("--token", t)]
-        args += extra or []
+        secrets_env: dict[str, str] = {}
+        if role == "gateway":  # tokens in the environment, never on a command line (ps shows those)
+            args += ["--port", str(self.gateway_port)]
+            secrets_env["MEPHISTO_TOKENS"] = ",".join(self.tokens)
         # one BLAS thread per worker process: scale with replicas; idle BLAS threads spin and
         # steal the CPU the other roles need (measured: 2 threads = 2x CPU, same speed)
         blas = {k: "1" for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS") if k not in os.environ}
-        env = {**os.environ, **blas, **self.env, **self.role_env.get(role, {})}
+        env = {**os.environ, **blas, **self.env, **self.role_env.get(role, {}), **secrets_env}
         with open(log, "ab") as out:
             proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=env)
-        p = Process(role, proc, port_file, log)
-        self.processes.append(p)
-        return p
+        return Process(role, proc, port_file, log, n)
 
     def start(self, timeout: float = 60.0) -> Platform:
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -221,3 +234,170 @@ class Platform:
             except subprocess.TimeoutExpired:
                 p.proc.kill()
                 p.proc.wait()
+
+
+@dataclass
+class Supervisor:
+    """Keeps a local platform running, as `mephisto-sed up` promises: a role or the embedded
+    nats-server that exits is started again with back-off (1 s, doubling to 30 s while it keeps
+    dying within a minute of its start) and each restart is reported. Only the caller's stop ends it."""
+
+    platform: Platform
+    nats: NatsServer | None = None
+    report: Callable[[str], None] = print
+    restarts: int = 0
+    nats_started: float = field(default_factory=time.monotonic)
+    _due: dict[str, float] = field(default_factory=dict)  # name -> when to start it again
+    _delay: dict[str, float] = field(default_factory=dict)  # name -> its last back-off
+
+    def check(self) -> None:
+        """One look at every process; restarts those that are due."""
+        now = time.monotonic()
+        if self.nats is not None and (self.nats.proc is None or self.nats.proc.poll() is not None):
+            code = self.nats.proc.returncode if self.nats.proc is not None else None
+            if self._ready("nats-server", code, self.nats_started, now):
+                try:
+                    self.nats.start()
+                    self.nats_started = time.monotonic()
+                    self._restarted("nats-server", code)
+                except (RuntimeError, TimeoutError) as exc:  # port still held, store locked: later
+                    self.nats.proc = None
+                    self.report(f"nats-server did not start again ({exc}); retrying")
+        for i, p in enumerate(self.platform.processes):
+            code = p.proc.poll()
+            if code is None:
+                continue
+            name = f"{p.role}[{p.replica}]"
+            if self._ready(name, code, p.started, now):
+                self.platform.respawn(i)
+                self._restarted(name, code)
+
+    def _ready(self, name: str, code: int | None, started: float, now: float) -> bool:
+        if name not in self._due:  # just found dead: back off more if it died young
+            quick = now - started < 60.0
+            delay = min(self._delay.get(name, 0.5) * 2, 30.0) if quick else 1.0
+            self._delay[name] = delay
+            self._due[name] = now + delay
+            self.report(f"{name} exited ({_exit_text(code)}); restarting in {delay:.0f} s")
+        return now >= self._due[name]
+
+    def _restarted(self, name: str, code: int | None) -> None:
+        self._due.pop(name, None)
+        self.restarts += 1
+        self.report(f"{name} restarted (restart {self.restarts})")
+        self.write_state()
+
+    def write_state(self) -> None:
+        """``processes.json`` in the work folder: role, replica, pid and port of each process."""
+        rows = [
+            {"name": f"{p.role}[{p.replica}]", "pid": p.proc.pid, "log": str(p.log)} for p in self.platform.processes
+        ]
+        if self.nats is not None and self.nats.proc is not None:
+            rows.append({"name": "nats-server", "pid": self.nats.proc.pid, "log": str(self.nats.log_file)})
+        path = self.platform.workdir / "processes.json"
+        path.write_text(json.dumps({"restarts": self.restarts, "processes": rows}, indent=1))
+
+
+def _exit_text(code: int | None) -> str:
+    if code is None:
+        return "gone"
+    if code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"signal {-code}"
+    return f"exit {code}"
+
+
+def _secret_file(path: Path, make: Callable[[], str]) -> str:
+    """The secret kept in ``path`` (mode 0600), made once and reused by every later `up`."""
+    if path.is_file():
+        return path.read_text().strip()
+    value = make()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(value + "\n")
+    return value
+
+
+def local_nats_users(data: Path) -> dict[str, str]:
+    """Per-role NATS passwords for `up`, generated into ``data/nats-users.json`` (mode 0600)."""
+    import secrets
+
+    from .common.access import USERS
+
+    path = data / "nats-users.json"
+    text = _secret_file(path, lambda: json.dumps({u: secrets.token_urlsafe(18) for u in USERS}))
+    users = json.loads(text)
+    if set(users) != set(USERS):  # roles added since: extend the file
+        users = {u: users.get(u) or secrets.token_urlsafe(18) for u in USERS}
+        path.write_text(json.dumps(users) + "\n")
+    return users
+
+
+def run_up(
+    data_dir: str | Path,
+    port: int = 50051,
+    executors: int = 1,
+    token: str = "",
+    knowledge: str | Path | None = None,
+    nats_port: int = 0,
+    out: Callable[[str], None] = print,
+) -> int:
+    """`mephisto-sed up`: nats-server with one user per role (the deployments' permissions), the
+    roles and the gateway, supervised until SIGINT/SIGTERM. With NATS_URL set, that server is
+    used as it is (its users are the operator's business)."""
+    import asyncio
+    import secrets
+
+    from .common.access import ROLES_WITH_USERS, SETUP_USER, nats_auth_conf, password_variable
+    from .setup import run as setup_run
+
+    data = Path(data_dir).expanduser()
+    data.mkdir(parents=True, exist_ok=True)
+    os.chmod(data, 0o700)
+    token = token or _secret_file(data / "token", lambda: secrets.token_urlsafe(24))
+    env = {"MEPHISTO_KNOWLEDGE": str(Path(knowledge).expanduser() if knowledge else data / "knowledge")}
+    role_env: dict[str, dict[str, str]] = {}
+    nats = None
+    url = os.environ.get("NATS_URL", "")
+    if not url:
+        users = local_nats_users(data)
+        conf = data / "nats" / "nats.conf"
+        conf.parent.mkdir(exist_ok=True)
+        conf.write_text("max_payload: 8MB\njetstream: enabled\n" + nats_auth_conf("written by mephisto-sed up"))
+        pw_env = {password_variable(u): p for u, p in users.items()}
+        nats = NatsServer(data / "nats", port=nats_port, config=conf, env=pw_env).start()
+        url = nats.url
+        asyncio.run(setup_run(url, SETUP_USER, users[SETUP_USER], 30.0))
+        env["MEPHISTO_NATS_SETUP"] = "0"  # made by the setup user; roles may not create streams
+        role_env = {r: {"NATS_USER": r, "NATS_PASSWORD": users[r]} for r in ROLES_WITH_USERS}
+    replicas = {r: 1 for r in ROLES}
+    replicas["executor"] = executors
+    plat = Platform(url, [token], data / "run", replicas=replicas, env=env, role_env=role_env, gateway_port=port)
+    supervisor = Supervisor(plat, nats, report=lambda m: out(f"[supervisor] {m}"))
+    stop: list[int] = []
+    previous = signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
+    try:
+        plat.start()
+        supervisor.write_state()
+        out(f"NATS      {url}" + (f" (embedded, users per role, store {data / 'nats'})" if nats else ""))
+        for name, addr in plat.endpoints().items():
+            out(f"{name:<13} {addr}")
+        out(f"knowledge {env['MEPHISTO_KNOWLEDGE']} (Qdrant local mode, owned by the distiller)")
+        out(f"logs      {data / 'run'} (processes.json: pids)")
+        token_hint = f"--token-file {data / 'token'}" if (data / "token").is_file() else "--token-file FILE"
+        out(f"\nsubmit:   mephisto-sed submit CATALOG --gateway {plat.gateway} {token_hint} --watch --out out")
+        out("A role or nats-server that exits is restarted. Ctrl-C stops everything.")
+        while not stop:
+            supervisor.check()
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        out("stopping (draining in-flight work)...")
+        plat.stop()
+        if nats is not None:
+            nats.stop()
+    return 0

@@ -15,6 +15,7 @@ Replies come to a per-role inbox prefix (``_INBOX_<role>``), so no role can read
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 from .bus import (
@@ -39,6 +40,8 @@ from .bus import (
 JS_API = "$JS.API"
 SETUP_USER = "setup"  # creates streams and buckets (python -m services.setup); no role may
 ROLES_WITH_USERS = ("gateway", "proposer", "executor", "evaluator", "distiller", "pipeline", "operator")
+USERS = (SETUP_USER, *ROLES_WITH_USERS)
+ACCOUNT = "MEPHISTO"
 
 
 @dataclass(frozen=True)
@@ -169,3 +172,21 @@ def nats_permissions(role: str) -> dict[str, object]:
 def password_variable(user: str) -> str:
     """The environment variable that holds ``user``'s NATS password (nats-server reads it too)."""
     return f"MEPHISTO_NATS_{user.upper()}_PASSWORD"
+
+
+def nats_auth_conf(header: str = "") -> str:
+    """nats-server's ``accounts`` block: one user per role with its permissions; each password is
+    read by nats-server from the environment variable :func:`password_variable` names."""
+    lines = ([f"# {header}"] if header else []) + ["accounts {", f"  {ACCOUNT} {{", "    jetstream: enabled"]
+    lines.append("    users: [")
+    for user in USERS:
+        perms = json.dumps(nats_permissions(user), indent=2).replace("\n", "\n        ")
+        lines += [
+            "      {",
+            f"        user: {user}",
+            f"        password: ${password_variable(user)}",
+            f"        permissions: {perms}",
+            "      }",
+        ]
+    lines += ["    ]", "  }", "}", ""]
+    return "\n".join(lines)

@@ -79,8 +79,9 @@ class Settings:
                 "--token",
                 action="append",
                 default=None,
-                help="accepted bearer token (repeatable; env MEPHISTO_TOKENS, comma-separated)",
+                help="accepted bearer token (repeatable; visible in ps: prefer MEPHISTO_TOKENS or --token-file)",
             )
+            p.add_argument("--token-file", help="file with one accepted bearer token per line")
             p.add_argument("--max-sources", type=int, default=s.max_sources, help="sources per request")
             p.add_argument("--tls-cert", default=s.tls_cert)
             p.add_argument("--tls-key", default=s.tls_key)
@@ -94,7 +95,13 @@ class Settings:
             s.knowledge_path = a.knowledge
         if role == "gateway":
             env_tokens = [t for t in os.environ.get("MEPHISTO_TOKENS", "").split(",") if t]
-            s.tokens = a.token or env_tokens
+            file_tokens = []
+            if a.token_file:
+                try:
+                    file_tokens = [t.strip() for t in open(a.token_file).read().splitlines() if t.strip()]
+                except OSError as exc:
+                    raise SystemExit(f"--token-file {a.token_file}: {exc.strerror}") from None
+            s.tokens = a.token or file_tokens or env_tokens
             if not s.tokens:
                 raise SystemExit("the gateway needs at least one bearer token: --token T or MEPHISTO_TOKENS")
             s.max_sources, s.tls_cert, s.tls_key = a.max_sources, a.tls_cert, a.tls_key
