@@ -266,7 +266,7 @@ def cmd_selfplay(args: argparse.Namespace) -> int:
 
 
 def cmd_knowledge(args: argparse.Namespace) -> int:
-    from .agents.knowledge import KnowledgeBase
+    from .agents.knowledge import KnowledgeBase, KnowledgeRecordError
 
     kb = KnowledgeBase(path=_knowledge_path(args))
     try:
@@ -287,7 +287,12 @@ def cmd_knowledge(args: argparse.Namespace) -> int:
         elif args.action == "export":
             print(f"exported {kb.export(args.file)} rules to {args.file}")
         elif args.action == "import":
-            print(f"imported {kb.import_(args.file)} rules from {args.file}; {kb.count()} in the base")
+            try:
+                n = kb.import_(args.file)
+            except KnowledgeRecordError as exc:
+                print(f"error: {exc}; nothing was imported", file=sys.stderr)
+                return 2
+            print(f"imported {n} rules from {args.file}; {kb.count()} in the base")
     finally:
         kb.close()
     return 0

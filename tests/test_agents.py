@@ -497,7 +497,7 @@ def test_knowledge_of_other_galaxies_best_fits_places_the_first_look(tmp_path):
     broken = json.loads((tmp_path / "kb.json").read_text())
     del broken["outcomes"][2]["redshift"]
     (tmp_path / "broken.json").write_text(json.dumps(broken))
-    with pytest.raises(ValueError, match="outcome 2"):
+    with pytest.raises(ValueError, match=r"outcomes\[2\]\.redshift: Field required"):
         fresh.import_(tmp_path / "broken.json")
     fresh.close()
 
@@ -607,3 +607,45 @@ def test_covering_is_exact_and_polynomial_on_long_ladders():
     ladder = [float(v) for v in range(64)]
     chosen = _covering(ladder, list(range(64)), [3.0] * 20 + [60.0] * 20, 5)
     assert len(chosen) == 5 and 3 in chosen and 60 in chosen
+
+
+def test_knowledge_import_checks_every_record_first_and_reads_skip_broken_ones(tmp_path):
+    """A hostile import names the record and field and stores nothing; a record already broken in
+    the store (another version, a hand edit) is skipped by list and search instead of breaking them."""
+    from mephisto_sed.agents.knowledge import KnowledgeRecordError
+
+    kb = KnowledgeBase(path=":memory:")
+    good = {"signature": [0.1] * 12, "action": {"type": "add_module", "module": "agn"}, "text": "IR excess"}
+    cases = [
+        ({**good, "helped": "lots"}, "rules[1].helped: Input should be a valid integer"),
+        ({**good, "tried": 1, "helped": 2}, "rules[1]: helped (2) exceeds tried (1)"),
+        ({**good, "signature": [0.1] * 11}, "rules[1].signature: List should have at least 12 items"),
+        ({**good, "signature": [float("nan")] * 12}, "rules[1].signature[0]: Input should be a finite number"),
+        ({**good, "action": {"type": "exec", "module": "os"}}, "rules[1].action: unknown action type 'exec'"),
+        ({**good, "text": "x" * 3000}, "rules[1].text: String should have at most 2000 characters"),
+        ({**good, "evil": 1}, "rules[1].evil: Extra inputs are not permitted"),
+    ]
+    for bad, message in cases:
+        (tmp_path / "k.json").write_text(json.dumps({"rules": [good, bad]}))
+        with pytest.raises(KnowledgeRecordError) as e:
+            kb.import_(tmp_path / "k.json")
+        assert message in str(e.value), str(e.value)
+        assert kb.count() == 0  # all or nothing: the good first rule was not stored either
+    outcome = {"source": "g1", "redshift": 1.0, "signature": [0.0] * 12, "best": {"sfhdelayed": {"tau_main": 100.0}}}
+    (tmp_path / "k.json").write_text(json.dumps({"rules": [good], "outcomes": [{**outcome, "redshift": -3}]}))
+    with pytest.raises(KnowledgeRecordError, match=r"outcomes\[0\]\.redshift"):
+        kb.import_(tmp_path / "k.json")
+    (tmp_path / "k.json").write_text("{not json")
+    with pytest.raises(KnowledgeRecordError, match="cannot read JSON"):
+        kb.import_(tmp_path / "k.json")
+    (tmp_path / "k.json").write_text(json.dumps({"rules": [good], "outcomes": [outcome]}))
+    assert kb.import_(tmp_path / "k.json") == 1 and kb.count_outcomes() == 1
+
+    broken = kb._models.PointStruct(
+        id=str(__import__("uuid").uuid4()), vector=[0.1] * 12, payload={**good, "helped": "lots", "key": "x"}
+    )
+    kb.client.upsert(kb.collection, points=[broken])
+    assert kb.count() == 2
+    assert [r.text for r in kb.all()] == ["IR excess"]
+    assert [r.text for r, _ in kb.search([0.1] * 12, limit=5)] == ["IR excess"]
+    kb.close()

@@ -1,5 +1,6 @@
 """The command line as a user runs it."""
 
+import json
 import subprocess
 import sys
 
@@ -119,3 +120,12 @@ def test_agent_fit_and_knowledge_commands(tmp_path, capsys):
     assert main(["knowledge", "export", str(tmp_path / "rules.json"), "--knowledge", kb]) == 0
     assert main(["knowledge", "import", str(tmp_path / "rules.json"), "--knowledge", str(tmp_path / "kb2")]) == 0
     assert "imported" in capsys.readouterr().out
+    # a hostile file: refused whole, naming the record and the field; the base is unchanged
+    data = json.loads((tmp_path / "rules.json").read_text())
+    assert len(data["rules"]) >= 2
+    data["rules"][1]["helped"] = "lots"
+    (tmp_path / "bad.json").write_text(json.dumps(data))
+    assert main(["knowledge", "import", str(tmp_path / "bad.json"), "--knowledge", str(tmp_path / "kb3")]) == 2
+    assert "rules[1].helped: Input should be a valid integer" in capsys.readouterr().err
+    assert main(["knowledge", "list", "--knowledge", str(tmp_path / "kb3")]) == 0
+    assert capsys.readouterr().out.startswith("0 rules")

@@ -9,18 +9,22 @@ or ``:memory:``); ``QDRANT_URL`` selects a server. Near-duplicate rules merge th
 from __future__ import annotations
 
 import json
+import logging
 import os
 import uuid
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from pydantic import ValidationError
 
 from .evaluate import SIGNATURE_SIZE, Evaluation
+from .knowledge_records import KnowledgeRecordError, RuleRecord, parse_knowledge_file
 from .policy import KnowledgeHint, Outcomes, action_key
 
-__all__ = ["KnowledgeBase", "Rule"]
+__all__ = ["KnowledgeBase", "KnowledgeRecordError", "Rule"]
+log = logging.getLogger(__name__)
 
 COLLECTION = "mephisto_rules"
 OUTCOMES = "_outcomes"  # suffix of the collection of finished searches' best models
@@ -95,10 +99,11 @@ class KnowledgeBase:
             query=self._vector(rule.signature),
             limit=1,
             with_payload=True,
+            with_vectors=True,  # the merged signature is the tried-weighted mean of both
             query_filter=m.Filter(must=[m.FieldCondition(key="key", match=m.MatchValue(value=rule.key))]),
         ).points
-        if hits and hits[0].score >= MERGE_SIMILARITY:
-            old = self._rule(hits[0])
+        old = self._rule(hits[0]) if hits and hits[0].score >= MERGE_SIMILARITY else None
+        if old is not None:
             tried = old.tried + rule.tried
             merged = Rule(
                 signature=(
@@ -129,11 +134,17 @@ class KnowledgeBase:
         )
 
     @staticmethod
-    def _rule(point: Any) -> Rule:
-        p = dict(point.payload)
+    def _rule(point: Any) -> Rule | None:
+        """The stored rule, or None (logged) when its record breaks the schema: a store written
+        by another version or by hand must not break every later search."""
+        p = dict(point.payload or {})
         p.pop("key", None)
-        vec = point.vector if point.vector is not None else [0.0] * SIGNATURE_SIZE
-        return Rule(signature=list(vec), **p)
+        p["signature"] = list(point.vector) if point.vector is not None else [0.0] * SIGNATURE_SIZE
+        try:
+            return Rule(**RuleRecord.model_validate(p).model_dump())
+        except ValidationError as exc:
+            log.warning("knowledge: rule %s skipped, it breaks the schema: %s", point.id, exc.errors()[0]["msg"])
+            return None
 
     def search(
         self, signature: np.ndarray | list[float], limit: int = 8, action_type: str | None = None, min_tried: int = 0
@@ -153,7 +164,7 @@ class KnowledgeBase:
             with_vectors=True,
             query_filter=m.Filter(must=must) if must else None,
         ).points
-        return [(self._rule(p), float(p.score)) for p in res]
+        return [(r, float(p.score)) for p in res if (r := self._rule(p)) is not None]
 
     def hints(self, evaluation: Evaluation, limit: int = 12) -> list[KnowledgeHint]:
         return [
@@ -207,7 +218,7 @@ class KnowledgeBase:
             points, offset = self.client.scroll(
                 self.collection, limit=256, offset=offset, with_payload=True, with_vectors=True
             )
-            out += [self._rule(p) for p in points]
+            out += [r for p in points if (r := self._rule(p)) is not None]
             if offset is None:
                 return out
 
@@ -220,20 +231,14 @@ class KnowledgeBase:
 
     def import_(self, path: str | Path) -> int:
         """Rules (and outcomes) from :meth:`export`'s JSON, or a bare list of rules; returns the
-        number of rules."""
-        data = json.loads(Path(path).read_text())
-        if isinstance(data, dict) and isinstance(data.get("rules"), list):
-            for i, o in enumerate(data.get("outcomes") or []):
-                try:
-                    self.add_outcome(o["source"], float(o["redshift"]), o["signature"], dict(o["best"]))
-                except (KeyError, TypeError, ValueError, AttributeError) as exc:
-                    raise ValueError(
-                        f"{path}: outcome {i}: expected source, redshift, signature, best ({exc})"
-                    ) from None
-            data = data["rules"]
-        if not isinstance(data, list):
-            raise ValueError(f"{path}: expected a list of rules or an export with 'rules'")
-        known = {f.name for f in fields(Rule)}
-        for d in data:
-            self.add(Rule(**{k: v for k, v in d.items() if k in known}))
-        return len(data)
+        number of rules. The whole file is checked against the schema first: all or nothing."""
+        try:
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise KnowledgeRecordError(f"{path}: cannot read JSON: {exc}") from None
+        parsed = parse_knowledge_file(data, str(path))
+        for o in parsed.outcomes:
+            self.add_outcome(o.source, o.redshift, o.signature, o.best)
+        for r in parsed.rules:
+            self.add(Rule(**r.model_dump()))
+        return len(parsed.rules)
