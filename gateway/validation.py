@@ -9,10 +9,9 @@ from mephisto_sed.agents.space import SearchSpace, default_space
 from mephisto_sed.api.v1 import mephisto_pb2 as pb
 from mephisto_sed.config import ConfigError, parse_pcigale_ini
 from mephisto_sed.filters import get_filter
+from mephisto_sed.observation_checks import band_problem, source_problem
 
-MAX_REDSHIFT = 20.0
-MIN_BANDS = 3  # a reduced chi-square needs more bands than free parameters (the scale)
-MAX_ID = 200
+MAX_ID_BYTES = 200  # file names hold ids (made safe): keep them well under the 255-byte limit
 MAX_METADATA = 32
 MAX_BUDGET_MODELS = 20_000_000
 
@@ -29,29 +28,28 @@ def known_filter(name: str, where: str) -> None:
 
 
 def check_observation(obs: pb.Observation, where: str = "source") -> None:
+    """One observation, by the checks catalogues and alerts get too (observation_checks)."""
     if not obs.source_id.strip():
         raise Invalid(f"{where}.source_id: empty")
-    if len(obs.source_id) > MAX_ID:
-        raise Invalid(f"{where}.source_id: longer than {MAX_ID} characters")
+    if len(obs.source_id.encode("utf-8")) > MAX_ID_BYTES:
+        raise Invalid(f"{where}.source_id: longer than {MAX_ID_BYTES} bytes in UTF-8")
+    if not obs.source_id.isprintable():
+        raise Invalid(f"{where}.source_id: holds control characters")
     if not obs.HasField("redshift"):
         raise Invalid(f"{where}.redshift: missing (the agents need a redshift)")
-    if not math.isfinite(obs.redshift) or not 0.0 <= obs.redshift <= MAX_REDSHIFT:
-        raise Invalid(f"{where}.redshift: {obs.redshift} is not in [0, {MAX_REDSHIFT:g}]")
     seen: set[str] = set()
-    detections = 0
     for j, b in enumerate(obs.bands):
         w = f"{where}.bands[{j}]"
         if b.filter in seen:
             raise Invalid(f"{w}.filter: {b.filter!r} given twice")
         seen.add(b.filter)
         known_filter(b.filter, f"{w}.filter")
-        if not math.isfinite(b.flux_mjy):
-            raise Invalid(f"{w}.flux_mjy: {b.flux_mjy} is not finite (leave a missing band out)")
-        if not math.isfinite(b.error_mjy) or b.error_mjy <= 0:
-            raise Invalid(f"{w}.error_mjy: {b.error_mjy} must be finite and > 0")
-        detections += not b.upper_limit
-    if detections < MIN_BANDS:
-        raise Invalid(f"{where}.bands: {detections} detections, at least {MIN_BANDS} needed")
+        problem = band_problem(b.flux_mjy, b.error_mjy)
+        if problem is not None:
+            raise Invalid(f"{w}.{'flux_mjy' if problem[0] == 'flux' else 'error_mjy'}: {problem[1]}")
+    problem = source_problem(obs.redshift, [b.flux_mjy for b in obs.bands], [b.upper_limit for b in obs.bands])
+    if problem is not None:
+        raise Invalid(f"{where}.{problem[0]}: {problem[1]}")
     if len(obs.metadata) > MAX_METADATA:
         raise Invalid(f"{where}.metadata: more than {MAX_METADATA} entries")
     for k, v in obs.metadata.items():
@@ -98,7 +96,11 @@ def check_submit(req: pb.SubmitBatchRequest, max_sources: int) -> SearchSpace:
         raise Invalid(f"sources: {len(req.sources)} sources exceed the limit of {max_sources} per request")
     if len(req.idempotency_key) > 200:
         raise Invalid("idempotency_key: longer than 200 characters")
+    first: dict[str, int] = {}
     for i, s in enumerate(req.sources):
         check_observation(s, f"sources[{i}]")
+        if s.source_id in first:  # results are written per id: one would overwrite the other
+            raise Invalid(f"sources[{i}].source_id: {s.source_id[:80]!r} repeats sources[{first[s.source_id]}]")
+        first[s.source_id] = i
     check_budget(req.budget)
     return space_for(req)

@@ -19,6 +19,7 @@ import numpy as np
 from astropy.table import Table
 
 from .filters import UnknownFilterError, get_filter
+from .observation_checks import band_problem, source_problem
 
 __all__ = ["Catalog", "CatalogError", "Rejection", "read_catalog", "PRESETS", "FLUX_UNITS"]
 
@@ -149,6 +150,48 @@ def _read_table(path: Path) -> Table:
     return Table.read(path, format="ascii.basic")
 
 
+def _refuse_duplicates(ids: np.ndarray, name: str, id_column: str) -> None:
+    """Results, traces and plots are keyed by id: two rows with one id would overwrite each other."""
+    first: dict[str, int] = {}
+    for row, source_id in enumerate(map(str, ids)):
+        if source_id in first:
+            raise CatalogError(
+                f"{name}: {id_column} {source_id!r} is in rows {first[source_id] + 1} and {row + 1} "
+                "(data rows, from 1); ids must be unique"
+            )
+        first[source_id] = row
+
+
+def _row_problem(
+    z: float,
+    flux: np.ndarray,
+    err: np.ndarray,
+    missing: np.ndarray,
+    infinite: np.ndarray,
+    upper: np.ndarray,
+    bad_negative: np.ndarray,
+    pairs: list[tuple[str, str, str]],
+) -> tuple[str, str] | None:
+    """Why a row cannot be fitted, as (column, reason), or None: the catalogue's own conventions
+    first, then the checks the gateway and the alerts apply too (observation_checks)."""
+    conventions = (
+        (infinite, 0, "flux or error is infinite (leave a missing band empty or NaN)"),
+        (~missing & (err == 0), 1, "error is zero"),
+        (bad_negative, 1, "negative error on a non-positive flux (not an upper limit)"),
+    )
+    for broken, column, reason in conventions:
+        if broken.any():
+            return pairs[int(np.argmax(broken))][column], reason
+    for j in np.flatnonzero(~missing):
+        problem = band_problem(float(flux[j]), float(err[j]))
+        if problem is not None:
+            return pairs[j][0 if problem[0] == "flux" else 1], problem[1]
+    problem = source_problem(float(z), flux[~missing].tolist(), upper[~missing].tolist())
+    if problem is not None:
+        return ("redshift" if problem[0] == "redshift" else "fluxes"), problem[1]
+    return None
+
+
 def read_catalog(
     source: str | Path | Table,
     *,
@@ -223,13 +266,15 @@ def read_catalog(
     n = len(table)
     ids = np.array([str(x).strip() for x in table[id_column]])
     ids = np.array([i[:-2] if i.endswith(".0") and i[:-2].lstrip("-").isdigit() else i for i in ids])
+    _refuse_duplicates(ids, name, id_column)
     flux = np.column_stack([np.asarray(table[f], dtype=float) for f, _, _ in pairs]).reshape(n, len(pairs))
     err = np.column_stack([np.asarray(table[e], dtype=float) for _, e, _ in pairs]).reshape(n, len(pairs))
     masked = [getattr(table[f], "mask", None) for f, _, _ in pairs]
     for j, m in enumerate(masked):
         if m is not None and np.any(m):
             flux[np.asarray(m), j] = np.nan
-    missing = ~np.isfinite(flux) | ~np.isfinite(err) | (flux <= MISSING_SENTINEL) | (err <= MISSING_SENTINEL)
+    infinite = np.isinf(flux) | np.isinf(err)  # not a missing value: a broken one (the row is refused)
+    missing = np.isnan(flux) | np.isnan(err) | (flux <= MISSING_SENTINEL) | (err <= MISSING_SENTINEL)
     if flux_unit == "ABmag":
         with np.errstate(invalid="ignore", over="ignore"):
             mag, magerr = flux, err
@@ -249,20 +294,9 @@ def read_catalog(
     keep = np.ones(n, dtype=bool)
     bands = [b for _, _, b in pairs]
     for i in range(n):
-        reason = None
-        if not np.isfinite(z[i]) or z[i] < 0:
-            reason = (redshift_column, f"redshift {z[i]} is missing or negative")
-        elif z[i] > 10:
-            reason = (redshift_column, f"redshift {z[i]} is beyond the IGM tables (z ≤ 10)")
-        else:
-            bad_err = np.flatnonzero(~missing[i] & (err[i] == 0))
-            bad_neg = np.flatnonzero(bad_negative[i])
-            if bad_err.size:
-                reason = (pairs[bad_err[0]][1], "error is zero")
-            elif bad_neg.size:
-                reason = (pairs[bad_neg[0]][1], "negative error on a non-positive flux (not an upper limit)")
-            elif np.sum(~missing[i] & ~upper[i]) < 2:
-                reason = ("fluxes", "fewer than two detected bands")
+        reason = _row_problem(z[i], flux[i], err[i], missing[i], infinite[i], upper[i], bad_negative[i], pairs)
+        if reason is not None and reason[0] == "redshift":
+            reason = (redshift_column, reason[1])
         if reason:
             keep[i] = False
             rejected.append(Rejection(ids[i], *reason))

@@ -29,7 +29,7 @@ def _load_config(path: str | None) -> Configuration:
 
 def cmd_grid(args: argparse.Namespace) -> int:
     from .gridfit import fit_catalog
-    from .outputs import write_results
+    from .outputs import write_results, write_table
 
     cfg = _load_config(args.config)
     cat = _load_catalog(args)
@@ -43,16 +43,17 @@ def cmd_grid(args: argparse.Namespace) -> int:
         out = Path(args.out)
         results = fit_with_cigale(cat, cfg, out / "cigale")
         out.mkdir(parents=True, exist_ok=True)
-        results.table.write(out / "results.fits", overwrite=True)
-        results.table.write(out / "results.csv", format="ascii.csv", overwrite=True)
+        write_table(results.table, out)
     else:
         results = fit_catalog(cat, cfg, redshift_decimals=args.redshift_decimals, progress=not args.quiet)
         out = write_results(results, args.out, plots=not args.no_plots, progress=not args.quiet)
     if cat.rejected:
-        with open(out / "rejected.csv", "w") as fh:
-            fh.write("id,column,reason\n")
-            for r in cat.rejected:
-                fh.write(f'{r.source},{r.column},"{r.reason}"\n')
+        import csv
+
+        with open(out / "rejected.csv", "w", encoding="utf-8", newline="") as fh:
+            rows = csv.writer(fh)
+            rows.writerow(["id", "column", "reason"])
+            rows.writerows([r.source, r.column, r.reason] for r in cat.rejected)
     t = results.table
     import numpy as np
 

@@ -3,6 +3,7 @@ a PNG per source."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -41,9 +42,32 @@ def sed_table(fit: SourceFit, cosmology: FLRW = DEFAULT_COSMOLOGY) -> Table:
             t[name].unit = "mJy"
     t["L_lambda_total"] = sed.total * fit.best.scale * L_SUN * 1e-7 * 10.0  # W/nm
     t["L_lambda_total"].unit = "W/nm"
-    t.meta["id"] = fit.id
+    t.meta["id"] = fit.id.encode("ascii", "backslashreplace").decode()  # FITS headers are ASCII
     t.meta["redshift"] = z
     return t
+
+
+def file_stem(source_id: str) -> str:
+    """A file name stem for ``source_id``: the id itself when it is short and plain ASCII
+    (letters, digits, ``-_.``), else a cleaned prefix with ``~`` and a hash of the id, so ids
+    like ``a/b`` and ``a_b`` never share files and no name is too long for the file system."""
+    plain = all(c.isascii() and (c.isalnum() or c in "-_.") for c in source_id)
+    if plain and 0 < len(source_id) <= 100 and not source_id.startswith("."):
+        return source_id
+    cleaned = "".join(c if c.isascii() and (c.isalnum() or c in "-_.") else "_" for c in source_id)
+    return f"{cleaned.lstrip('.')[:80]}~{hashlib.sha1(source_id.encode('utf-8')).hexdigest()[:12]}"
+
+
+def write_table(table: Table, out: Path) -> None:
+    """``results.csv`` (UTF-8) and ``results.fits`` (text columns as UTF-8 bytes: FITS strings
+    are bytes, and astropy refuses to encode non-ASCII text itself)."""
+    with open(out / "results.csv", "w", encoding="utf-8", newline="") as fh:
+        table.write(fh, format="ascii.csv")
+    fits_table = table.copy(copy_data=False)
+    for name in fits_table.colnames:
+        if fits_table[name].dtype.kind == "U":
+            fits_table[name] = np.char.encode(np.asarray(fits_table[name]), "utf-8")
+    fits_table.write(out / "results.fits", overwrite=True)
 
 
 def write_results(
@@ -54,13 +78,11 @@ def write_results(
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    table = results.table
-    table.write(out / "results.fits", overwrite=True)
-    table.write(out / "results.csv", format="ascii.csv", overwrite=True)
+    write_table(results.table, out)
     (out / "bands.json").write_text(json.dumps(results.bands, indent=1))
     todo = [f for f in results.fits if f.sed is not None]
     for fit in tqdm(todo, desc="writing SEDs and plots", unit="src", disable=not progress or not todo):
-        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in fit.id)
+        safe = file_stem(fit.id)
         if seds:
             sed_table(fit).write(out / f"{safe}_best_model.fits", overwrite=True)
         if plots:

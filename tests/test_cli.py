@@ -129,3 +129,51 @@ def test_agent_fit_and_knowledge_commands(tmp_path, capsys):
     assert "rules[1].helped: Input should be a valid integer" in capsys.readouterr().err
     assert main(["knowledge", "list", "--knowledge", str(tmp_path / "kb3")]) == 0
     assert capsys.readouterr().out.startswith("0 rules")
+
+
+def _example_rows(ids: list[str]) -> Table:
+    from mephisto_sed.cli import example_catalog_path
+
+    t = Table.read(example_catalog_path(), format="ascii")[: len(ids)]
+    t["id"] = ids
+    return t
+
+
+def test_any_source_id_gets_its_results_and_its_own_files(tmp_path):
+    """Non-ASCII ids reach results.fits (as UTF-8), a 300-character id gets a short file name,
+    ``a/b`` and ``a_b`` get one file each: nothing is lost or overwritten."""
+    ids = ["α-Cen galaxy", "x" * 300, "a/b", "a_b"]
+    path = tmp_path / "cat.csv"
+    _example_rows(ids).write(path, format="ascii.csv")
+    assert main(["grid", str(path), "--out", str(tmp_path / "out"), "-q", "--no-plots"]) == 0
+    back = Table.read(tmp_path / "out" / "results.fits")
+    assert [v.decode("utf-8") if isinstance(v, bytes) else v for v in back["id"]] == ids
+    csv_ids = Table.read(tmp_path / "out" / "results.csv", format="ascii.csv", encoding="utf-8")["id"]
+    assert list(csv_ids) == ids
+    seds = sorted(p.name for p in (tmp_path / "out").glob("*_best_model.fits"))
+    assert len(seds) == 4 and "a_b_best_model.fits" in seds and all(len(n) < 120 for n in seds)
+
+
+def test_duplicated_ids_and_broken_fluxes_are_refused_by_row(tmp_path, capsys):
+    path = tmp_path / "dup.csv"
+    _example_rows(["g1", "g2", "g1"]).write(path, format="ascii.csv")
+    assert main(["grid", str(path), "--out", str(tmp_path / "o1"), "-q"]) == 2
+    assert "id 'g1' is in rows 1 and 3" in capsys.readouterr().err
+
+    t = _example_rows(["inf", "huge", "tiny_error", "all_negative", "good"])
+    flux_cols = [c for c in t.colnames if c + "_err" in t.colnames]
+    t[flux_cols[0]][0] = np.inf  # was silently a missing band
+    t[flux_cols[1]][1] = 1e300
+    t[flux_cols[2] + "_err"][2] = 5e-324
+    for c in flux_cols:
+        t[c][3] = -abs(t[c][3])
+    t.write(path, format="ascii.csv", overwrite=True)
+    assert main(["grid", str(path), "--out", str(tmp_path / "o2"), "-q", "--no-plots"]) == 0
+    rejected = Table.read(tmp_path / "o2" / "rejected.csv", format="ascii.csv")
+    why = {r["id"]: (r["column"], r["reason"]) for r in rejected}
+    assert why["inf"] == (flux_cols[0], "flux or error is infinite (leave a missing band empty or NaN)")
+    assert why["huge"][0] == flux_cols[1] and "beyond" in why["huge"][1]
+    assert why["tiny_error"][0] == flux_cols[2] + "_err" and "below 1e-10 mJy" in why["tiny_error"][1]
+    assert why["all_negative"] == ("fluxes", "no detection has a positive flux")
+    results = Table.read(tmp_path / "o2" / "results.csv", format="ascii.csv")
+    assert list(results["id"]) == ["good"] and np.isfinite(results["best.reduced_chi_square"][0])

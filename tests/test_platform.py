@@ -181,6 +181,21 @@ BAD_SUBMISSIONS = [
     ),
     (pb.SubmitBatchRequest(sources=[pb.Observation(source_id="noz", bands=_obs().bands)]), "sources[0].redshift"),
     (pb.SubmitBatchRequest(sources=[_obs(source_id="")]), "sources[0].source_id"),
+    (pb.SubmitBatchRequest(sources=[_obs(source_id="é" * 101)]), "sources[0].source_id: longer than 200 bytes"),
+    (pb.SubmitBatchRequest(sources=[_obs(source_id="a\x00b")]), "sources[0].source_id: holds control"),
+    (pb.SubmitBatchRequest(sources=[_obs(), _obs()]), "sources[1].source_id: 's1' repeats sources[0]"),
+    (
+        pb.SubmitBatchRequest(
+            sources=[_obs(bands=[pb.BandFlux(filter="subaru.suprime.r", flux_mjy=1e300, error_mjy=0.1)])]
+        ),
+        "sources[0].bands[0].flux_mjy: 1e+300 mJy is beyond",
+    ),
+    (
+        pb.SubmitBatchRequest(
+            sources=[_obs(bands=[pb.BandFlux(filter=b.filter, flux_mjy=-1, error_mjy=0.1) for b in _obs().bands])]
+        ),
+        "sources[0].bands: no detection has a positive flux",
+    ),
     (pb.SubmitBatchRequest(sources=[_obs()] * 1001), "sources: 1001 sources exceed"),
     (pb.SubmitBatchRequest(sources=[_obs()], budget=pb.Budget(max_models=10**12)), "budget.max_models"),
     (pb.SubmitBatchRequest(sources=[_obs()], pcigale_ini="sed_modules = os.system\n"), "pcigale_ini"),

@@ -164,19 +164,14 @@ def source_fit(res: SearchResult, space: SearchSpace) -> SourceFit:
 
 
 def write_agent_results(results: AgentResults, out_dir: str | Path, plots: bool = True, progress: bool = True) -> Path:
-    from ..outputs import sed_table
+    from ..outputs import file_stem, sed_table, write_table
     from ..plotting import plot_fit
 
     out = Path(out_dir)
     (out / "traces").mkdir(parents=True, exist_ok=True)
-    results.table.write(out / "results.csv", format="ascii.csv", overwrite=True)
-    fits_table = results.table.copy()
-    for name in fits_table.colnames:  # FITS strings are ASCII
-        if fits_table[name].dtype.kind == "U":
-            fits_table[name] = [str(v).encode("ascii", "replace").decode() for v in fits_table[name]]
-    fits_table.write(out / "results.fits", overwrite=True)
+    write_table(results.table, out)
     for res in tqdm(results.searches, desc="writing traces and plots", unit="src", disable=not progress):
-        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in res.source.id)
+        safe = file_stem(res.source.id)
         (out / "traces" / f"{safe}.json").write_text(res.trace_json())
         (out / "traces" / f"{safe}.md").write_text(res.trace_markdown())
         if plots and res.best.execution.best_model:
