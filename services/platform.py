@@ -295,7 +295,9 @@ class Supervisor:
         if self.nats is not None and self.nats.proc is not None:
             rows.append({"name": "nats-server", "pid": self.nats.proc.pid, "log": str(self.nats.log_file)})
         path = self.platform.workdir / "processes.json"
-        path.write_text(json.dumps({"restarts": self.restarts, "processes": rows}, indent=1))
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"restarts": self.restarts, "processes": rows}, indent=1))
+        os.replace(tmp, path)  # readers never see half a file
 
 
 def _exit_text(code: int | None) -> str:

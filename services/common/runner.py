@@ -64,6 +64,7 @@ async def serve(settings: Settings, make_role: Any, stop: asyncio.Event | None =
             inbox_prefix=inbox_prefix(settings.role),
         )
     )
+    log.info("%s: connecting to NATS at %s (SIGTERM stops it)", settings.role, settings.nats_url)
     stopping = asyncio.create_task(stop.wait())
     await asyncio.wait({connecting, stopping}, return_when=asyncio.FIRST_COMPLETED)
     if not connecting.done():  # SIGTERM while NATS is still unreachable: nothing to drain
