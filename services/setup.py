@@ -16,6 +16,7 @@ import time
 
 from .common.access import SETUP_USER, inbox_prefix
 from .common.bus import BUCKETS, STREAM_ALERTS, STREAM_DLQ, STREAM_EVENTS, STREAM_WORK, Bus
+from .common.settings import refuse_dev_credentials
 
 
 async def run(url: str, user: str, password: str, wait_s: float, replicas: int = 1) -> dict[str, object]:
@@ -59,6 +60,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     p.add_argument("--wait", type=float, default=60.0, help="seconds to wait for NATS to come up")
     a = p.parse_args(argv)
+    refuse_dev_credentials({"NATS_PASSWORD": os.environ.get("NATS_PASSWORD", "")})
     out = asyncio.run(run(a.nats, a.nats_user, os.environ.get("NATS_PASSWORD", ""), a.wait, a.replicas))
     print(json.dumps(out), file=sys.stdout, flush=True)
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import re
 import subprocess
 import sys
@@ -386,3 +387,45 @@ def test_dashboard_covers_what_an_operator_asked_for_and_uses_the_provisioned_da
     prom = yaml.safe_load((DEPLOY / "prometheus" / "prometheus.yml").read_text())
     (sd,) = prom["scrape_configs"][0]["dns_sd_configs"]
     assert sd["port"] == 9464 and set(ROLE_MODULES) <= set(sd["names"])
+
+
+def test_compose_publishes_on_localhost_and_the_roles_refuse_its_dev_credentials(tmp_path):
+    """The compose defaults are public (dev-token, dev-<user>): every port is published on
+    127.0.0.1 unless MEPHISTO_BIND_ADDRESS says otherwise, and a role or the gateway given one
+    of those credentials exits at once with the reason, unless MEPHISTO_ALLOW_DEV_CREDENTIALS=1."""
+    import signal
+    import sys
+
+    for name, svc in _compose()["services"].items():
+        for port in svc.get("ports", []):
+            assert port.startswith("${MEPHISTO_BIND_ADDRESS:-127.0.0.1}:"), (name, port)
+        env = svc.get("environment", {})
+        if "NATS_PASSWORD" in env:
+            assert env["MEPHISTO_ALLOW_DEV_CREDENTIALS"] == "${MEPHISTO_ALLOW_DEV_CREDENTIALS:-0}", name
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("MEPHISTO_", "NATS_"))}
+    unreachable = ["--nats", "nats://127.0.0.1:9"]
+    cases = [
+        (["-m", "gateway"], {"MEPHISTO_TOKENS": "good-token-1,dev-token"}, "gateway token 2"),
+        (["-m", "services.executor"], {"NATS_USER": "executor", "NATS_PASSWORD": "dev-executor"}, "NATS_PASSWORD"),
+        (
+            ["-m", "services.setup", "--wait", "0"],
+            {"NATS_USER": "setup", "NATS_PASSWORD": "dev-setup"},
+            "NATS_PASSWORD",
+        ),
+    ]
+    for args, env, named in cases:
+        proc = subprocess.run(
+            [sys.executable, *args, *unreachable], env={**base, **env}, capture_output=True, text=True, timeout=120
+        )
+        assert proc.returncode != 0 and f"{named}: a published development default" in proc.stderr, proc.stderr
+    allowed = subprocess.Popen(
+        [sys.executable, "-m", "services.executor", *unreachable],
+        env={**base, "NATS_USER": "executor", "NATS_PASSWORD": "dev-executor", "MEPHISTO_ALLOW_DEV_CREDENTIALS": "1"},
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    for line in allowed.stderr:  # allowed: it goes on to connect
+        if "connecting to NATS" in line:
+            break
+    allowed.send_signal(signal.SIGTERM)
+    assert allowed.wait(60) == 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 from dataclasses import dataclass, field
 
 
@@ -15,6 +16,22 @@ def _env_float(name: str, default: float) -> float:
         return float(raw)
     except ValueError:
         raise SystemExit(f"{name}={raw!r} is not a number") from None
+
+
+DEV_CREDENTIAL = re.compile(r"^dev-[a-z]+$")  # docker-compose.yml's defaults: dev-token, dev-gateway, ...
+
+
+def refuse_dev_credentials(named: dict[str, str]) -> None:
+    """Exit when a credential is one of the published development defaults, unless
+    MEPHISTO_ALLOW_DEV_CREDENTIALS=1 says this is a local try."""
+    if os.environ.get("MEPHISTO_ALLOW_DEV_CREDENTIALS", "0") == "1":
+        return
+    weak = sorted(name for name, value in named.items() if value and DEV_CREDENTIAL.match(value))
+    if weak:
+        raise SystemExit(
+            f"{', '.join(weak)}: a published development default (dev-...); set real credentials "
+            "(deploy/README.md), or MEPHISTO_ALLOW_DEV_CREDENTIALS=1 for a try on this machine only"
+        )
 
 
 @dataclass
@@ -107,6 +124,8 @@ class Settings:
             s.max_sources, s.tls_cert, s.tls_key = a.max_sources, a.tls_cert, a.tls_key
             if bool(s.tls_cert) != bool(s.tls_key):
                 raise SystemExit("TLS needs both --tls-cert and --tls-key")
+        tokens = {f"gateway token {i + 1}": t for i, t in enumerate(s.tokens)}
+        refuse_dev_credentials({"NATS_PASSWORD": s.nats_password, **tokens})
         if s.ack_wait <= 0 or s.max_deliver < 1 or s.concurrency < 1:
             raise SystemExit("--ack-wait must be > 0, --max-deliver and --concurrency >= 1")
         return s
