@@ -53,7 +53,6 @@ class Gateway(pb_grpc.GatewayServicer):
     def __init__(self, bus: Bus, settings: Settings):
         self.bus, self.settings = bus, settings
         self.spaces = Spaces(bus)
-        self.tokens: list[str] | None = settings.tokens  # every Gateway call needs one (services.common.guard)
 
     # -- submission (shared by gRPC and alerts) -------------------------------------------------
     async def submit(self, req: pb.SubmitBatchRequest, scope: str = "") -> pb.SubmitBatchReply:

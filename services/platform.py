@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -164,6 +165,8 @@ class Platform:
     role_env: dict[str, dict[str, str]] = field(default_factory=dict)  # per role (NATS users)
     gateway_port: int = 0
     processes: list[Process] = field(default_factory=list)
+    # the roles' own gRPC APIs (Advance, Execute, ...) accept only this bearer token
+    role_token: str = field(default_factory=lambda: secrets.token_urlsafe(18))
 
     def spawn(self, role: str) -> Process:
         p = self._launch(role, sum(p.role == role for p in self.processes))
@@ -186,6 +189,8 @@ class Platform:
         if role == "gateway":  # tokens in the environment, never on a command line (ps shows those)
             args += ["--port", str(self.gateway_port)]
             secrets_env["MEPHISTO_TOKENS"] = ",".join(self.tokens)
+        else:
+            secrets_env["MEPHISTO_ROLE_TOKENS"] = self.role_token
         # one BLAS thread per worker process: scale with replicas; idle BLAS threads spin and
         # steal the CPU the other roles need (measured: 2 threads = 2x CPU, same speed)
         blas = {k: "1" for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS") if k not in os.environ}
@@ -324,8 +329,6 @@ def _secret_file(path: Path, make: Callable[[], str]) -> str:
 
 def local_nats_users(data: Path) -> dict[str, str]:
     """Per-role NATS passwords for `up`, generated into ``data/nats-users.json`` (mode 0600)."""
-    import secrets
-
     from .common.access import USERS
 
     path = data / "nats-users.json"
@@ -350,7 +353,6 @@ def run_up(
     roles and the gateway, supervised until SIGINT/SIGTERM. With NATS_URL set, that server is
     used as it is (its users are the operator's business)."""
     import asyncio
-    import secrets
 
     from .common.access import ROLES_WITH_USERS, SETUP_USER, nats_auth_conf, password_variable
     from .setup import run as setup_run

@@ -308,9 +308,26 @@ def test_role_services_answer_grpc_with_health_reflection_and_field_errors(platf
         assert "mephisto.v1.Executor" in names and "grpc.health.v1.Health" in names
         stub = pb_grpc.ExecutorStub(ch)
         cfg = pb.Configuration(space=pb.SearchSpaceRef(space_id="nope"))
-        with pytest.raises(grpc.RpcError) as e:
+        with pytest.raises(grpc.RpcError) as e:  # a role's API takes only the platform's role token
             stub.Execute(pb.ExecuteRequest(observation=_obs(), configuration=cfg), timeout=10)
+        assert e.value.code() == grpc.StatusCode.UNAUTHENTICATED
+        md = [("authorization", f"Bearer {platform.role_token}")]
+        with pytest.raises(grpc.RpcError) as e:
+            stub.Execute(pb.ExecuteRequest(observation=_obs(), configuration=cfg), metadata=md, timeout=10)
         assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "space_id" in e.value.details()
+        from services.common import codec
+
+        space = default_space()
+        space.bands = [b.filter for b in _obs().bands]
+        ref = pb.SearchSpaceRef(space_json=codec.space_to_json(space))
+        whole = codec.configuration(ref, space, space.state(space.base))  # the 48M-model universe at once
+        with pytest.raises(grpc.RpcError) as e:
+            stub.Execute(pb.ExecuteRequest(observation=_obs(), configuration=whole), metadata=md, timeout=30)
+        assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "exceed the cap of 1,000,000" in e.value.details()
+        huge = pb.Configuration(space=pb.SearchSpaceRef(space_json=" " * 300_000 + "{}"))
+        with pytest.raises(grpc.RpcError) as e:
+            stub.Execute(pb.ExecuteRequest(observation=_obs(), configuration=huge), metadata=md, timeout=30)
+        assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "over 256 KiB" in e.value.details()
 
 
 def test_graceful_shutdown_exits_cleanly(nats_server, tmp_path):
@@ -542,3 +559,23 @@ def test_during_a_nats_outage_the_gateway_answers_unavailable_and_submit_retries
     done = wait_jobs(c, list(reply.job_ids))
     assert sorted(r.job_id for r in done.results) == sorted(reply.job_ids)
     assert platform.alive()
+
+
+def test_inline_spaces_are_cached_in_a_bounded_lru():
+    """Inline space_json used to be cached forever (+1 GB RSS after 100 calls)."""
+    import asyncio
+
+    from services.common import codec
+    from services.common.jobs import MAX_CACHED_SPACES, Spaces
+
+    spaces = Spaces(None)
+    space = default_space()
+
+    async def ask(n: int) -> None:
+        for i in range(n):
+            space.bands = [f"band{i}"]  # another space each time
+            await spaces.get(pb.SearchSpaceRef(space_json=codec.space_to_json(space)))
+
+    asyncio.run(ask(MAX_CACHED_SPACES + 40))
+    assert len(spaces.cache) == MAX_CACHED_SPACES
+    assert next(reversed(spaces.cache.values())).bands == [f"band{MAX_CACHED_SPACES + 39}"]

@@ -84,10 +84,12 @@ async def serve(settings: Settings, make_role: Any, stop: asyncio.Event | None =
         settings.grpc_port,
         [role.add_to_server],
         role.service_names,
-        interceptors=[Guard(role.service_names, getattr(role, "tokens", None))],
+        interceptors=[Guard(role.service_names, settings.tokens)],
         max_message_mb=settings.max_message_mb,
         tls=tls,
     )
+    if not settings.tokens:
+        log.info("%s: no MEPHISTO_ROLE_TOKENS: its gRPC API answers UNAUTHENTICATED (health stays open)", settings.role)
     if settings.port_file:
         Path(settings.port_file).write_text(str(port))
     print(

@@ -34,6 +34,20 @@ def refuse_dev_credentials(named: dict[str, str]) -> None:
         )
 
 
+def _env_list(name: str) -> list[str]:
+    return [t for t in os.environ.get(name, "").split(",") if t]
+
+
+def _token_file(path: str | None) -> list[str]:
+    if not path:
+        return []
+    try:
+        with open(path) as fh:
+            return [t.strip() for t in fh.read().splitlines() if t.strip()]
+    except OSError as exc:
+        raise SystemExit(f"--token-file {path}: {exc.strerror}") from None
+
+
 @dataclass
 class Settings:
     role: str
@@ -56,7 +70,8 @@ class Settings:
     )
     use_knowledge: bool = field(default_factory=lambda: os.environ.get("MEPHISTO_USE_KNOWLEDGE", "1") != "0")
     drain_seconds: float = field(default_factory=lambda: _env_float("MEPHISTO_DRAIN_SECONDS", 30.0))
-    # gateway only
+    # bearer tokens the gRPC API accepts: the gateway's (MEPHISTO_TOKENS, at least one) or a
+    # role's (MEPHISTO_ROLE_TOKENS; none = the role's own API answers UNAUTHENTICATED to all)
     tokens: list[str] = field(default_factory=list)
     max_sources: int = field(default_factory=lambda: int(_env_float("MEPHISTO_MAX_SOURCES", 1000)))
     max_message_mb: float = field(default_factory=lambda: _env_float("MEPHISTO_MAX_MESSAGE_MB", 16.0))
@@ -91,6 +106,8 @@ class Settings:
         p.add_argument("--port-file", default="", help="write the bound gRPC port to this file")
         if role == "distiller":
             p.add_argument("--knowledge", default=s.knowledge_path, help="Qdrant local folder (or QDRANT_URL)")
+        variable = "MEPHISTO_TOKENS" if role == "gateway" else "MEPHISTO_ROLE_TOKENS"
+        p.add_argument("--token-file", help=f"file with one accepted bearer token per line (or {variable})")
         if role == "gateway":
             p.add_argument(
                 "--token",
@@ -98,7 +115,6 @@ class Settings:
                 default=None,
                 help="accepted bearer token (repeatable; visible in ps: prefer MEPHISTO_TOKENS or --token-file)",
             )
-            p.add_argument("--token-file", help="file with one accepted bearer token per line")
             p.add_argument("--max-sources", type=int, default=s.max_sources, help="sources per request")
             p.add_argument("--tls-cert", default=s.tls_cert)
             p.add_argument("--tls-key", default=s.tls_key)
@@ -110,21 +126,14 @@ class Settings:
         s.ack_wait, s.max_deliver, s.concurrency, s.port_file = a.ack_wait, a.max_deliver, a.concurrency, a.port_file
         if role == "distiller":
             s.knowledge_path = a.knowledge
+        s.tokens = getattr(a, "token", None) or _token_file(a.token_file) or _env_list(variable)
         if role == "gateway":
-            env_tokens = [t for t in os.environ.get("MEPHISTO_TOKENS", "").split(",") if t]
-            file_tokens = []
-            if a.token_file:
-                try:
-                    file_tokens = [t.strip() for t in open(a.token_file).read().splitlines() if t.strip()]
-                except OSError as exc:
-                    raise SystemExit(f"--token-file {a.token_file}: {exc.strerror}") from None
-            s.tokens = a.token or file_tokens or env_tokens
             if not s.tokens:
-                raise SystemExit("the gateway needs at least one bearer token: --token T or MEPHISTO_TOKENS")
+                raise SystemExit("the gateway needs at least one bearer token: MEPHISTO_TOKENS or --token-file")
             s.max_sources, s.tls_cert, s.tls_key = a.max_sources, a.tls_cert, a.tls_key
             if bool(s.tls_cert) != bool(s.tls_key):
                 raise SystemExit("TLS needs both --tls-cert and --tls-key")
-        tokens = {f"gateway token {i + 1}": t for i, t in enumerate(s.tokens)}
+        tokens = {f"{role} token {i + 1}": t for i, t in enumerate(s.tokens)}
         refuse_dev_credentials({"NATS_PASSWORD": s.nats_password, **tokens})
         if s.ack_wait <= 0 or s.max_deliver < 1 or s.concurrency < 1:
             raise SystemExit("--ack-wait must be > 0, --max-deliver and --concurrency >= 1")
