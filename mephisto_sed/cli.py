@@ -29,7 +29,7 @@ def _load_config(path: str | None) -> Configuration:
 
 def cmd_grid(args: argparse.Namespace) -> int:
     from .gridfit import fit_catalog
-    from .outputs import write_results, write_table
+    from .outputs import SourceFiles, write_table
 
     cfg = _load_config(args.config)
     cat = _load_catalog(args)
@@ -45,8 +45,21 @@ def cmd_grid(args: argparse.Namespace) -> int:
         out.mkdir(parents=True, exist_ok=True)
         write_table(results.table, out)
     else:
-        results = fit_catalog(cat, cfg, redshift_decimals=args.redshift_decimals, progress=not args.quiet)
-        out = write_results(results, args.out, plots=not args.no_plots, progress=not args.quiet)
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        asked = str(cfg.extra.get("analysis_params", {}).get("save_best_sed", "False")).lower() == "true"
+        files = SourceFiles(out, plots=not args.no_plots, seds=args.save_best_sed or asked)
+        results = fit_catalog(
+            cat,
+            cfg,
+            redshift_decimals=args.redshift_decimals,
+            progress=not args.quiet,
+            with_sed=files.needs_sed,
+            on_fit=files,
+            keep_fits=False,
+        )
+        write_table(results.table, out)
+        (out / "bands.json").write_text(json.dumps(results.bands, indent=1))
     if cat.rejected:
         import csv
 
@@ -369,6 +382,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
             progress=not args.json,
             max_estimate_models=args.max_estimate_models,
         )
+    elif args.what == "memory":
+        from .bench_memory import bench_memory
+
+        result = bench_memory(n_small=args.n_small, n_large=args.n_large)
     elif args.what in ("llm", "platform"):
         from .agents.search import Budget
         from .catalog import read_catalog
@@ -417,7 +434,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="builtin (default) or cigale: write pcigale.ini and run pcigale, where installed",
     )
     g.add_argument("--limit", type=int, help="fit only the first N sources")
-    g.add_argument("--no-plots", action="store_true")
+    g.add_argument("--no-plots", action="store_true", help="no <id>.png per source")
+    g.add_argument(
+        "--save-best-sed",
+        action="store_true",
+        help="write <id>_best_model.fits per source (also when pcigale.ini's analysis_params say save_best_sed)",
+    )
     g.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     g.set_defaults(func=cmd_grid)
 
@@ -526,7 +548,9 @@ def build_parser() -> argparse.ArgumentParser:
     kn.set_defaults(func=cmd_knowledge)
 
     b = sub.add_parser("bench", help="benchmarks printing JSON")
-    b.add_argument("what", choices=["engine", "search", "accuracy", "platform", "llm"])
+    b.add_argument("what", choices=["engine", "search", "accuracy", "platform", "llm", "memory"])
+    b.add_argument("--n-small", type=int, default=1_000, help="memory: sources in the small catalogue")
+    b.add_argument("--n-large", type=int, default=100_000, help="memory: sources in the large catalogue")
     b.add_argument("--triton", help="llm: Triton gRPC HOST:PORT (default: start PyTriton with a scripted responder)")
     b.add_argument("--catalog", help="search: catalogue (default: COSMOS2020 2.5<z<3)")
     b.add_argument("--config", help="search: reference pcigale.ini (default: the COSMOS team's 2.5<z<3 grid)")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -78,16 +79,23 @@ def fit_catalog(
     cosmology: FLRW = DEFAULT_COSMOLOGY,
     with_sed: bool = True,
     progress: bool = True,
+    on_fit: Callable[[SourceFit], None] | None = None,
+    keep_fits: bool = True,
 ) -> FitResults:
     """Fit every source with every model of ``config``; models are computed once per redshift
-    rounded to ``redshift_decimals`` (CIGALE's ``redshift_decimals``)."""
+    rounded to ``redshift_decimals`` (CIGALE's ``redshift_decimals``).
+
+    ``on_fit`` sees each source's fit as soon as it is made (to write its files); with
+    ``keep_fits=False`` the fits are not kept (``FitResults.fits`` is empty) and memory stays
+    flat in the number of sources: the results table is filled column by column."""
     bands = fit_bands(catalog, config)
     idx = [catalog.bands.index(b) for b in bands]
     grid = ModelGrid(config, bands, cosmology=cosmology)
     fixed_z = config.params[config.module_of("redshifting")]["redshift"][0]
     zs = np.full(len(catalog), fixed_z) if fixed_z is not None else catalog.redshift
     model_z = np.round(zs, redshift_decimals)
-    fits: list[SourceFit | None] = [None] * len(catalog)
+    fits: list[SourceFit | None] = [None] * len(catalog) if keep_fits else []
+    columns = ResultColumns(len(catalog), bands, config.additionalerror)
     groups = sorted(set(model_z.tolist()))
     total = sum(grid.n_models(z) for z in groups)
     bar = tqdm(
@@ -124,32 +132,59 @@ def fit_catalog(
                 row["warnings"] = "; ".join(estimate_warnings(bayes_values(row), fit.model, float(z)))
                 if with_sed:
                     fit.sed = grid.sed(fit.model, float(z))
-            fits[k] = fit
+            columns.put(int(k), fit)
+            if on_fit is not None:
+                on_fit(fit)
+            if keep_fits:
+                fits[k] = fit
     bar.close()
     done = [f for f in fits if f is not None]
-    return FitResults(_results_table(done), done, bands, config)
+    return FitResults(columns.table(), done, bands, config)
 
 
-def _results_table(fits: list[SourceFit]) -> Table:
-    keys: list[str] = []
-    for f in fits:
-        for k in f.row:
-            if k not in keys:
-                keys.append(k)
-    t = Table()
-    t["id"] = [f.id for f in fits]
-    t["redshift"] = [f.redshift for f in fits]
-    t["model_redshift"] = [f.model_redshift for f in fits]
-    for k in keys:
-        t[k] = [f.row.get(k, np.nan) for f in fits]
-    if fits:
-        for j, b in enumerate(fits[0].bands):
-            t[f"best.{b}"] = [f.best.fluxes[j] if f.best.fluxes is not None else np.nan for f in fits]
-            t[f"best.{b}"].unit = "mJy"
-        for j, b in enumerate(fits[0].bands):
-            t[f"residual.{b}"] = [f.residuals[j] if f.best.fluxes is not None else np.nan for f in fits]
-            t[f"residual.{b}"].description = (
-                f"(obs - model)/sigma, sigma = error (+) additionalerror x flux in quadrature, as in chi2 "
-                f"(additionalerror = {fits[0].additionalerror:g})"
-            )
-    return t
+class ResultColumns:
+    """The results table filled source by source into one array per column (catalogue order):
+    ~8 bytes per number instead of a dict per source."""
+
+    def __init__(self, n: int, bands: list[str], additionalerror: float):
+        self.n, self.bands, self.additionalerror = n, bands, additionalerror
+        self.filled = np.zeros(n, dtype=bool)
+        self.columns: dict[str, np.ndarray] = {}
+
+    def _column(self, key: str, value: Any) -> np.ndarray:
+        col = self.columns.get(key)
+        if col is None:
+            numeric = isinstance(value, (int, float, np.number)) and not isinstance(value, (bool, np.bool_))
+            col = np.full(self.n, np.nan) if numeric else np.full(self.n, None, dtype=object)
+            self.columns[key] = col
+        return col
+
+    def put(self, k: int, fit: SourceFit) -> None:
+        self.filled[k] = True
+        values: dict[str, Any] = {"id": fit.id, "redshift": fit.redshift, "model_redshift": fit.model_redshift}
+        values.update(fit.row)
+        has_model = fit.best.fluxes is not None
+        for j, b in enumerate(self.bands):
+            values[f"best.{b}"] = float(fit.best.fluxes[j]) if has_model else np.nan
+        residuals = fit.residuals if has_model else None
+        for j, b in enumerate(self.bands):
+            values[f"residual.{b}"] = float(residuals[j]) if residuals is not None else np.nan
+        for key, value in values.items():
+            self._column(key, value)[k] = value
+
+    def table(self) -> Table:
+        t = Table()
+        rows = np.flatnonzero(self.filled)
+        for key, col in self.columns.items():
+            part = col[rows]
+            if part.dtype == object:  # text columns (id, warnings): str, "" where a row had none
+                part = np.array(["" if v is None else str(v) for v in part], dtype=str)
+            t[key] = part
+        for b in self.bands:
+            if f"best.{b}" in t.colnames:
+                t[f"best.{b}"].unit = "mJy"
+                t[f"residual.{b}"].description = (
+                    f"(obs - model)/sigma, sigma = error (+) additionalerror x flux in quadrature, as in chi2 "
+                    f"(additionalerror = {self.additionalerror:g})"
+                )
+        return t

@@ -70,21 +70,42 @@ def write_table(table: Table, out: Path) -> None:
     fits_table.write(out / "results.fits", overwrite=True)
 
 
+class SourceFiles:
+    """Writes one source's files: ``<id>_best_model.fits`` when ``seds`` (CIGALE's
+    ``save_best_sed``), ``<id>.png`` when ``plots``. As ``fit_catalog``'s ``on_fit`` it writes
+    each as soon as the fit is made, so no spectrum has to be kept."""
+
+    def __init__(self, out: Path, plots: bool, seds: bool):
+        self.out, self.plots, self.seds = out, plots, seds
+        self.written = 0
+
+    @property
+    def needs_sed(self) -> bool:
+        return self.plots or self.seds
+
+    def __call__(self, fit: SourceFit) -> None:
+        if fit.sed is None:
+            return
+        from .plotting import plot_fit
+
+        stem = file_stem(fit.id)
+        if self.seds:
+            sed_table(fit).write(self.out / f"{stem}_best_model.fits", overwrite=True)
+        if self.plots:
+            plot_fit(fit, self.out / f"{stem}.png")
+        self.written += 1
+
+
 def write_results(
     results: FitResults, out_dir: str | Path, *, plots: bool = True, seds: bool = True, progress: bool = True
 ) -> Path:
     """Write results.csv, results.fits, ``<id>_best_model.fits`` and ``<id>.png`` to ``out_dir``."""
-    from .plotting import plot_fit
-
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     write_table(results.table, out)
     (out / "bands.json").write_text(json.dumps(results.bands, indent=1))
+    files = SourceFiles(out, plots, seds)
     todo = [f for f in results.fits if f.sed is not None]
     for fit in tqdm(todo, desc="writing SEDs and plots", unit="src", disable=not progress or not todo):
-        safe = file_stem(fit.id)
-        if seds:
-            sed_table(fit).write(out / f"{safe}_best_model.fits", overwrite=True)
-        if plots:
-            plot_fit(fit, out / f"{safe}.png")
+        files(fit)
     return out

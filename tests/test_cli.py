@@ -12,7 +12,7 @@ from mephisto_sed.cli import main
 
 
 def test_grid_on_embedded_example_writes_every_output(tmp_path):
-    assert main(["grid", "--out", str(tmp_path), "-q"]) == 0
+    assert main(["grid", "--out", str(tmp_path), "-q", "--save-best-sed"]) == 0
     res = Table.read(tmp_path / "results.fits")
     csv = Table.read(tmp_path / "results.csv", format="ascii.csv")
     assert len(res) == len(csv) == 8
@@ -28,6 +28,7 @@ def test_example_masses_match_their_truth(tmp_path):
     from importlib import resources
 
     assert main(["grid", "--out", str(tmp_path), "-q", "--no-plots"]) == 0
+    assert not list(tmp_path.glob("*.fits"))[1:]  # results.fits alone: SED files only when asked
     res = Table.read(tmp_path / "results.fits")
     truth = Table.read(str(resources.files("mephisto_sed") / "data" / "example_truth.csv"), format="ascii.csv")
     dlogm = np.log10(res["bayes.stellar.m_star"]) - truth["log_mstar"]
@@ -145,7 +146,7 @@ def test_any_source_id_gets_its_results_and_its_own_files(tmp_path):
     ids = ["α-Cen galaxy", "x" * 300, "a/b", "a_b"]
     path = tmp_path / "cat.csv"
     _example_rows(ids).write(path, format="ascii.csv")
-    assert main(["grid", str(path), "--out", str(tmp_path / "out"), "-q", "--no-plots"]) == 0
+    assert main(["grid", str(path), "--out", str(tmp_path / "out"), "-q", "--no-plots", "--save-best-sed"]) == 0
     back = Table.read(tmp_path / "out" / "results.fits")
     assert [v.decode("utf-8") if isinstance(v, bytes) else v for v in back["id"]] == ids
     csv_ids = Table.read(tmp_path / "out" / "results.csv", format="ascii.csv", encoding="utf-8")["id"]
