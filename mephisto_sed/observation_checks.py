@@ -1,9 +1,10 @@
 """The one validation of observed photometry, shared by catalogue readers (CLI), the gateway and
 the alert stream: what a band and a source must be before any model is fitted to them.
 
-Limits are physical, not arbitrary: no galaxy is brighter than 10⁹ mJy (10⁶ Jy) in any band, no
-error is below 10⁻¹⁰ mJy (the deepest JWST errors are ~10⁻⁶ mJy), and the IGM tables end at
-z = 10. Values beyond them (1e300, the subnormal 5e-324) made χ² infinite and estimates NaN.
+Limits: no galaxy is brighter than 10⁹ mJy (10⁶ Jy) in any band; no error is below 10⁻¹⁵ mJy
+(the deepest JWST errors are ~10⁻⁶ mJy; mocks with σ = flux/SNR on a dropout band come near
+10⁻¹¹), and the IGM tables end at z = 10. Values beyond them (1e300, the subnormal 5e-324)
+made χ² infinite and estimates NaN.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from .physics.igm import MAX_REDSHIFT
 __all__ = ["MAX_ABS_FLUX_MJY", "MAX_REDSHIFT", "MIN_DETECTIONS", "MIN_ERROR_MJY", "band_problem", "source_problem"]
 
 MAX_ABS_FLUX_MJY = 1e9
-MIN_ERROR_MJY = 1e-10
+MIN_ERROR_MJY = 1e-15
 MIN_DETECTIONS = 2  # a reduced χ² needs more detections than free parameters (the scale)
 
 

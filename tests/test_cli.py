@@ -174,7 +174,7 @@ def test_duplicated_ids_and_broken_fluxes_are_refused_by_row(tmp_path, capsys):
     why = {r["id"]: (r["column"], r["reason"]) for r in rejected}
     assert why["inf"] == (flux_cols[0], "flux or error is infinite (leave a missing band empty or NaN)")
     assert why["huge"][0] == flux_cols[1] and "beyond" in why["huge"][1]
-    assert why["tiny_error"][0] == flux_cols[2] + "_err" and "below 1e-10 mJy" in why["tiny_error"][1]
+    assert why["tiny_error"][0] == flux_cols[2] + "_err" and "below 1e-15 mJy" in why["tiny_error"][1]
     assert why["all_negative"] == ("fluxes", "no detection has a positive flux")
     results = Table.read(tmp_path / "o2" / "results.csv", format="ascii.csv")
     assert list(results["id"]) == ["good"] and np.isfinite(results["best.reduced_chi_square"][0])
