@@ -382,13 +382,19 @@ def cmd_bench(args: argparse.Namespace) -> int:
             progress=not args.json,
             max_estimate_models=args.max_estimate_models,
         )
+    elif args.what == "chaos":
+        from mephisto_sed.api.v1 import mephisto_pb2 as pb
+        from services.bench_chaos import bench_chaos
+
+        cat = read_catalog(args.catalog or example_catalog_path()).select(slice(0, args.n))
+        budget = pb.Budget(max_models=args.max_models, max_steps=args.max_steps)
+        result = bench_chaos(cat, budget, seed=args.seed, progress=not args.json)
     elif args.what == "memory":
         from .bench_memory import bench_memory
 
         result = bench_memory(n_small=args.n_small, n_large=args.n_large)
     elif args.what in ("llm", "platform"):
         from .agents.search import Budget
-        from .catalog import read_catalog
 
         cat = read_catalog(args.catalog or _cosmos_default(), on_unknown="skip").select(slice(0, args.n))
         budget = Budget(max_models=args.max_models, max_steps=args.max_steps)
@@ -548,7 +554,8 @@ def build_parser() -> argparse.ArgumentParser:
     kn.set_defaults(func=cmd_knowledge)
 
     b = sub.add_parser("bench", help="benchmarks printing JSON")
-    b.add_argument("what", choices=["engine", "search", "accuracy", "platform", "llm", "memory"])
+    b.add_argument("what", choices=["engine", "search", "accuracy", "platform", "llm", "memory", "chaos"])
+    b.add_argument("--seed", type=int, default=0, help="chaos: which processes die when")
     b.add_argument("--n-small", type=int, default=1_000, help="memory: sources in the small catalogue")
     b.add_argument("--n-large", type=int, default=100_000, help="memory: sources in the large catalogue")
     b.add_argument("--triton", help="llm: Triton gRPC HOST:PORT (default: start PyTriton with a scripted responder)")

@@ -405,3 +405,82 @@ def run_up(
         if nats is not None:
             nats.stop()
     return 0
+
+
+class UpProcess:
+    """`mephisto-sed up` in a child process, as an operator runs it: its output lines arrive on
+    a queue (:meth:`wait_for`), ``processes.json`` names the pids to kill. For tests and
+    `bench chaos`."""
+
+    def __init__(self, data: Path, port: int = 0, env: dict[str, str] | None = None):
+        import queue
+        import threading
+
+        self.data, self.port = Path(data), port or free_port()
+        clean = {k: v for k, v in os.environ.items() if k not in ("NATS_URL", "MEPHISTO_TOKENS")}
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "mephisto_sed.cli", "up", "--data-dir", str(self.data), "--port", str(self.port)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env={**clean, **(env or {})},
+        )
+        self.lines: queue.Queue[str] = queue.Queue()
+        self.seen: list[str] = []
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.put(line.rstrip("\n"))
+
+    def wait_for(self, text: str, timeout: float = 120.0) -> str:
+        """The first new output line holding ``text``; AssertionError with the output if none comes."""
+        import queue
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                line = self.lines.get(timeout=max(0.05, deadline - time.monotonic()))
+            except queue.Empty:
+                break
+            self.seen.append(line)
+            if text in line:
+                return line
+        raise AssertionError(f"{text!r} not printed by up; it printed:\n" + "\n".join(self.seen[-40:]))
+
+    def drain(self) -> list[str]:
+        """Output lines printed since the last look."""
+        import queue
+
+        out = []
+        while True:
+            try:
+                out.append(self.lines.get_nowait())
+            except queue.Empty:
+                self.seen += out
+                return out
+
+    @property
+    def gateway(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def token(self) -> str:
+        return (self.data / "token").read_text().strip()
+
+    def pids(self) -> dict[str, int]:
+        state = json.loads((self.data / "run" / "processes.json").read_text())
+        return {p["name"]: p["pid"] for p in state["processes"]}
+
+    def restarts(self) -> int:
+        return int(json.loads((self.data / "run" / "processes.json").read_text())["restarts"])
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+        try:
+            return self.proc.wait(90)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            return self.proc.wait()
