@@ -386,7 +386,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         from mephisto_sed.api.v1 import mephisto_pb2 as pb
         from services.bench_chaos import bench_chaos
 
-        cat = read_catalog(args.catalog or example_catalog_path()).select(slice(0, args.n))
+        cat = read_catalog(args.catalog or example_catalog_path(), on_unknown="skip").select(slice(0, args.n))
         budget = pb.Budget(max_models=args.max_models, max_steps=args.max_steps)
         result = bench_chaos(cat, budget, seed=args.seed, progress=not args.json)
     elif args.what == "memory":
