@@ -579,3 +579,30 @@ def test_inline_spaces_are_cached_in_a_bounded_lru():
     asyncio.run(ask(MAX_CACHED_SPACES + 40))
     assert len(spaces.cache) == MAX_CACHED_SPACES
     assert next(reversed(spaces.cache.values())).bands == [f"band{MAX_CACHED_SPACES + 39}"]
+
+
+def test_a_thousand_sources_come_back_whole(nats_server, tmp_path):
+    """A catalogue of 1,000 sources through the gateway: every result comes back (GetResults pages
+    by size: 1,000 finished results are several times the message limit)."""
+    from astropy.table import vstack
+
+    base = read_catalog(example_catalog_path()).to_table()
+    parts = []
+    for r in range(125):
+        part = base.copy()
+        part["id"] = [f"{sid}-{r}" for sid in base["id"]]
+        parts.append(part)
+    cat = read_catalog(vstack(parts))
+    plat = start_platform(nats_server.url, tmp_path / "run", executors=2, MEPHISTO_MAX_MESSAGE_MB="2")
+    try:
+        c = client(plat)
+        reqs = catalog_requests(cat, list(cat.bands), pb.Budget(max_models=1000, max_steps=1))
+        sub = run_catalog(c, reqs, progress=False, poll=2.0, timeout=1500)
+        assert not sub.failed and len(sub.results) == 1000
+        assert sorted(r.source_id for r in sub.results) == sorted(cat.ids.astype(str))
+        size = sum(r.ByteSize() for r in sub.results)
+        assert size > 4 * 2 * 2**20  # the answer needed several replies
+        c.results_calls = 0
+        assert len(c.results(sub.job_ids).results) == 1000 and c.results_calls >= 5
+    finally:
+        plat.stop()
