@@ -8,6 +8,7 @@ so a step costs one header read, one node write and one header write, whatever t
 
 from __future__ import annotations
 
+import asyncio
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
@@ -48,7 +49,10 @@ class TreeStore:
         records = [
             codec.unpack((await self.bus.kv[KV_NODES].get(f"{job_id}.{i}")).value) for i in range(header["n_nodes"])
         ]
-        return SearchTree.from_parts(header, records, space, policy, hints), entry.revision
+        tree = await asyncio.to_thread(
+            SearchTree.from_parts, header, records, space, policy, hints
+        )  # CPU: off the loop
+        return tree, entry.revision
 
     async def create(self, job_id: str, tree: SearchTree) -> int:
         """Raises KeyWrongLastSequenceError when another replica created it first."""

@@ -142,9 +142,8 @@ class Proposer(pb_grpc.ProposerServicer):
             pending = tree.pending
             if req.step == -1 or pending is None or pending.index != req.step:
                 return self._reply(req.job_id, ref, spec, tree, pending, duplicate=True)
-            try:
-                ex = codec.fit_from_proto(req.fit)
-                ev = codec.evaluation_from_proto(req.evaluation)
+            try:  # JSON of a whole fit: parsed off the event loop
+                ex, ev = await asyncio.to_thread(_step_from_proto, req)
             except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
                 raise PermanentError(f"fit/evaluation detail_json: {exc}") from None
             n_before = len(tree.nodes)
@@ -297,6 +296,10 @@ class Proposer(pb_grpc.ProposerServicer):
 
     def workers(self) -> list[tuple[str, Any]]:
         return [(SUBJECT["advance"], self.on_message)]
+
+
+def _step_from_proto(req: pb.AdvanceRequest) -> tuple[Any, Evaluation]:
+    return codec.fit_from_proto(req.fit), codec.evaluation_from_proto(req.evaluation)
 
 
 def make_role(bus: Bus, settings: Settings) -> Proposer:
