@@ -11,12 +11,33 @@ Notebook API::
 
 __version__ = "0.1.0"
 
-from .catalog import Catalog, CatalogError, read_catalog  # noqa: E402
-from .config import ConfigError, Configuration, read_pcigale_ini, write_pcigale_ini  # noqa: E402
-from .filters import get_filter, register_filter_file  # noqa: E402
-from .gridfit import FitResults, fit_catalog  # noqa: E402
-from .outputs import write_results  # noqa: E402
-from .plotting import plot_fit  # noqa: E402
+from importlib import import_module
+from typing import Any
+
+# The notebook API, imported on first use: `import mephisto_sed` (and `mephisto-sed --help`)
+# stays fast, and matplotlib is loaded only by whoever plots.
+_API = {
+    "Catalog": "catalog",
+    "CatalogError": "catalog",
+    "read_catalog": "catalog",
+    "ConfigError": "config",
+    "Configuration": "config",
+    "read_pcigale_ini": "config",
+    "write_pcigale_ini": "config",
+    "get_filter": "filters",
+    "register_filter_file": "filters",
+    "FitResults": "gridfit",
+    "fit_catalog": "gridfit",
+    "write_results": "outputs",
+    "plot_fit": "plotting",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _API:
+        return getattr(import_module(f".{_API[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "Catalog",

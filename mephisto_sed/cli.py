@@ -10,7 +10,6 @@ from importlib import resources
 from pathlib import Path
 
 from .catalog import FLUX_UNITS, PRESETS, CatalogError, read_catalog
-from .cigale_engine import CigaleNotInstalled
 from .config import DEFAULT_CONFIG, ConfigError, Configuration, read_pcigale_ini, write_pcigale_ini
 from .filters import UnknownFilterError
 
@@ -38,10 +37,14 @@ def cmd_grid(args: argparse.Namespace) -> int:
         return 2
     print(f"{len(cat)} sources, {len(cat.bands)} bands, {cfg.n_models:,} models per redshift", file=sys.stderr)
     if args.engine == "cigale":
-        from .cigale_engine import fit_with_cigale
+        from .cigale_engine import CigaleNotInstalled, fit_with_cigale
 
         out = Path(args.out)
-        results = fit_with_cigale(cat, cfg, out / "cigale")
+        try:
+            results = fit_with_cigale(cat, cfg, out / "cigale")
+        except CigaleNotInstalled as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
         out.mkdir(parents=True, exist_ok=True)
         write_table(results.table, out)
     else:
@@ -77,14 +80,13 @@ def cmd_grid(args: argparse.Namespace) -> int:
     return 0
 
 
+DEFAULT_KNOWLEDGE = "~/.local/share/mephisto-sed/knowledge"  # fit, selfplay, knowledge and `up` share it
+
+
 def _knowledge_path(args: argparse.Namespace) -> str:
     import os
 
-    return (
-        args.knowledge
-        or os.environ.get("MEPHISTO_KNOWLEDGE")
-        or str(Path.home() / ".local" / "share" / "mephisto-sed" / "knowledge")
-    )
+    return str(Path(args.knowledge or os.environ.get("MEPHISTO_KNOWLEDGE") or DEFAULT_KNOWLEDGE).expanduser())
 
 
 def _space(args: argparse.Namespace, cat):
@@ -200,7 +202,8 @@ def cmd_up(args: argparse.Namespace) -> int:
     from services.platform import run_up
 
     token = args.token or os.environ.get("MEPHISTO_TOKENS", "").split(",")[0]
-    return run_up(args.data_dir, args.port, args.executors, token, args.knowledge, args.nats_port, out=_say)
+    knowledge = _knowledge_path(args)  # the store `fit` and `knowledge list` use, not a second one
+    return run_up(args.data_dir, args.port, args.executors, token, knowledge, args.nats_port, out=_say)
 
 
 def _say(message: str) -> None:
@@ -286,10 +289,11 @@ def cmd_knowledge(args: argparse.Namespace) -> int:
     try:
         if args.action == "list":
             rules = sorted(kb.all(), key=lambda r: (-r.tried, -r.helped))
+            if rules:
+                print(f"{'helped/tried':>12} {'mean gain':>9} {'per models':>10}  {'action':<55} rule")
             for r in rules[: args.limit]:
                 print(
-                    f"{r.helped:>4}/{r.tried:<4} gain {r.mean_gain:+.1%} per {r.mean_models:>7,.0f} models  "
-                    f"{r.key:<55} {r.text}"
+                    f"{f'{r.helped}/{r.tried}':>12} {r.mean_gain:>+9.1%} {r.mean_models:>10,.0f}  {r.key:<55} {r.text}"
                 )
             print(f"{len(rules)} rules in {kb.where}, and {kb.count_outcomes()} finished searches' best fits")
         elif args.action == "search":
@@ -339,6 +343,9 @@ def cmd_filters(args: argparse.Namespace) -> int:
 
 
 def cmd_init(args: argparse.Namespace) -> int:
+    if Path(args.path).exists() and not args.force:
+        print(f"error: {args.path} exists (edited?); --force overwrites it", file=sys.stderr)
+        return 2
     cfg = Configuration.from_modules(DEFAULT_CONFIG)
     path = write_pcigale_ini(cfg, args.path)
     print(f"wrote {path} ({cfg.n_models:,} models per redshift)")
@@ -458,6 +465,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     i = sub.add_parser("init", help="write the default configuration as pcigale.ini")
     i.add_argument("path", nargs="?", default="pcigale.ini")
+    i.add_argument("--force", action="store_true", help="overwrite an existing file")
     i.set_defaults(func=cmd_init)
 
     def agent_args(a: argparse.ArgumentParser) -> None:
@@ -520,7 +528,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--token", help="gateway bearer token (default: $MEPHISTO_TOKENS, else a random one kept in DATA_DIR/token)"
     )
     up.add_argument("--data-dir", default=PLATFORM_DATA_DIR, help="NATS store, credentials (mode 0600), logs")
-    up.add_argument("--knowledge", help="knowledge folder (default: DATA_DIR/knowledge)")
+    up.add_argument("--knowledge", help=f"knowledge folder (default: $MEPHISTO_KNOWLEDGE or {DEFAULT_KNOWLEDGE})")
     up.set_defaults(func=cmd_up)
 
     sm = sub.add_parser("submit", help="submit a catalogue to a running gateway and write the fit outputs")
@@ -582,7 +590,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
     try:
         return args.func(args)
-    except (CatalogError, ConfigError, UnknownFilterError, FileNotFoundError, CigaleNotInstalled) as exc:
+    except (CatalogError, ConfigError, UnknownFilterError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 

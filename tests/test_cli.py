@@ -178,3 +178,37 @@ def test_duplicated_ids_and_broken_fluxes_are_refused_by_row(tmp_path, capsys):
     assert why["all_negative"] == ("fluxes", "no detection has a positive flux")
     results = Table.read(tmp_path / "o2" / "results.csv", format="ascii.csv")
     assert list(results["id"]) == ["good"] and np.isfinite(results["best.reduced_chi_square"][0])
+
+
+def test_what_a_newcomer_tripped_on(tmp_path, capsys):
+    """--help without the heavy stack (no plotting, servers or knowledge store imported), init
+    refusing to overwrite an edited pcigale.ini, knowledge list with column headers."""
+    heavy = {"matplotlib", "qdrant_client", "grpc", "nats", "services", "gateway", "scipy", "bagpipes"}
+    probe = (
+        "import sys; import mephisto_sed.cli as c; c.build_parser().format_help(); "
+        f"print(sorted({{m.split('.')[0] for m in sys.modules}} & set({sorted(heavy)!r})))"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+    ini = tmp_path / "pcigale.ini"
+    assert main(["init", str(ini)]) == 0
+    ini.write_text(ini.read_text() + "# my edits\n")
+    assert main(["init", str(ini)]) == 2 and "--force" in capsys.readouterr().err
+    assert ini.read_text().endswith("# my edits\n")
+    assert main(["init", str(ini), "--force"]) == 0 and "# my edits" not in ini.read_text()
+    from mephisto_sed.agents.knowledge import KnowledgeBase, Rule
+
+    kb = KnowledgeBase(path=tmp_path / "kb")
+    kb.add(Rule([0.1] * 12, {"type": "add_module", "module": "agn"}, "IR excess: add an AGN", tried=3, helped=2))
+    kb.close()
+    capsys.readouterr()
+    assert main(["knowledge", "list", "--knowledge", str(tmp_path / "kb")]) == 0
+    header, row = capsys.readouterr().out.splitlines()[:2]
+    assert header.split() == ["helped/tried", "mean", "gain", "per", "models", "action", "rule"]
+    assert row.split()[0] == "2/3" and "add_module:agn" in row
+    held = KnowledgeBase(path=tmp_path / "kb")  # another process's `up` holding the store
+    try:
+        assert main(["knowledge", "list", "--knowledge", str(tmp_path / "kb")]) == 2
+        assert "open in another process" in capsys.readouterr().err
+    finally:
+        held.close()

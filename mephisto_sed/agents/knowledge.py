@@ -19,11 +19,12 @@ from typing import Any
 import numpy as np
 from pydantic import ValidationError
 
+from ..sed_modules import ConfigError
 from .evaluate import SIGNATURE_SIZE, Evaluation
 from .knowledge_records import KnowledgeRecordError, RuleRecord, parse_knowledge_file
 from .policy import KnowledgeHint, Outcomes, action_key
 
-__all__ = ["KnowledgeBase", "KnowledgeRecordError", "Rule"]
+__all__ = ["KnowledgeBase", "KnowledgeInUse", "KnowledgeRecordError", "Rule"]
 log = logging.getLogger(__name__)
 
 COLLECTION = "mephisto_rules"
@@ -49,6 +50,10 @@ class Rule:
         return action_key(self.action)
 
 
+class KnowledgeInUse(ConfigError):
+    """The local Qdrant folder is held by another process (local mode allows one)."""
+
+
 class KnowledgeBase:
     def __init__(self, path: str | Path | None = None, url: str | None = None, collection: str = COLLECTION):
         from qdrant_client import QdrantClient, models
@@ -63,7 +68,15 @@ class KnowledgeBase:
             self.where = ":memory:"
         else:
             Path(path).mkdir(parents=True, exist_ok=True)
-            self.client = QdrantClient(path=str(path))  # local mode: one process owns the folder
+            try:
+                self.client = QdrantClient(path=str(path))  # local mode: one process owns the folder
+            except RuntimeError as exc:
+                if "already accessed" not in str(exc):
+                    raise
+                raise KnowledgeInUse(
+                    f"knowledge base {path} is open in another process (a running `mephisto-sed up`?): "
+                    "stop it, give --knowledge another folder, or --no-knowledge"
+                ) from None
             self.where = str(path)
         self.collection = collection
         self.outcomes_collection = collection + OUTCOMES
