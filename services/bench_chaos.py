@@ -40,7 +40,7 @@ def _batch(
 ) -> dict[str, Any]:
     from gateway.client import GatewayClient
 
-    up = UpProcess(data, env=ENV)
+    up = UpProcess(data, env={**ENV, "MEPHISTO_KNOWLEDGE": str(data / "knowledge")})
     try:
         up.wait_for("Ctrl-C stops everything.")
         c = GatewayClient(up.gateway, up.token)

@@ -24,6 +24,7 @@ from .platform_helpers import wait_jobs
 @pytest.fixture
 def up(tmp_path):
     env = {"MEPHISTO_ACK_WAIT": "3", "MEPHISTO_USE_KNOWLEDGE": "0", "MEPHISTO_DRAIN_SECONDS": "10"}
+    env["MEPHISTO_KNOWLEDGE"] = str(tmp_path / "knowledge")
     u = UpProcess(tmp_path / "platform", env=env)
     yield u
     assert u.stop() == 0
