@@ -13,7 +13,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
@@ -38,21 +37,13 @@ def _catalogue(n: int, unique: int, path: Path) -> None:
     vstack(parts)[:n].write(path, format="ascii.commented_header", overwrite=True)
 
 
-def _grid_worker(catalog: str, out: str) -> dict[str, Any]:
-    import resource
-
-    from .cli import main
-
-    t0 = time.perf_counter()
-    code = main(["grid", catalog, "--out", out, "-q", "--no-plots"])
-    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return {"exit": code, "seconds": time.perf_counter() - t0, "peak_rss_mb": peak_kb / 1024}
-
-
 def _run(catalog: Path, out: Path) -> dict[str, Any]:
+    # the child runs the command line itself and reports its own peak (ru_maxrss, kB)
     code = (
-        "import json; from mephisto_sed import bench_memory as b; "
-        f"print('@@' + json.dumps(b._grid_worker({str(catalog)!r}, {str(out)!r})))"
+        "import json, resource, time; from mephisto_sed.cli import main; t0 = time.perf_counter(); "
+        f"code = main(['grid', {str(catalog)!r}, '--out', {str(out)!r}, '-q', '--no-plots']); "
+        "print('@@' + json.dumps({'exit': code, 'seconds': time.perf_counter() - t0, "
+        "'peak_rss_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))"
     )
     proc = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, env={**os.environ, **ONE_CORE}, check=False

@@ -28,7 +28,7 @@ _COLOURS = {
 
 def plot_fit(fit: SourceFit, path: str | Path | None = None, *, show_components: bool = True):
     """Plot one source's fit; returns the matplotlib Figure (saved to ``path`` when given)."""
-    from .outputs import sed_table
+    from .best_sed import sed_table
 
     pivots = np.array([get_filter(b).pivot_wavelength / 1e4 for b in fit.bands])  # µm
     fig, (ax, axr) = plt.subplots(2, 1, figsize=(8, 6), sharex=True, gridspec_kw={"height_ratios": [3, 1]})

@@ -164,7 +164,8 @@ def source_fit(res: SearchResult, space: SearchSpace) -> SourceFit:
 
 
 def write_agent_results(results: AgentResults, out_dir: str | Path, plots: bool = True, progress: bool = True) -> Path:
-    from ..outputs import file_stem, sed_table, write_table
+    from ..best_sed import sed_table
+    from ..outputs import file_stem, write_table
     from ..plotting import plot_fit
 
     out = Path(out_dir)
