@@ -7,6 +7,7 @@ grid-size cap, and only then turned into a new state. Nothing in an action is ev
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -190,148 +191,190 @@ def _best_index(space: SearchSpace, state: State, best: dict[str, dict[str, Any]
     return space.nearest_index(m, p, value)
 
 
-def _apply(space: SearchSpace, state: State, a: Action, best: dict[str, dict[str, Any]]) -> State:
-    if a.type == "zoom" and a.around:  # zoom around another centre (e.g. the best model of another basin)
+Best = dict[str, dict[str, Any]]
+
+
+def _apply(space: SearchSpace, state: State, a: Action, best: Best) -> State:
+    """One handler per action type (``_HANDLERS``); a new component is explored around the best model."""
+    if a.type in _NEW_COMPONENT and not a.width_zero:
+        return _around_best(space, state, a, best)
+    handler = _HANDLERS.get(a.type)
+    if handler is None:
+        raise ActionError(f"unknown action type {a.type!r}")
+    return handler(space, state, a, best)
+
+
+def _window(b: int, width: int, n: int) -> list[int]:
+    """Ladder positions within ``width`` steps of ``b``."""
+    return [i for i in range(b - width, b + width + 1) if 0 <= i < n]
+
+
+def _on_ladder(space: SearchSpace, module: str, param: str, value: float, name: str | None = None) -> int:
+    """The ladder position of ``value``, which must be one of the ladder's values."""
+    ladder = space.ladders[module][param]
+    i = space.nearest_index(module, param, value)
+    if abs(float(ladder[i]) - value) > 1e-9 * max(1.0, abs(value)):
+        raise ActionError(f"{name or f'{module}.{param}'} = {value} is not an allowed value; allowed: {ladder}")
+    return i
+
+
+def _zoom(space: SearchSpace, state: State, a: Action, best: Best) -> State:
+    """Every parameter: the best value and its ladder neighbours (± width); with ``around``, around
+    another centre (another basin's best model); with module/param/values, one parameter moved."""
+    if a.around:
         centre = {m: dict(v) for m, v in best.items()}
         for name, value in a.around:
             m, _, p = name.partition(".")
-            ladder = _check_param(space, state, m, p)
-            i = space.nearest_index(m, p, value)
-            if abs(float(ladder[i]) - value) > 1e-9 * max(1.0, abs(value)):
-                raise ActionError(f"{name} = {value} is not an allowed value; allowed: {ladder}")
+            _check_param(space, state, m, p)
+            _on_ladder(space, m, p, value, name)
             centre.setdefault(m, {})[p] = value
-        return _apply(
+        return _zoom(
             space, state, Action("zoom", width=a.width, module=a.module, param=a.param, values=a.values), centre
         )
-    if a.type == "zoom":  # every parameter: the best value and its ladder neighbours (± width)
-        new = state
-        for m, p, _idx in state.choice:
-            if space.is_held(state, m, p):
-                continue
-            n = len(space.ladders[m][p])
-            b = _best_index(space, state, best, m, p)
-            window = [i for i in range(b - a.width, b + a.width + 1) if 0 <= i < n]
-            new = new.with_indices(m, p, window)
-        if a.module or a.param or a.values:  # ... with one parameter moved to other values: another basin
-            _need(a, "module", "param")
-            if not a.values:
-                raise ActionError("zoom on a parameter needs 'values'")
-            return _apply(space, new, Action("set", a.module, a.param, values=a.values), best)
-        return new
-    if a.type == "scan":  # one module's parameters over their whole ladders, the rest at best ± width
-        _need(a, "module")
-        if a.module not in state.modules:
-            raise ActionError(f"module {a.module!r} is not in the current configuration")
-        for name in a.couple:
-            m, _, p = name.partition(".")
-            _check_param(space, state, m, p)
-        new = state
-        for m, p, _idx in state.choice:
-            if space.is_held(state, m, p) and a.param != p:
-                continue
-            n = len(space.ladders[m][p])
-            if m == a.module and (a.param in (None, p)):
-                new = new.with_indices(m, p, range(n))
-            else:
-                w = a.width if (not a.couple or f"{m}.{p}" in a.couple) else 0
-                b = _best_index(space, state, best, m, p)
-                new = new.with_indices(m, p, [i for i in range(b - w, b + w + 1) if 0 <= i < n])
-        return new
-    if a.type in ("refine", "widen", "shift", "narrow", "set"):
+    new = state
+    for m, p, _idx in state.choice:
+        if space.is_held(state, m, p):
+            continue
+        new = new.with_indices(m, p, _window(_best_index(space, state, best, m, p), a.width, len(space.ladders[m][p])))
+    if a.module or a.param or a.values:  # ... with one parameter moved to other values: another basin
         _need(a, "module", "param")
-        ladder = _check_param(space, state, a.module, a.param)
-        idx = list(state.indices(a.module, a.param))
-        n = len(ladder)
+        if not a.values:
+            raise ActionError("zoom on a parameter needs 'values'")
+        return _move(space, new, Action("set", a.module, a.param, values=a.values), best)
+    return new
+
+
+def _scan(space: SearchSpace, state: State, a: Action, best: Best) -> State:
+    """One module's parameters over their whole ladders, the rest at best ± width."""
+    _need(a, "module")
+    if a.module not in state.modules:
+        raise ActionError(f"module {a.module!r} is not in the current configuration")
+    for name in a.couple:
+        m, _, p = name.partition(".")
+        _check_param(space, state, m, p)
+    new = state
+    for m, p, _idx in state.choice:
+        if space.is_held(state, m, p) and a.param != p:
+            continue
+        n = len(space.ladders[m][p])
+        if m == a.module and (a.param in (None, p)):
+            new = new.with_indices(m, p, range(n))
+        else:
+            w = a.width if (not a.couple or f"{m}.{p}" in a.couple) else 0
+            new = new.with_indices(m, p, _window(_best_index(space, state, best, m, p), w, n))
+    return new
+
+
+def _widen(a: Action, idx: list[int], n: int, space: SearchSpace) -> list[int]:
+    lo, hi = min(idx), max(idx)
+    sel = list(idx)
+    if a.direction in ("down", "both", None):
+        sel += list(range(max(lo - a.steps, 0), lo))
+    if a.direction in ("up", "both", None):
+        sel += list(range(hi + 1, min(hi + a.steps, n - 1) + 1))
+    return sel
+
+
+def _shift(a: Action, idx: list[int], n: int, space: SearchSpace) -> list[int]:
+    _need(a, "direction")
+    d = a.steps if a.direction == "up" else -a.steps
+    sel = [i + d for i in idx if 0 <= i + d < n]
+    if not sel:
+        raise ActionError(f"{a.describe()} leaves the ladder")
+    return sel
+
+
+def _set(a: Action, idx: list[int], n: int, space: SearchSpace) -> list[int]:
+    if not a.values:
+        raise ActionError("set needs 'values'")
+    return [_on_ladder(space, a.module, a.param, v) for v in a.values]
+
+
+def _move(space: SearchSpace, state: State, a: Action, best: Best) -> State:
+    """One parameter's values on its ladder: refine (best ± width), narrow (best), widen, shift, set."""
+    _need(a, "module", "param")
+    ladder = _check_param(space, state, a.module, a.param)
+    idx, n = list(state.indices(a.module, a.param)), len(ladder)
+    if a.type in ("refine", "narrow"):
         b = _best_index(space, state, best, a.module, a.param)
-        if a.type == "refine":
-            sel = [i for i in range(b - a.width, b + a.width + 1) if 0 <= i < n]
-        elif a.type == "narrow":
-            sel = [b]
-        elif a.type == "widen":
-            lo, hi = min(idx), max(idx)
-            sel = list(idx)
-            if a.direction in ("down", "both", None):
-                sel += list(range(max(lo - a.steps, 0), lo))
-            if a.direction in ("up", "both", None):
-                sel += list(range(hi + 1, min(hi + a.steps, n - 1) + 1))
-        elif a.type == "shift":
-            _need(a, "direction")
-            d = a.steps if a.direction == "up" else -a.steps
-            sel = [i + d for i in idx if 0 <= i + d < n]
-            if not sel:
-                raise ActionError(f"{a.describe()} leaves the ladder")
-        else:  # set: explicit values, which must be on the ladder
-            if not a.values:
-                raise ActionError("set needs 'values'")
-            sel = []
-            for v in a.values:
-                i = space.nearest_index(a.module, a.param, v)
-                if abs(float(ladder[i]) - v) > 1e-9 * max(1.0, abs(v)):
-                    raise ActionError(f"{a.module}.{a.param} = {v} is not an allowed value; allowed: {ladder}")
-                sel.append(i)
-        return state.with_indices(a.module, a.param, sel)
-    if a.type in ("add_burst", "add_module", "swap_module") and not a.width_zero:
-        # a new component is explored around the current best model: the others at best ± 1 step, or at
-        # the best model itself when that neighbourhood times the new component would be too large
-        wide = _apply(
-            space,
-            _apply(space, state, Action("zoom", width=1), best),
-            Action(**{**a.__dict__, "width_zero": True}),
-            best,
-        )
-        if space.size(wide) <= NEW_COMPONENT_MODELS:
-            return wide
-        return _apply(
-            space,
-            _apply(space, state, Action("zoom", width=0), best),
-            Action(**{**a.__dict__, "width_zero": True}),
-            best,
-        )
-    if a.type == "add_burst":
-        m = "sfhdelayed" if "sfhdelayed" in state.modules else None
-        if m is None or "f_burst" not in space.ladders[m]:
-            raise ActionError("add_burst needs sfhdelayed with an f_burst ladder")
-        ladder = space.ladders[m]["f_burst"]
-        burst = [i for i, v in enumerate(ladder) if v > 0]
-        if not burst:
-            raise ActionError("the f_burst ladder has no burst")
-        picks = sorted({burst[0], burst[len(burst) // 2], burst[-1]} | {i for i, v in enumerate(ladder) if v == 0})
-        new = state.with_indices(m, "f_burst", picks)
-        for p in ("age_burst", "tau_burst"):
-            if p in space.ladders[m]:
-                new = new.with_indices(m, p, range(len(space.ladders[m][p])))
-        return new
-    if a.type == "add_module":
-        _need(a, "module")
-        if a.module not in space.ladders:
-            raise ActionError(f"module {a.module!r} is not allowed here; allowed: {', '.join(space.ladders)}")
-        if a.module in state.modules:
-            raise ActionError(f"module {a.module!r} is already in the configuration")
-        cat = MODULES[a.module].category
-        if any(MODULES[m].category == cat for m in state.modules):
-            raise ActionError(f"a {cat} module is already present; use swap_module")
-        mods = list(state.modules) + [a.module]
-        choice = {m: {p: list(i) for mm, p, i in state.choice if mm == m} for m in state.modules}
-        return space.state(mods, choice)
-    if a.type == "remove_module":
-        _need(a, "module")
-        if a.module not in state.modules:
-            raise ActionError(f"module {a.module!r} is not in the configuration")
-        if MODULES[a.module].category in _REQUIRED_MODULES:
-            raise ActionError(f"module {a.module!r} is required")
-        mods = [m for m in state.modules if m != a.module]
-        if MODULES[a.module].category == "attenuation":
-            mods = [m for m in mods if MODULES[m].category != "dust_emission"]
-        choice = {m: {p: list(i) for mm, p, i in state.choice if mm == m} for m in mods}
-        return space.state(mods, choice)
-    if a.type == "swap_module":
-        _need(a, "module")
-        target = a.to or SWAPS.get(a.module)
-        if a.module not in state.modules:
-            raise ActionError(f"module {a.module!r} is not in the configuration")
-        if target is None or target not in space.ladders or SWAPS.get(a.module) != target:
-            raise ActionError(f"cannot swap {a.module!r} for {target!r}")
-        mods = [target if m == a.module else m for m in state.modules]
-        choice = {m: {p: list(i) for mm, p, i in state.choice if mm == m} for m in mods if m != target}
-        return space.state(mods, choice)
-    raise ActionError(f"unknown action type {a.type!r}")
+        sel = _window(b, a.width if a.type == "refine" else 0, n)
+    else:
+        sel = {"widen": _widen, "shift": _shift, "set": _set}[a.type](a, idx, n, space)
+    return state.with_indices(a.module, a.param, sel)
+
+
+def _around_best(space: SearchSpace, state: State, a: Action, best: Best) -> State:
+    """A new component explored around the current best model: the others at best ± 1 step, or at
+    the best model itself when that neighbourhood times the new component would be too large."""
+    inner = Action(**{**a.__dict__, "width_zero": True})
+    wide = _apply(space, _zoom(space, state, Action("zoom", width=1), best), inner, best)
+    if space.size(wide) <= NEW_COMPONENT_MODELS:
+        return wide
+    return _apply(space, _zoom(space, state, Action("zoom", width=0), best), inner, best)
+
+
+def _add_burst(space: SearchSpace, state: State, a: Action, best: Best) -> State:
+    m = "sfhdelayed" if "sfhdelayed" in state.modules else None
+    if m is None or "f_burst" not in space.ladders[m]:
+        raise ActionError("add_burst needs sfhdelayed with an f_burst ladder")
+    ladder = space.ladders[m]["f_burst"]
+    burst = [i for i, v in enumerate(ladder) if v > 0]
+    if not burst:
+        raise ActionError("the f_burst ladder has no burst")
+    picks = sorted({burst[0], burst[len(burst) // 2], burst[-1]} | {i for i, v in enumerate(ladder) if v == 0})
+    new = state.with_indices(m, "f_burst", picks)
+    for p in ("age_burst", "tau_burst"):
+        if p in space.ladders[m]:
+            new = new.with_indices(m, p, range(len(space.ladders[m][p])))
+    return new
+
+
+def _choices(state: State, modules: list[str]) -> dict[str, dict[str, list[int]]]:
+    return {m: {p: list(i) for mm, p, i in state.choice if mm == m} for m in modules}
+
+
+def _add_module(space: SearchSpace, state: State, a: Action, best: Best) -> State:
+    _need(a, "module")
+    if a.module not in space.ladders:
+        raise ActionError(f"module {a.module!r} is not allowed here; allowed: {', '.join(space.ladders)}")
+    if a.module in state.modules:
+        raise ActionError(f"module {a.module!r} is already in the configuration")
+    cat = MODULES[a.module].category
+    if any(MODULES[m].category == cat for m in state.modules):
+        raise ActionError(f"a {cat} module is already present; use swap_module")
+    return space.state(list(state.modules) + [a.module], _choices(state, list(state.modules)))
+
+
+def _remove_module(space: SearchSpace, state: State, a: Action, best: Best) -> State:
+    _need(a, "module")
+    if a.module not in state.modules:
+        raise ActionError(f"module {a.module!r} is not in the configuration")
+    if MODULES[a.module].category in _REQUIRED_MODULES:
+        raise ActionError(f"module {a.module!r} is required")
+    mods = [m for m in state.modules if m != a.module]
+    if MODULES[a.module].category == "attenuation":
+        mods = [m for m in mods if MODULES[m].category != "dust_emission"]
+    return space.state(mods, _choices(state, mods))
+
+
+def _swap_module(space: SearchSpace, state: State, a: Action, best: Best) -> State:
+    _need(a, "module")
+    target = a.to or SWAPS.get(a.module)
+    if a.module not in state.modules:
+        raise ActionError(f"module {a.module!r} is not in the configuration")
+    if target is None or target not in space.ladders or SWAPS.get(a.module) != target:
+        raise ActionError(f"cannot swap {a.module!r} for {target!r}")
+    mods = [target if m == a.module else m for m in state.modules]
+    return space.state(mods, _choices(state, [m for m in mods if m != target]))
+
+
+_NEW_COMPONENT = ("add_burst", "add_module", "swap_module")
+_HANDLERS: dict[str, Callable[[SearchSpace, State, Action, Best], State]] = {
+    "zoom": _zoom,
+    "scan": _scan,
+    **dict.fromkeys(("refine", "widen", "shift", "narrow", "set"), _move),
+    "add_burst": _add_burst,
+    "add_module": _add_module,
+    "remove_module": _remove_module,
+    "swap_module": _swap_module,
+}
