@@ -4,6 +4,7 @@ the same ``Policy`` interface (``propose`` returns ranked, not yet validated, ac
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -250,270 +251,8 @@ class ExpertPolicy:
         return initial_state(space, source, max_models, outcomes)
 
     def propose(self, ctx: ProposalContext) -> list[Action]:
-        cands: list[tuple[float, Action]] = []
-        ev, st, sp = ctx.evaluation, ctx.state, ctx.space
-        att = next((m for m in st.modules if m in ("dustatt_modified_starburst", "dustatt_calzleit")), None)
-        ebv = {"dustatt_modified_starburst": "E_BV_lines", "dustatt_calzleit": "E_BVs_young"}.get(att or "")
-        sfh = next((m for m in st.modules if m in ("sfhdelayed", "sfh2exp")), None)
-        age = "age_main" if sfh == "sfhdelayed" else "age"
-
-        def add(priority: float, rule: str, why: str, **kw: Any) -> None:
-            cands.append((priority, Action(rationale=why, rule=rule, **kw)))
-
-        # R1 a best value on the edge of the explored values: look beyond it
-        for e in ev.edges:
-            add(
-                0.9,
-                "edge",
-                f"best {e['module']}.{e['param']}={e['value']} sits on the {e['side']} edge of the values tried",
-                type="widen",
-                module=e["module"],
-                param=e["param"],
-                direction="up" if e["side"] == "high" else "down",
-                steps=2,
-            )
-        # R1b a significant detection below rest 912 Å, where a model with f_esc = 0 is dark: let
-        # ionising light escape (before the source is called an anomaly); around the best model first
-        if "lyman_continuum_detected" in ev.patterns and "nebular" in st.modules and "f_esc" in sp.ladders["nebular"]:
-            escape = tuple(float(v) for v in sp.ladders["nebular"]["f_esc"])
-            if len(escape) > 1 and len(st.indices("nebular", "f_esc")) < len(escape):
-                why = "flux below the Lyman limit the model cannot make: let ionising light escape (f_esc > 0)"
-                for width in (1, 0):
-                    add(
-                        0.95 - 0.01 * (1 - width),
-                        "lyman_continuum",
-                        why,
-                        type="zoom",
-                        width=width,
-                        module="nebular",
-                        param="f_esc",
-                        values=escape,
-                    )
-        # R2 the model UV is too bright for the optical: more dust, or older stars
-        if "uv_too_blue" in ev.patterns and att:
-            add(
-                0.8,
-                "uv_too_blue",
-                "UV over-predicted relative to the optical: more attenuation",
-                type="widen",
-                module=att,
-                param=ebv,
-                direction="up",
-                steps=2,
-            )
-            if sfh:
-                add(
-                    0.6,
-                    "uv_too_blue",
-                    "UV over-predicted: older populations",
-                    type="widen",
-                    module=sfh,
-                    param=age,
-                    direction="up",
-                    steps=2,
-                )
-        # R3 the observed UV is brighter than the model: less dust, or a young burst
-        if "uv_too_red" in ev.patterns:
-            if att:
-                add(
-                    0.75,
-                    "uv_too_red",
-                    "UV under-predicted: less attenuation",
-                    type="widen",
-                    module=att,
-                    param=ebv,
-                    direction="down",
-                    steps=2,
-                )
-            if sfh == "sfhdelayed":
-                add(0.7, "uv_too_red", "UV under-predicted: a recent burst of star formation", type="add_burst")
-        # R4 infrared excess the stellar model cannot make: hot dust around an AGN
-        if "infrared_excess" in ev.patterns:
-            if "agn" not in st.modules and "agn" in sp.ladders:
-                add(
-                    0.85,
-                    "infrared_excess",
-                    "near/mid-IR excess over the stellar+dust model: add an AGN",
-                    type="add_module",
-                    module="agn",
-                )
-            elif "agn" in st.modules:
-                add(
-                    0.8,
-                    "infrared_excess",
-                    "IR excess remains: allow a stronger AGN",
-                    type="widen",
-                    module="agn",
-                    param="fracAGN",
-                    direction="up",
-                    steps=2,
-                )
-        # R5b a poor fit with infrared coverage: an AGN is the usual missing component
-        # (or, without mid-IR data, a red rest-optical excess: the "V-shaped" SEDs of reddened AGN)
-        ir_data = any(ev.regimes.get(r, {}).get("n", 0) for r in ("MIR", "FIR"))
-        red_excess = any(p in ev.patterns for p in ("optical_underpredicted", "NIR_underpredicted"))
-        if (
-            ev.chi2_red > 3
-            and (ir_data or red_excess)
-            and "agn" not in st.modules
-            and "agn" in sp.ladders
-            and "infrared_excess" not in ev.patterns
-        ):
-            add(
-                0.7,
-                "poor_fit_ir",
-                "poor fit with an infrared or red rest-optical excess: try an AGN (disk, torus, polar dust)",
-                type="add_module",
-                module="agn",
-            )
-        # R5c a red optical continuum explained by heavy dust is degenerate with a reddened AGN (the
-        # "Little Red Dots"): compare the two, whatever the χ²
-        dust_now = ev.best.get(att or "", {}).get(ebv or "", 0.0) if att else 0.0
-        if ev.colours.get("uv_opt", 0.0) >= 0.4 and dust_now >= 0.3 and "agn" not in st.modules and "agn" in sp.ladders:
-            add(
-                0.97,
-                "red_optical",
-                "red optical continuum fitted by heavy dust: compare with a reddened AGN",
-                type="add_module",
-                module="agn",
-            )
-        # R5 regimes wrong without a clear shape: another attenuation law, metallicity, a burst
-        if "poor_fit_no_pattern" in ev.patterns or any(p.endswith("predicted") for p in ev.patterns):
-            if att and SWAPS.get(att) in sp.ladders:
-                add(
-                    0.5,
-                    "poor_fit",
-                    "residual pattern across regimes: try the other attenuation law",
-                    type="swap_module",
-                    module=att,
-                    to=SWAPS[att],
-                )
-            if "bc03" in st.modules:
-                add(
-                    0.45,
-                    "poor_fit",
-                    "residual pattern: widen the metallicity range",
-                    type="widen",
-                    module="bc03",
-                    param="metallicity",
-                    direction="both",
-                    steps=1,
-                )
-            if sfh == "sfhdelayed" and len(st.indices(sfh, "f_burst")) == 1:
-                add(0.4, "poor_fit", "residual pattern: allow a late burst", type="add_burst")
-        # R6 an AGN the data do not need
-        if (
-            "agn" in st.modules
-            and ev.best.get("agn", {}).get("fracAGN", 1.0) <= min(sp.ladders["agn"]["fracAGN"])
-            and "infrared_excess" not in ev.patterns
-        ):
-            add(
-                0.4,
-                "agn_unneeded",
-                "the best AGN fraction is the smallest allowed: drop the AGN",
-                type="remove_module",
-                module="agn",
-            )
-        # R0 coordinate scans: each physical component over its whole ladder with the rest at the best
-        # model (an expert's "re-fit the SFH with the dust fixed"). SFHs are the engine's cheap axis.
-        # The SFH couples to attenuation (a young burst behind dust looks like an older population) and
-        # to the nebular lines: scan it with each of those free to move one ladder step.
-        if sfh and att:
-            add(
-                0.985,
-                "scan",
-                f"scan all of {sfh} with the attenuation free by one step",
-                type="scan",
-                module=sfh,
-                width=1,
-                couple=(f"{att}.{ebv}",),
-            )
-        if sfh and "nebular" in st.modules and "logU" in sp.ladders.get("nebular", {}):
-            add(
-                0.975,
-                "scan",
-                f"scan all of {sfh} with the ionisation parameter free by one step",
-                type="scan",
-                module=sfh,
-                width=1,
-                couple=("nebular.logU",),
-            )
-        # R0b coupled blocks over their whole ladders jointly, the rest at the best model: the basins
-        # the one-module scans cannot cross. The nebular lines with the stellar metallicity and the
-        # burst (a young burst's lines against an older population's continuum); the attenuation with
-        # the main population's age and e-folding time, the burst and the metallicity (dust-age-Z)
-        nebular_block = (("bc03", "metallicity"), (sfh, "f_burst"), (sfh, "age_burst"), (sfh, "tau_burst"))
-        continuum_block = ((sfh, "age_main"), (sfh, "tau_main"), (sfh, "f_burst"), ("bc03", "metallicity"))
-        blocks = (
-            (
-                0.98,
-                "nebular",
-                nebular_block,
-                "scan the nebular lines jointly with the stellar metallicity and the burst",
-            ),
-            (
-                0.978,
-                att,
-                continuum_block,
-                "scan the attenuation jointly with the population's age, e-folding time, burst and metallicity",
-            ),
-        )
-        if sfh == "sfhdelayed":
-            for score, module, coupled, why in blocks:
-                if module in st.modules:
-                    couple = tuple(f"{m}.{p}" for m, p in coupled if m in st.modules and p in sp.ladders.get(m, {}))
-                    add(score, "scan", why, type="scan", module=module, width=8, couple=couple)
-        for rank, m in enumerate((sfh, att, "nebular", "bc03")):
-            if m in st.modules:
-                add(
-                    0.99 - 0.01 * rank,
-                    "scan",
-                    f"scan all of {m} with the other components at the best model",
-                    type="scan",
-                    module=m,
-                    width=0,
-                )
-        # R7 converge: the best value and its ladder neighbours in every parameter, until nothing moves
-        add(0.95, "converge", "refine every parameter around the best model", type="zoom", width=1)
-        # R9 other basins the last fit saw: the best models of other parameter blocks, refined in turn
-        for rank, (chi2_alt, alt) in enumerate(ctx.alternatives[:4]):
-            around = {
-                f"{m}.{p}": float(v)
-                for m, params in alt.items()
-                for p, v in params.items()
-                if p in sp.ladders.get(m, {})
-                and m in st.modules
-                and len(sp.ladders[m][p]) > 1
-                and v != ev.best.get(m, {}).get(p)  # only what differs from the best model
-            }
-            if not around:
-                continue
-            add(
-                0.55 - 0.02 * rank,
-                "other_basin",
-                f"refine around the runner-up model (chi2 {chi2_alt:.1f})",
-                type="zoom",
-                width=1,
-                around=tuple(sorted(around.items())),
-            )
-        # R8 other basins: the neighbourhood of the best model at other metallicities, ages, attenuation
-        for m, p in (("bc03", "metallicity"), (sfh, age), (sfh, "f_burst"), (att, ebv), ("nebular", "zgas")):
-            if m not in st.modules or p not in sp.ladders.get(m, {}):
-                continue
-            ladder = sp.ladders[m][p]
-            b = sp.nearest_index(m, p, ev.best.get(m, {}).get(p, ladder[0]))
-            for j in (b - 2, b + 2, b - 3, b + 3):
-                if 0 <= j < len(ladder):
-                    add(
-                        0.3,
-                        "other_basin",
-                        f"the best model's neighbourhood with {m}.{p}={ladder[j]}",
-                        type="zoom",
-                        width=1,
-                        module=m,
-                        param=p,
-                        values=(float(ladder[j]),),
-                    )
+        names = _Names.of(ctx.state)
+        cands = [c for rule in EXPERT_RULES for c in rule(ctx, names)]
         # knowledge: rules learned on other galaxies re-rank these and may add their own actions
         return self._rank(cands, ctx)
 
@@ -563,3 +302,304 @@ class ExpertPolicy:
                 seen.add(k)
                 out.append(a)
         return out
+
+
+# -- the expert rules: evaluation patterns -> candidate actions, each rule one function ------------
+Candidate = tuple[float, Action]  # (expert priority, action)
+
+
+@dataclass(frozen=True)
+class _Names:
+    """The configuration's components as the rules name them."""
+
+    att: str | None  # the attenuation module
+    ebv: str | None  # its colour-excess parameter
+    sfh: str | None  # the star formation history module
+    age: str  # its age parameter
+
+    @classmethod
+    def of(cls, st: State) -> _Names:
+        att = next((m for m in st.modules if m in ("dustatt_modified_starburst", "dustatt_calzleit")), None)
+        ebv = {"dustatt_modified_starburst": "E_BV_lines", "dustatt_calzleit": "E_BVs_young"}.get(att or "")
+        sfh = next((m for m in st.modules if m in ("sfhdelayed", "sfh2exp")), None)
+        return cls(att, ebv, sfh, "age_main" if sfh == "sfhdelayed" else "age")
+
+
+def _c(priority: float, rule: str, why: str, **kw: Any) -> Candidate:
+    return priority, Action(rationale=why, rule=rule, **kw)
+
+
+def _edge(ctx: ProposalContext, n: _Names) -> list[Candidate]:
+    """R1 a best value on the edge of the explored values: look beyond it."""
+    return [
+        _c(
+            0.9,
+            "edge",
+            f"best {e['module']}.{e['param']}={e['value']} sits on the {e['side']} edge of the values tried",
+            type="widen",
+            module=e["module"],
+            param=e["param"],
+            direction="up" if e["side"] == "high" else "down",
+            steps=2,
+        )
+        for e in ctx.evaluation.edges
+    ]
+
+
+def _lyman_continuum(ctx: ProposalContext, n: _Names) -> list[Candidate]:
+    """R1b a significant detection below rest 912 Å, where a model with f_esc = 0 is dark: let
+    ionising light escape (before the source is called an anomaly); around the best model first."""
+    ev, st, sp = ctx.evaluation, ctx.state, ctx.space
+    if not ("lyman_continuum_detected" in ev.patterns and "nebular" in st.modules and "f_esc" in sp.ladders["nebular"]):
+        return []
+    escape = tuple(float(v) for v in sp.ladders["nebular"]["f_esc"])
+    if len(escape) <= 1 or len(st.indices("nebular", "f_esc")) >= len(escape):
+        return []
+    why = "flux below the Lyman limit the model cannot make: let ionising light escape (f_esc > 0)"
+    return [
+        _c(
+            0.95 - 0.01 * (1 - w),
+            "lyman_continuum",
+            why,
+            type="zoom",
+            width=w,
+            module="nebular",
+            param="f_esc",
+            values=escape,
+        )
+        for w in (1, 0)
+    ]
+
+
+def _uv_too_blue(ctx: ProposalContext, n: _Names) -> list[Candidate]:
+    """R2 the model UV is too bright for the optical: more dust, or older stars."""
+    if "uv_too_blue" not in ctx.evaluation.patterns or not n.att:
+        return []
+    out = [
+        _c(
+            0.8,
+            "uv_too_blue",
+            "UV over-predicted relative to the optical: more attenuation",
+            type="widen",
+            module=n.att,
+            param=n.ebv,
+            direction="up",
+            steps=2,
+        )
+    ]
+    if n.sfh:
+        why = "UV over-predicted: older populations"
+        out.append(_c(0.6, "uv_too_blue", why, type="widen", module=n.sfh, param=n.age, direction="up", steps=2))
+    return out
+
+
+def _uv_too_red(ctx: ProposalContext, n: _Names) -> list[Candidate]:
+    """R3 the observed UV is brighter than the model: less dust, or a young burst."""
+    if "uv_too_red" not in ctx.evaluation.patterns:
+        return []
+    out = []
+    if n.att:
+        why = "UV under-predicted: less attenuation"
+        out.append(_c(0.75, "uv_too_red", why, type="widen", module=n.att, param=n.ebv, direction="down", steps=2))
+    if n.sfh == "sfhdelayed":
+        out.append(_c(0.7, "uv_too_red", "UV under-predicted: a recent burst of star formation", type="add_burst"))
+    return out
+
+
+def _infrared_excess(ctx: ProposalContext, n: _Names) -> list[Candidate]:
+    """R4 infrared excess the stellar model cannot make: hot dust around an AGN."""
+    st, sp = ctx.state, ctx.space
+    if "infrared_excess" not in ctx.evaluation.patterns:
+        return []
+    if "agn" not in st.modules and "agn" in sp.ladders:
+        why = "near/mid-IR excess over the stellar+dust model: add an AGN"
+        return [_c(0.85, "infrared_excess", why, type="add_module", module="agn")]
+    if "agn" in st.modules:
+        why = "IR excess remains: allow a stronger AGN"
+        return [_c(0.8, "infrared_excess", why, type="widen", module="agn", param="fracAGN", direction="up", steps=2)]
+    return []
+
+
+def _poor_fit_ir(ctx: ProposalContext, n: _Names) -> list[Candidate]:
+    """R5b a poor fit with infrared coverage: an AGN is the usual missing component (or, without
+    mid-IR data, a red rest-optical excess: the "V-shaped" SEDs of reddened AGN)."""
+    ev, st, sp = ctx.evaluation, ctx.state, ctx.space
+    ir_data = any(ev.regimes.get(r, {}).get("n", 0) for r in ("MIR", "FIR"))
+    red_excess = any(p in ev.patterns for p in ("optical_underpredicted", "NIR_underpredicted"))
+    if not (
+        ev.chi2_red > 3
+        and (ir_data or red_excess)
+        and "agn" not in st.modules
+        and "agn" in sp.ladders
+        and "infrared_excess" not in ev.patterns
+    ):
+        return []
+    why = "poor fit with an infrared or red rest-optical excess: try an AGN (disk, torus, polar dust)"
+    return [_c(0.7, "poor_fit_ir", why, type="add_module", module="agn")]
+
+
+def _red_optical(ctx: ProposalContext, n: _Names) -> list[Candidate]:
+    """R5c a red optical continuum explained by heavy dust is degenerate with a reddened AGN (the
+    "Little Red Dots"): compare the two, whatever the χ²."""
+    ev, st, sp = ctx.evaluation, ctx.state, ctx.space
+    dust_now = ev.best.get(n.att or "", {}).get(n.ebv or "", 0.0) if n.att else 0.0
+    if ev.colours.get("uv_opt", 0.0) >= 0.4 and dust_now >= 0.3 and "agn" not in st.modules and "agn" in sp.ladders:
+        why = "red optical continuum fitted by heavy dust: compare with a reddened AGN"
+        return [_c(0.97, "red_optical", why, type="add_module", module="agn")]
+    return []
+
+
+def _poor_fit(ctx: ProposalContext, n: _Names) -> list[Candidate]:
+    """R5 regimes wrong without a clear shape: another attenuation law, metallicity, a burst."""
+    ev, st, sp = ctx.evaluation, ctx.state, ctx.space
+    if not ("poor_fit_no_pattern" in ev.patterns or any(p.endswith("predicted") for p in ev.patterns)):
+        return []
+    out = []
+    if n.att and SWAPS.get(n.att) in sp.ladders:
+        why = "residual pattern across regimes: try the other attenuation law"
+        out.append(_c(0.5, "poor_fit", why, type="swap_module", module=n.att, to=SWAPS[n.att]))
+    if "bc03" in st.modules:
+        why = "residual pattern: widen the metallicity range"
+        out.append(
+            _c(0.45, "poor_fit", why, type="widen", module="bc03", param="metallicity", direction="both", steps=1)
+        )
+    if n.sfh == "sfhdelayed" and len(st.indices(n.sfh, "f_burst")) == 1:
+        out.append(_c(0.4, "poor_fit", "residual pattern: allow a late burst", type="add_burst"))
+    return out
+
+
+def _agn_unneeded(ctx: ProposalContext, n: _Names) -> list[Candidate]:
+    """R6 an AGN the data do not need."""
+    ev, st, sp = ctx.evaluation, ctx.state, ctx.space
+    if (
+        "agn" in st.modules
+        and ev.best.get("agn", {}).get("fracAGN", 1.0) <= min(sp.ladders["agn"]["fracAGN"])
+        and "infrared_excess" not in ev.patterns
+    ):
+        why = "the best AGN fraction is the smallest allowed: drop the AGN"
+        return [_c(0.4, "agn_unneeded", why, type="remove_module", module="agn")]
+    return []
+
+
+def _coupled_scans(ctx: ProposalContext, n: _Names) -> list[Candidate]:
+    """R0 coordinate scans: each physical component over its whole ladder with the rest at the best
+    model (an expert's "re-fit the SFH with the dust fixed"). SFHs are the engine's cheap axis. The
+    SFH couples to attenuation (a young burst behind dust looks like an older population) and to
+    the nebular lines: scan it with each of those free to move one ladder step."""
+    st, sp = ctx.state, ctx.space
+    out = []
+    if n.sfh and n.att:
+        why = f"scan all of {n.sfh} with the attenuation free by one step"
+        out.append(_c(0.985, "scan", why, type="scan", module=n.sfh, width=1, couple=(f"{n.att}.{n.ebv}",)))
+    if n.sfh and "nebular" in st.modules and "logU" in sp.ladders.get("nebular", {}):
+        why = f"scan all of {n.sfh} with the ionisation parameter free by one step"
+        out.append(_c(0.975, "scan", why, type="scan", module=n.sfh, width=1, couple=("nebular.logU",)))
+    return out
+
+
+def _block_scans(ctx: ProposalContext, n: _Names) -> list[Candidate]:
+    """R0b coupled blocks over their whole ladders jointly, the rest at the best model: the basins
+    the one-module scans cannot cross. The nebular lines with the stellar metallicity and the burst
+    (a young burst's lines against an older population's continuum); the attenuation with the main
+    population's age and e-folding time, the burst and the metallicity (dust-age-Z)."""
+    st, sp, sfh = ctx.state, ctx.space, n.sfh
+    if sfh != "sfhdelayed":
+        return []
+    nebular_block = (("bc03", "metallicity"), (sfh, "f_burst"), (sfh, "age_burst"), (sfh, "tau_burst"))
+    continuum_block = ((sfh, "age_main"), (sfh, "tau_main"), (sfh, "f_burst"), ("bc03", "metallicity"))
+    blocks = (
+        (0.98, "nebular", nebular_block, "scan the nebular lines jointly with the stellar metallicity and the burst"),
+        (
+            0.978,
+            n.att,
+            continuum_block,
+            "scan the attenuation jointly with the population's age, e-folding time, burst and metallicity",
+        ),
+    )
+    out = []
+    for score, module, coupled, why in blocks:
+        if module in st.modules:
+            couple = tuple(f"{m}.{p}" for m, p in coupled if m in st.modules and p in sp.ladders.get(m, {}))
+            out.append(_c(score, "scan", why, type="scan", module=module, width=8, couple=couple))
+    return out
+
+
+def _component_scans(ctx: ProposalContext, n: _Names) -> list[Candidate]:
+    """Each component over its whole ladders with the others at the best model."""
+    return [
+        _c(
+            0.99 - 0.01 * rank,
+            "scan",
+            f"scan all of {m} with the other components at the best model",
+            type="scan",
+            module=m,
+            width=0,
+        )
+        for rank, m in enumerate((n.sfh, n.att, "nebular", "bc03"))
+        if m in ctx.state.modules
+    ]
+
+
+def _converge(ctx: ProposalContext, n: _Names) -> list[Candidate]:
+    """R7 converge: the best value and its ladder neighbours in every parameter, until nothing moves."""
+    return [_c(0.95, "converge", "refine every parameter around the best model", type="zoom", width=1)]
+
+
+def _runner_ups(ctx: ProposalContext, n: _Names) -> list[Candidate]:
+    """R9 other basins the last fit saw: the best models of other parameter blocks, refined in turn."""
+    ev, st, sp = ctx.evaluation, ctx.state, ctx.space
+    out = []
+    for rank, (chi2_alt, alt) in enumerate(ctx.alternatives[:4]):
+        around = {
+            f"{m}.{p}": float(v)
+            for m, params in alt.items()
+            for p, v in params.items()
+            if p in sp.ladders.get(m, {})
+            and m in st.modules
+            and len(sp.ladders[m][p]) > 1
+            and v != ev.best.get(m, {}).get(p)  # only what differs from the best model
+        }
+        if around:
+            why = f"refine around the runner-up model (chi2 {chi2_alt:.1f})"
+            out.append(
+                _c(0.55 - 0.02 * rank, "other_basin", why, type="zoom", width=1, around=tuple(sorted(around.items())))
+            )
+    return out
+
+
+def _neighbour_basins(ctx: ProposalContext, n: _Names) -> list[Candidate]:
+    """R8 other basins: the neighbourhood of the best model at other metallicities, ages, attenuation."""
+    ev, st, sp = ctx.evaluation, ctx.state, ctx.space
+    out = []
+    for m, p in (("bc03", "metallicity"), (n.sfh, n.age), (n.sfh, "f_burst"), (n.att, n.ebv), ("nebular", "zgas")):
+        if m not in st.modules or p not in sp.ladders.get(m, {}):
+            continue
+        ladder = sp.ladders[m][p]
+        b = sp.nearest_index(m, p, ev.best.get(m, {}).get(p, ladder[0]))
+        for j in (b - 2, b + 2, b - 3, b + 3):
+            if 0 <= j < len(ladder):
+                why = f"the best model's neighbourhood with {m}.{p}={ladder[j]}"
+                out.append(
+                    _c(0.3, "other_basin", why, type="zoom", width=1, module=m, param=p, values=(float(ladder[j]),))
+                )
+    return out
+
+
+# In this order: equal priorities keep it (the ranking is a stable sort)
+EXPERT_RULES: tuple[Callable[[ProposalContext, _Names], list[Candidate]], ...] = (
+    _edge,
+    _lyman_continuum,
+    _uv_too_blue,
+    _uv_too_red,
+    _infrared_excess,
+    _poor_fit_ir,
+    _red_optical,
+    _poor_fit,
+    _agn_unneeded,
+    _coupled_scans,
+    _block_scans,
+    _component_scans,
+    _converge,
+    _runner_ups,
+    _neighbour_basins,
+)
