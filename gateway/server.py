@@ -36,6 +36,7 @@ from services.common.bus import (
     PermanentError,
 )
 from services.common.grpc_server import server_span
+from services.common.guard import BUS_UNAVAILABLE
 from services.common.jobs import Spaces, event, get_job, parse, publish_event, put_job
 from services.common.settings import Settings
 
@@ -163,7 +164,7 @@ class Gateway(pb_grpc.GatewayServicer):
             while True:
                 try:
                     msg = await sub.next_msg(timeout=5.0)
-                except Exception:  # quiet job: check it has not ended without an event
+                except TimeoutError:  # quiet job (nats' timeout is one): check it has not ended without an event
                     job = await get_job(self.bus, request.job_id)
                     if job is not None and job.status == pb.JOB_STATUS_FAILED:
                         yield event(job.job_id, job.source_id, "failed", message=job.error)
@@ -211,7 +212,7 @@ class Gateway(pb_grpc.GatewayServicer):
                 await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "outcomes_at_redshift: expected a redshift >= 0")
             try:
                 msg = await self.bus.nc.request(RPC_KNOWLEDGE, request.SerializeToString(), timeout=5.0)
-            except Exception:
+            except BUS_UNAVAILABLE:
                 await context.abort(grpc.StatusCode.UNAVAILABLE, "no distiller answered")
             return parse(pb.SearchKnowledgeReply, msg.data)
 
@@ -245,7 +246,7 @@ class Gateway(pb_grpc.GatewayServicer):
             await publish_event(
                 self.bus, event(job_id, job.source_id, "failed", message=job.error), msg_id=f"{job_id}.failed"
             )
-        except Exception as exc:  # never dead-letter a dead letter
+        except Exception as exc:  # noqa: BLE001 - never dead-letter a dead letter
             log.warning("dead letter for job %s not recorded: %s", job_id, exc)
 
     async def on_max_deliveries(self, msg: Msg) -> None:
@@ -255,7 +256,7 @@ class Gateway(pb_grpc.GatewayServicer):
             adv = json.loads(msg.data)
             stream, seq = adv["stream"], int(adv["stream_seq"])
             raw = await self.bus.js.get_msg(stream, seq)
-        except Exception as exc:  # already gone, or not an advisory we understand
+        except Exception as exc:  # noqa: BLE001 - already gone, or not an advisory we understand
             log.info("max-deliveries advisory not handled: %s", exc)
             return
         role = str(adv.get("consumer", "unknown")).removeprefix("mephisto-")

@@ -8,7 +8,7 @@ import math
 from mephisto_sed.agents.space import SearchSpace, default_space
 from mephisto_sed.api.v1 import mephisto_pb2 as pb
 from mephisto_sed.config import ConfigError, parse_pcigale_ini
-from mephisto_sed.filters import get_filter
+from mephisto_sed.filters import UnknownFilterError, get_filter
 from mephisto_sed.observation_checks import band_problem, source_problem
 
 MAX_ID_BYTES = 200  # file names hold ids (made safe): keep them well under the 255-byte limit
@@ -23,7 +23,7 @@ class Invalid(ValueError):
 def known_filter(name: str, where: str) -> None:
     try:
         get_filter(name)
-    except Exception as exc:
+    except (UnknownFilterError, ValueError) as exc:
         raise Invalid(f"{where}: {exc}") from None
 
 

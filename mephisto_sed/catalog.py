@@ -192,6 +192,96 @@ def _row_problem(
     return None
 
 
+@dataclass(frozen=True)
+class _Layout:
+    """How a catalogue names its columns."""
+
+    id_column: str
+    redshift_column: str
+    flux_suffix: str
+    err_suffix: str
+    band_map: dict[str, str]
+    unsupported: dict[str, str]
+    skip_bands: list[str] | tuple[str, ...]
+
+
+def _table_of(source: str | Path | Table) -> tuple[Table, str]:
+    if isinstance(source, Table):
+        return source, "<table>"
+    path = Path(source)
+    if not path.is_file():
+        raise CatalogError(f"catalogue not found: {path}")
+    try:
+        return _read_table(path), str(path)
+    except Exception as exc:  # noqa: BLE001 - astropy raises many types for unreadable files
+        raise CatalogError(f"{path}: cannot read as a table: {exc}") from exc
+
+
+def _flux_columns(
+    cols: list[str], layout: _Layout, on_unknown: str, name: str
+) -> tuple[list[tuple[str, str, str]], dict[str, str]]:
+    """(flux column, error column, band) for every column X with a matching X<err_suffix>, and the
+    bands left out with the reason."""
+    pairs: list[tuple[str, str, str]] = []
+    dropped: dict[str, str] = {}
+    fs, es = layout.flux_suffix, layout.err_suffix
+    for c in cols:
+        if c in (layout.id_column, layout.redshift_column) or not c.endswith(fs) or c.endswith(es):
+            continue
+        stem = c[: len(c) - len(fs)] if fs else c
+        if stem + es not in cols:
+            continue
+        if stem in layout.unsupported:
+            dropped[stem] = layout.unsupported[stem]
+            continue
+        band = layout.band_map.get(stem, stem)
+        if band in layout.skip_bands or stem in layout.skip_bands:
+            dropped[band] = "skipped on request"
+            continue
+        try:
+            get_filter(band)
+        except UnknownFilterError as exc:
+            if on_unknown == "skip":
+                dropped[band] = str(exc)
+                continue
+            raise CatalogError(f"{name}: column {c!r}: {exc}") from exc
+        pairs.append((c, stem + es, band))
+    if not pairs:
+        raise CatalogError(f"{name}: no flux columns with matching '{es}' error columns")
+    return pairs, dropped
+
+
+def _numbers(table: Table, column: str, name: str) -> np.ndarray:
+    try:
+        return np.asarray(table[column], dtype=float)
+    except (TypeError, ValueError):
+        raise CatalogError(f"{name}: column {column!r} holds values that are not numbers") from None
+
+
+def _flux_arrays(
+    table: Table, pairs: list[tuple[str, str, str]], flux_unit: str, name: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Fluxes and signed errors in mJy (NaN where missing), the missing and the infinite cells."""
+    n = len(table)
+    flux = np.column_stack([_numbers(table, f, name) for f, _, _ in pairs]).reshape(n, len(pairs))
+    err = np.column_stack([_numbers(table, e, name) for _, e, _ in pairs]).reshape(n, len(pairs))
+    for j, (f, _, _) in enumerate(pairs):
+        m = getattr(table[f], "mask", None)
+        if m is not None and np.any(m):
+            flux[np.asarray(m), j] = np.nan
+    infinite = np.isinf(flux) | np.isinf(err)  # not a missing value: a broken one (the row is refused)
+    missing = np.isnan(flux) | np.isnan(err) | (flux <= MISSING_SENTINEL) | (err <= MISSING_SENTINEL)
+    if flux_unit == "ABmag":
+        with np.errstate(invalid="ignore", over="ignore"):
+            mag, magerr = flux, err
+            flux = 3631e3 * 10 ** (-0.4 * mag)  # AB: 3631 Jy at m = 0
+            err = np.abs(flux * magerr * np.log(10) / 2.5) * np.sign(magerr)
+    else:
+        flux = flux * FLUX_UNITS[flux_unit]
+        err = err * FLUX_UNITS[flux_unit]
+    return np.where(missing, np.nan, flux), np.where(missing, np.nan, err), missing, infinite
+
+
 def read_catalog(
     source: str | Path | Table,
     *,
@@ -215,18 +305,7 @@ def read_catalog(
         id_column, redshift_column = p["id_column"], p["redshift_column"]
         flux_unit, flux_suffix, err_suffix = p["flux_unit"], p["flux_suffix"], p["err_suffix"]
         band_map, unsupported = p["band_map"], dict(p["unsupported"])
-    name = "<table>"
-    if isinstance(source, Table):
-        table = source
-    else:
-        path = Path(source)
-        name = str(path)
-        if not path.is_file():
-            raise CatalogError(f"catalogue not found: {path}")
-        try:
-            table = _read_table(path)
-        except Exception as exc:  # astropy raises many types for unreadable files
-            raise CatalogError(f"{path}: cannot read as a table: {exc}") from exc
+    table, name = _table_of(source)
     if flux_unit not in FLUX_UNITS and flux_unit != "ABmag":
         raise CatalogError(f"flux_unit {flux_unit!r} not one of {', '.join([*FLUX_UNITS, 'ABmag'])}")
     cols = table.colnames
@@ -234,62 +313,18 @@ def read_catalog(
         raise CatalogError(f"{name}: no id column {id_column!r} (columns: {', '.join(cols[:8])}...)")
     if redshift is None and redshift_column not in cols:
         raise CatalogError(f"{name}: no redshift column {redshift_column!r}; give one or a fixed redshift")
-
-    # flux columns: every column X with a matching X<err_suffix>
-    pairs: list[tuple[str, str, str]] = []  # (flux column, err column, band)
-    dropped: dict[str, str] = {}
-    for c in cols:
-        if c in (id_column, redshift_column) or not c.endswith(flux_suffix) or c.endswith(err_suffix):
-            continue
-        stem = c[: len(c) - len(flux_suffix)] if flux_suffix else c
-        err_col = stem + err_suffix
-        if err_col not in cols:
-            continue
-        if stem in unsupported:
-            dropped[stem] = unsupported[stem]
-            continue
-        band = band_map.get(stem, stem) if band_map else stem
-        if band in skip_bands or stem in skip_bands:
-            dropped[band] = "skipped on request"
-            continue
-        try:
-            get_filter(band)
-        except UnknownFilterError as exc:
-            if on_unknown == "skip":
-                dropped[band] = str(exc)
-                continue
-            raise CatalogError(f"{name}: column {c!r}: {exc}") from exc
-        pairs.append((c, err_col, band))
-    if not pairs:
-        raise CatalogError(f"{name}: no flux columns with matching '{err_suffix}' error columns")
-
+    layout = _Layout(id_column, redshift_column, flux_suffix, err_suffix, band_map or {}, unsupported, skip_bands)
+    pairs, dropped = _flux_columns(cols, layout, on_unknown, name)
     n = len(table)
     ids = np.array([str(x).strip() for x in table[id_column]])
     ids = np.array([i[:-2] if i.endswith(".0") and i[:-2].lstrip("-").isdigit() else i for i in ids])
     _refuse_duplicates(ids, name, id_column)
-    flux = np.column_stack([np.asarray(table[f], dtype=float) for f, _, _ in pairs]).reshape(n, len(pairs))
-    err = np.column_stack([np.asarray(table[e], dtype=float) for _, e, _ in pairs]).reshape(n, len(pairs))
-    masked = [getattr(table[f], "mask", None) for f, _, _ in pairs]
-    for j, m in enumerate(masked):
-        if m is not None and np.any(m):
-            flux[np.asarray(m), j] = np.nan
-    infinite = np.isinf(flux) | np.isinf(err)  # not a missing value: a broken one (the row is refused)
-    missing = np.isnan(flux) | np.isnan(err) | (flux <= MISSING_SENTINEL) | (err <= MISSING_SENTINEL)
-    if flux_unit == "ABmag":
-        with np.errstate(invalid="ignore", over="ignore"):
-            mag, magerr = flux, err
-            flux = 3631e3 * 10 ** (-0.4 * mag)  # AB: 3631 Jy at m = 0
-            err = np.abs(flux * magerr * np.log(10) / 2.5) * np.sign(magerr)
-    else:
-        flux = flux * FLUX_UNITS[flux_unit]
-        err = err * FLUX_UNITS[flux_unit]
-    flux = np.where(missing, np.nan, flux)
-    err = np.where(missing, np.nan, err)
+    flux, err, missing, infinite = _flux_arrays(table, pairs, flux_unit, name)
     upper = ~missing & (err < 0) & (flux > 0)
     bad_negative = ~missing & (err < 0) & ~(flux > 0)
     err = np.abs(err)
 
-    z = np.full(n, float(redshift)) if redshift is not None else np.asarray(table[redshift_column], dtype=float)
+    z = np.full(n, float(redshift)) if redshift is not None else _numbers(table, redshift_column, name)
     rejected: list[Rejection] = []
     keep = np.ones(n, dtype=bool)
     bands = [b for _, _, b in pairs]

@@ -10,6 +10,7 @@ import shutil
 import sys
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from astropy.table import Table
@@ -42,7 +43,8 @@ def classify(best: dict, modules: list[str]) -> str:
     return "stars, little dust"
 
 
-def main(runs: list[Path], docs: Path) -> None:
+def _read_runs(runs: list[Path]) -> tuple[list[tuple[Any, dict, str]], dict[str, Path]]:
+    """(result row, trace, class) per source, and the run folder each source's files are in."""
     rows, where = [], {}
     for run in runs:
         for r in Table.read(run / "results.csv", format="ascii.csv"):
@@ -53,25 +55,36 @@ def main(runs: list[Path], docs: Path) -> None:
             tr = json.loads(path.read_text())
             rows.append((r, tr, classify(tr["best"]["model"], tr["best"]["modules"])))
             where[str(r["id"])] = run
-    n = len(rows)
-    chi = np.array([float(r["best.reduced_chi_square"]) for r, _, _ in rows])
-    anomalies = [(r, tr) for r, tr, _ in rows if str(r["anomaly"]) == "True"]
-    good = [(r, c) for (r, _, c), x in zip(rows, chi) if x <= GOOD and str(r["anomaly"]) != "True"]
-    classes = Counter(c for _, c in good)
-    all_classes = Counter(c for _, _, c in rows)
+    return rows, where
+
+
+def _copy_examples(good: list, anomalies: list, where: dict[str, Path], docs: Path) -> list[tuple[str, Any]]:
+    """One plot per class (and the first anomaly) into docs/lrd/, replacing the last run's; returns
+    the examples as (class, result row)."""
     (docs / "lrd").mkdir(parents=True, exist_ok=True)
     for old in (docs / "lrd").glob("*.png"):  # only this run's examples stay
         old.unlink()
     examples = []
     for cls in ("AGN-dominated", "AGN + dusty starburst", "dusty starburst", "stars, little dust"):
-        pick = [r for r, c in good if c == cls][:1]
-        examples += [(cls, p) for p in pick]
+        examples += [(cls, p) for p in [r for r, c in good if c == cls][:1]]
     if anomalies:
         examples.append(("anomaly", anomalies[0][0]))
     for _, r in examples:
         src = where.get(str(r["id"]), Path(".")) / f"{r['id']}.png"
         if src.exists():
             shutil.copy(src, docs / "lrd" / f"{r['id']}.png")
+    return examples
+
+
+def main(runs: list[Path], docs: Path) -> None:
+    rows, where = _read_runs(runs)
+    n = len(rows)
+    chi = np.array([float(r["best.reduced_chi_square"]) for r, _, _ in rows])
+    anomalies = [(r, tr) for r, tr, _ in rows if str(r["anomaly"]) == "True"]
+    good = [(r, c) for (r, _, c), x in zip(rows, chi) if x <= GOOD and str(r["anomaly"]) != "True"]
+    classes = Counter(c for _, c in good)
+    all_classes = Counter(c for _, _, c in rows)
+    examples = _copy_examples(good, anomalies, where, docs)
     models = np.array([int(r["models_evaluated"]) for r, _, _ in rows])
     lines = [
         "# Little Red Dots: what the agents make of them",

@@ -33,7 +33,7 @@ async def run(url: str, user: str, password: str, wait_s: float, replicas: int =
                 replicas=replicas,
             )
             break
-        except Exception as exc:  # NATS still starting (compose, Kubernetes): wait for it
+        except Exception as exc:  # noqa: BLE001 - NATS still starting (compose, Kubernetes): wait for it
             if time.monotonic() > deadline:
                 raise SystemExit(f"cannot set up NATS at {url}: {exc}") from None
             await asyncio.sleep(1.0)

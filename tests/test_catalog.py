@@ -100,3 +100,11 @@ def test_missing_columns_are_clear_errors(tmp_path):
     bad.write_bytes(b"\x00\x01\x02 not a table")
     with pytest.raises(CatalogError):
         read_catalog(bad)
+
+
+def test_text_where_numbers_belong_is_a_catalogue_error(tmp_path):
+    t = _table()
+    t["paranal.vircam.J"] = t["paranal.vircam.J"].astype(str)
+    t["paranal.vircam.J"][1] = "abc"
+    with pytest.raises(CatalogError, match="column 'paranal.vircam.J' holds values that are not numbers"):
+        read_catalog(t)

@@ -269,20 +269,10 @@ class SearchTree:
         """The next configuration to run, or None when the search stops (see :attr:`stop`)."""
         if self.pending is not None:
             return self.pending
-        if self.stop:
-            return self._estimation_step()
-        budget = self.budget
-        while True:
-            if self.models >= budget.max_models:
-                self.stop = "model budget spent"
-            elif len(self.trace) >= budget.max_steps:
-                self.stop = "step budget spent"
-            elif self.tokens >= budget.max_tokens:
-                self.stop = "token budget spent"
-            elif time.time() - self.started >= budget.max_seconds:
-                self.stop = "time budget spent"
+        while not self.stop:
+            self.stop = self._budget_spent()
             if self.stop:
-                return self._estimation_step()
+                break
             best = min(self.nodes, key=lambda n: n.chi2)
             restart = None if best.evaluation.good else self._restart()
             if restart is not None:
@@ -293,48 +283,75 @@ class SearchTree:
                 and _refined(best, self.space, self.tried)
             ):
                 self.stop = "good fit, no longer improving"
-                return self._estimation_step()
-            # deep: expand the best node; wide: when it is exhausted or the search stalls, the next best
-            order = sorted((n for n in self.nodes if not n.exhausted), key=lambda n: n.chi2)
-            if not order:
+                break
+            node = self._node_to_expand()
+            if node is None:
                 self.stop = "no proposal left"
-                return self._estimation_step()
-            if self.since_improvement < self.patience or len(order) == 1:
-                node = order[0]
-            else:  # stalled: the least-expanded of the best few nodes, so every promising branch gets a turn
-                node = min(order[:5], key=lambda n: (n.expansions, n.chi2))
-            node.expansions += 1
-            if node.proposals is None:
-                hints = self.hints(node.evaluation) if self.hints is not None else []
-                ctx = ProposalContext(
-                    self.space,
-                    self.source,
-                    node.state,
-                    node.evaluation,
-                    self.history[-8:],
-                    hints,
-                    budget.max_models - self.models,
-                    node.execution.alternatives,
-                    budget.max_tokens - self.tokens,
-                )
-                node.proposals = list(self.policy.propose(ctx))
-                self.tokens += int(getattr(self.policy, "last_tokens", 0))
-                self.cost_usd += float(getattr(self.policy, "last_cost", 0.0))
-            while node.proposals:
-                action = node.proposals.pop(0)
-                try:
-                    cap = min(budget.max_models_per_step, budget.max_models - self.models)
-                    new = apply_action(
-                        self.space, node.state, action, node.execution.best_model, max_models=max(cap, 1)
-                    )
-                except ActionError:
-                    self.rejected += 1
-                    continue
-                if self.tried(new):
-                    continue
-                self.pending = Step(len(self.trace), node.id, action, new)
-                return self.pending
+                break
+            step = self._first_new_step(node)
+            if step is not None:
+                return step
             node.exhausted = True
+        return self._estimation_step()
+
+    def _budget_spent(self) -> str:
+        """Which budget is spent ("" while none is)."""
+        budget = self.budget
+        if self.models >= budget.max_models:
+            return "model budget spent"
+        if len(self.trace) >= budget.max_steps:
+            return "step budget spent"
+        if self.tokens >= budget.max_tokens:
+            return "token budget spent"
+        if time.time() - self.started >= budget.max_seconds:
+            return "time budget spent"
+        return ""
+
+    def _node_to_expand(self) -> Node | None:
+        """Deep: the best node; wide, when the search stalls: the least-expanded of the best few, so
+        every promising branch gets a turn."""
+        order = sorted((n for n in self.nodes if not n.exhausted), key=lambda n: n.chi2)
+        if not order:
+            return None
+        if self.since_improvement < self.patience or len(order) == 1:
+            node = order[0]
+        else:
+            node = min(order[:5], key=lambda n: (n.expansions, n.chi2))
+        node.expansions += 1
+        return node
+
+    def _first_new_step(self, node: Node) -> Step | None:
+        """The node's next proposal that is valid and not tried yet, as the pending step."""
+        budget = self.budget
+        if node.proposals is None:
+            hints = self.hints(node.evaluation) if self.hints is not None else []
+            ctx = ProposalContext(
+                self.space,
+                self.source,
+                node.state,
+                node.evaluation,
+                self.history[-8:],
+                hints,
+                budget.max_models - self.models,
+                node.execution.alternatives,
+                budget.max_tokens - self.tokens,
+            )
+            node.proposals = list(self.policy.propose(ctx))
+            self.tokens += int(getattr(self.policy, "last_tokens", 0))
+            self.cost_usd += float(getattr(self.policy, "last_cost", 0.0))
+        while node.proposals:
+            action = node.proposals.pop(0)
+            try:
+                cap = min(budget.max_models_per_step, budget.max_models - self.models)
+                new = apply_action(self.space, node.state, action, node.execution.best_model, max_models=max(cap, 1))
+            except ActionError:
+                self.rejected += 1
+                continue
+            if self.tried(new):
+                continue
+            self.pending = Step(len(self.trace), node.id, action, new)
+            return self.pending
+        return None
 
     # -- the estimate: a completed posterior box around the best model (agents/estimate.py) ------
     def _estimation_step(self) -> Step | None:

@@ -113,7 +113,7 @@ class TritonBackend:
             text = self._streamed(ins) if self._decoupled else self._unary(ins)
         except LLMError:
             raise
-        except Exception as exc:  # connection refused, deadline exceeded, server errors
+        except Exception as exc:  # noqa: BLE001 - connection refused, deadline exceeded, server errors
             raise LLMError(f"{self.name}: {type(exc).__name__}: {str(exc)[:300]}") from None
         for w in STOP_WORDS:
             text = text.split(w)[0]
@@ -173,7 +173,7 @@ class OpenAIBackend:
             r.raise_for_status()
             data = r.json()
             text = data["choices"][0]["message"]["content"] or ""
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - any failure of the endpoint or its reply is an LLMError
             raise LLMError(f"{self.name}: {type(exc).__name__}: {str(exc)[:300]}") from None
         usage = data.get("usage") or {}
         estimated = "prompt_tokens" not in usage

@@ -169,7 +169,7 @@ async def ensure_topology(js: JetStreamContext, replicas: int = 1) -> None:
     for bucket in BUCKETS:
         try:
             await js.key_value(bucket)
-        except Exception:
+        except Exception:  # noqa: BLE001 - not found, or not allowed: try to create it
             with contextlib.suppress(Exception):
                 await js.create_key_value(
                     KeyValueConfig(
@@ -208,7 +208,7 @@ class Worker:
                         ack_wait=self.ack_wait, max_deliver=self.max_deliver + 1, max_ack_pending=1000
                     ),
                 )
-            except Exception as exc:  # NATS down at start-up: keep trying
+            except Exception as exc:  # noqa: BLE001 - NATS down at start-up: keep trying
                 log.warning("%s: cannot subscribe yet (%s)", self.role, exc)
                 await asyncio.sleep(1.0)
         if psub is None:
@@ -223,7 +223,7 @@ class Worker:
                 msgs = await psub.fetch(1, timeout=1.0)
             except (TimeoutError, nats.errors.TimeoutError):
                 msgs = []
-            except Exception as exc:  # disconnected, server restarting
+            except Exception as exc:  # noqa: BLE001 - disconnected, server restarting
                 log.debug("%s: fetch failed (%s)", self.role, exc)
                 await asyncio.sleep(0.5)
                 continue
@@ -258,7 +258,7 @@ class Worker:
             except PermanentError as exc:
                 span.set_status(trace.Status(trace.StatusCode.ERROR, str(exc)))
                 await self._give_up(msg, f"invalid message: {exc}")
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - any other failure: retried, then dead-lettered
                 span.record_exception(exc)
                 span.set_status(trace.Status(trace.StatusCode.ERROR, str(exc)))
                 if n >= self.max_deliver:
@@ -276,7 +276,7 @@ class Worker:
         try:
             await self.bus.dead_letter(self.role, msg.subject, msg.data, msg.headers, _deliveries(msg), reason)
             await msg.term()
-        except Exception as exc:  # NATS down: leave it for redelivery
+        except Exception as exc:  # noqa: BLE001 - NATS down: leave it for redelivery
             log.warning("%s: could not dead-letter (%s)", self.role, exc)
 
     async def _heartbeat(self, msg: Msg) -> None:
@@ -296,7 +296,7 @@ def _stream_of(subject: str) -> str:
 def _deliveries(msg: Msg) -> int:
     try:
         return int(msg.metadata.num_delivered)
-    except Exception:
+    except Exception:  # noqa: BLE001 - not a JetStream message: its first delivery
         return 1
 
 

@@ -101,7 +101,7 @@ def _guarded(handler: Any, method: str) -> Any:
     def deserialize(data: bytes) -> Any:
         try:
             return handler.request_deserializer(data)
-        except Exception:  # any decoding failure: answered as bad input below
+        except Exception:  # noqa: BLE001 - any decoding failure: answered as bad input below
             return _UNDECODABLE
 
     if handler.unary_unary is not None:
@@ -113,7 +113,7 @@ def _guarded(handler: Any, method: str) -> Any:
                 return await handler.unary_unary(request, context)
             except grpc.aio.AbortError:
                 raise
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - every failure gets a status and one log line
                 await _fail(context, method, exc)
 
         return grpc.unary_unary_rpc_method_handler(unary, deserialize, handler.response_serializer)
@@ -128,7 +128,7 @@ def _guarded(handler: Any, method: str) -> Any:
                     yield item
             except grpc.aio.AbortError:
                 raise
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - every failure gets a status and one log line
                 await _fail(context, method, exc)
 
         return grpc.unary_stream_rpc_method_handler(stream, deserialize, handler.response_serializer)

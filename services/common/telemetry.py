@@ -96,7 +96,7 @@ def shutdown() -> None:
     for provider in (trace.get_tracer_provider(), metrics.get_meter_provider()):
         try:
             provider.shutdown()  # flushes pending spans and metrics
-        except Exception:  # no SDK provider installed
+        except Exception:  # noqa: BLE001 - no SDK provider installed
             pass
 
 

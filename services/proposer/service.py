@@ -78,7 +78,7 @@ class Proposer(pb_grpc.ProposerServicer):
         req = pb.SearchKnowledgeRequest(signature=[float(x) for x in evaluation.signature()], limit=12)
         try:
             reply = await self.bus.nc.request(RPC_KNOWLEDGE, req.SerializeToString(), timeout=HINTS_TIMEOUT)
-        except Exception as exc:  # no distiller up: search without knowledge
+        except Exception as exc:  # noqa: BLE001 - no distiller up: search without knowledge
             log.info("no knowledge hints (%s)", exc)
             return []
         out = parse(pb.SearchKnowledgeReply, reply.data)
@@ -95,7 +95,7 @@ class Proposer(pb_grpc.ProposerServicer):
         try:
             reply = await self.bus.nc.request(RPC_KNOWLEDGE, req.SerializeToString(), timeout=HINTS_TIMEOUT)
             return json.loads(parse(pb.SearchKnowledgeReply, reply.data).outcomes_json or "{}")
-        except Exception as exc:  # no distiller up, or an old one: the plain first look
+        except Exception as exc:  # noqa: BLE001 - no distiller up, or an old one: the plain first look
             log.info("no knowledge outcomes (%s)", exc)
             return {}
 
@@ -104,7 +104,7 @@ class Proposer(pb_grpc.ProposerServicer):
         fut = asyncio.run_coroutine_threadsafe(self._hints(evaluation), self.loop)
         try:
             return fut.result(timeout=HINTS_TIMEOUT + 1)
-        except Exception:
+        except Exception:  # noqa: BLE001 - no answer in time: the step goes on without knowledge
             return []
 
     # -- the handler ---------------------------------------------------------------------------
