@@ -26,3 +26,28 @@ def lrd_fits() -> Path:
     if not LRD_FITS.is_file():
         pytest.skip("../shared/data/kokorev2024_lrd is absent (fresh clone outside the workspace)")
     return LRD_FITS
+
+
+# Test files that start real processes and servers (nats-server, the services, `up`, PyTriton,
+# llama.cpp) or fit real catalogues end to end: `-m integration`. Everything else is `-m unit`,
+# the seconds-long check to run while editing the core.
+INTEGRATION = {
+    "test_platform",
+    "test_up",
+    "test_deploy_nats",
+    "test_deploy",
+    "test_tracing",
+    "test_llm",
+    "test_triton_models",
+    "test_cosmos_grid",
+    "test_bagpipes_reference",
+    "test_cigale_engine",
+    "test_estimates",
+    "test_cli",
+}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        module = item.module.__name__.rsplit(".", 1)[-1] if item.module else ""
+        item.add_marker(pytest.mark.integration if module in INTEGRATION else pytest.mark.unit)
