@@ -37,7 +37,7 @@ from services.common.bus import (
 )
 from services.common.grpc_server import server_span
 from services.common.guard import BUS_UNAVAILABLE
-from services.common.jobs import Spaces, event, get_job, parse, publish_event, put_job
+from services.common.jobs import Spaces, event, get_job, parse, publish_event, update_job
 from services.common.settings import Settings
 
 from .alerts import BadAlert, parse_alert
@@ -121,11 +121,9 @@ class Gateway(pb_grpc.GatewayServicer):
                 fresh = 1
             except KeyWrongLastSequenceError:
                 fresh = 0
-            job = await get_job(self.bus, job_id)
-            if job is None:
-                job = pb.Job(job_id=job_id, source_id=sid, status=pb.JOB_STATUS_QUEUED, created_unix=spec.created_unix)
-                await put_job(self.bus, job)
-            elif job.status != pb.JOB_STATUS_QUEUED:  # a retry of a started job: nothing to re-emit
+            queued = pb.Job(job_id=job_id, source_id=sid, status=pb.JOB_STATUS_QUEUED, created_unix=spec.created_unix)
+            job, _ = await update_job(self.bus, job_id, lambda old: queued if old is None else None)
+            if job is not None and job.status != pb.JOB_STATUS_QUEUED:  # a retry of a started job: nothing to re-emit
                 return fresh
             await publish_event(self.bus, event(job_id, sid, "queued", step=-1), msg_id=f"{job_id}.queued")
             await self.bus.publish(
@@ -234,13 +232,18 @@ class Gateway(pb_grpc.GatewayServicer):
         job_id = headers.get(H_JOB, "")
         if not job_id:
             return
-        try:
-            job = await get_job(self.bus, job_id)
+        reason = headers.get(H_REASON, "dead-lettered")
+
+        def fail(job: pb.Job | None) -> pb.Job | None:
             if job is None or job.status in FINAL:
+                return None
+            job.status, job.error = pb.JOB_STATUS_FAILED, reason
+            return job
+
+        try:
+            job, changed = await update_job(self.bus, job_id, fail)
+            if not changed or job is None:
                 return
-            job.status = pb.JOB_STATUS_FAILED
-            job.error = headers.get(H_REASON, "dead-lettered")
-            await put_job(self.bus, job)
             telemetry.add("mephisto.jobs.completed", status="failed")
             telemetry.add("mephisto.jobs.in_flight", -1)
             await publish_event(

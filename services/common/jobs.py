@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 from google.protobuf.message import DecodeError, Message
-from nats.js.errors import KeyNotFoundError
+from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 
 from mephisto_sed.agents.space import SearchSpace
 from mephisto_sed.api.v1 import mephisto_pb2 as pb
@@ -97,9 +98,39 @@ async def get_job(bus: Bus, job_id: str) -> pb.Job | None:
     return parse(pb.Job, entry.value)
 
 
-async def put_job(bus: Bus, job: pb.Job) -> None:
-    job.updated_unix = time.time()
-    await bus.kv[KV_JOBS].put(job.job_id, job.SerializeToString())
+FINAL_STATUSES = (pb.JOB_STATUS_DONE, pb.JOB_STATUS_FAILED)
+
+
+async def update_job(
+    bus: Bus, job_id: str, change: Callable[[pb.Job | None], pb.Job | None], attempts: int = 32
+) -> tuple[pb.Job | None, bool]:
+    """Read-modify-write of a job record with a revision check, so the gateway and the proposers
+    never overwrite each other's changes: ``change`` gets a copy of the record (None when there is
+    none) and returns the new record, or None to leave it as it is. Returns (record, changed)."""
+    kv = bus.kv[KV_JOBS]
+    for _ in range(attempts):
+        try:
+            entry = await kv.get(job_id)
+            current, revision = parse(pb.Job, entry.value), entry.revision
+        except KeyNotFoundError:
+            current, revision = None, 0
+        draft = None
+        if current is not None:
+            draft = pb.Job()
+            draft.CopyFrom(current)
+        new = change(draft)
+        if new is None:
+            return current, False
+        new.updated_unix = time.time()
+        try:
+            if revision:
+                await kv.update(job_id, new.SerializeToString(), last=revision)
+            else:
+                await kv.create(job_id, new.SerializeToString())
+            return new, True
+        except KeyWrongLastSequenceError:  # written meanwhile: read it again
+            continue
+    raise RuntimeError(f"job {job_id}: its record kept changing underneath")
 
 
 async def publish_event(bus: Bus, event: pb.ProgressEvent, msg_id: str | None = None) -> None:

@@ -29,7 +29,7 @@ from mephisto_sed.api.v1 import mephisto_pb2_grpc as pb_grpc
 from ..common import codec, telemetry
 from ..common.bus import RPC_KNOWLEDGE, SUBJECT, Bus, PermanentError
 from ..common.grpc_server import answer, server_span
-from ..common.jobs import Spaces, event, get_job, get_spec, parse, publish_event, put_job
+from ..common.jobs import FINAL_STATUSES, Spaces, event, get_spec, parse, publish_event, update_job
 from ..common.settings import Settings
 from ..common.treestore import TreeStore
 
@@ -232,15 +232,21 @@ class Proposer(pb_grpc.ProposerServicer):
         job_id = req.job_id
         spec = await self._spec(job_id)
         sid = spec.observation.source_id
-        job = await get_job(self.bus, job_id) or pb.Job(job_id=job_id, source_id=sid, created_unix=spec.created_unix)
+        fresh = pb.Job(job_id=job_id, source_id=sid, created_unix=spec.created_unix)
         if req.step >= 0 and not reply.duplicate:
             ev = req.evaluation
-            job.status = pb.JOB_STATUS_RUNNING
-            job.steps = req.step + 1
-            job.models_evaluated += req.fit.n_models
-            best = min(job.best_reduced_chi_square or float("inf"), ev.reduced_chi_square)
-            job.best_reduced_chi_square = best
-            await put_job(self.bus, job)
+
+            def progress(job: pb.Job | None) -> pb.Job:
+                job = job or fresh
+                if job.status not in FINAL_STATUSES:  # a late step never turns a finished job back
+                    job.status = pb.JOB_STATUS_RUNNING
+                job.steps = max(job.steps, req.step + 1)
+                job.models_evaluated += req.fit.n_models
+                job.best_reduced_chi_square = min(job.best_reduced_chi_square or float("inf"), ev.reduced_chi_square)
+                return job
+
+            job, _ = await update_job(self.bus, job_id, progress)
+            best = job.best_reduced_chi_square
             await publish_event(
                 self.bus,
                 event(
@@ -262,12 +268,19 @@ class Proposer(pb_grpc.ProposerServicer):
             )
             return
         res = reply.done
-        if job.status != pb.JOB_STATUS_DONE:
-            job.status = pb.JOB_STATUS_DONE
+
+        def finish(job: pb.Job | None) -> pb.Job | None:
+            job = job or fresh
+            if job.status == pb.JOB_STATUS_DONE:
+                return None
+            job.status, job.error = pb.JOB_STATUS_DONE, ""
             job.steps, job.models_evaluated = res.steps, res.models_evaluated
             job.best_reduced_chi_square = res.reduced_chi_square
             job.result.CopyFrom(res)
-            await put_job(self.bus, job)
+            return job
+
+        _, finished = await update_job(self.bus, job_id, finish)
+        if finished:
             telemetry.add("mephisto.jobs.completed", status="done")
             telemetry.add("mephisto.jobs.in_flight", -1)
             if res.anomaly:
