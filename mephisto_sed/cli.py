@@ -6,6 +6,7 @@ import argparse
 import json
 import logging
 import sys
+from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 
@@ -31,7 +32,7 @@ def cmd_grid(args: argparse.Namespace) -> int:
     from .outputs import SourceFiles, write_table
 
     cfg = _load_config(args.config)
-    cat = _load_catalog(args)
+    cat = load_catalog(args)
     if len(cat) == 0:
         print("no valid source to fit", file=sys.stderr)
         return 2
@@ -83,13 +84,13 @@ def cmd_grid(args: argparse.Namespace) -> int:
 DEFAULT_KNOWLEDGE = "~/.local/share/mephisto-sed/knowledge"  # fit, selfplay, knowledge and `up` share it
 
 
-def _knowledge_path(args: argparse.Namespace) -> str:
+def knowledge_path(args: argparse.Namespace) -> str:
     import os
 
     return str(Path(args.knowledge or os.environ.get("MEPHISTO_KNOWLEDGE") or DEFAULT_KNOWLEDGE).expanduser())
 
 
-def _space(args: argparse.Namespace, cat):
+def search_space(args: argparse.Namespace, cat):
     from .agents.space import SearchSpace, default_space
 
     space = SearchSpace.from_config(read_pcigale_ini(args.config)) if args.config else default_space()
@@ -97,7 +98,7 @@ def _space(args: argparse.Namespace, cat):
     return space
 
 
-def _load_catalog(args: argparse.Namespace):
+def load_catalog(args: argparse.Namespace):
     """The catalogue named on the command line (or the embedded example), with every band not fitted
     and every rejected row reported, trimmed to ``--limit``."""
     catalog_path = args.catalog or str(example_catalog_path())
@@ -148,9 +149,9 @@ def cmd_fit(args: argparse.Namespace) -> int:
     from .agents.knowledge import KnowledgeBase
     from .agents.search import Budget
 
-    cat = _load_catalog(args)
-    space = _space(args, cat)
-    kb = None if args.no_knowledge else KnowledgeBase(path=_knowledge_path(args))
+    cat = load_catalog(args)
+    space = search_space(args, cat)
+    kb = None if args.no_knowledge else KnowledgeBase(path=knowledge_path(args))
     budget = Budget(
         max_models=args.max_models,
         max_steps=args.max_steps,
@@ -192,79 +193,14 @@ def cmd_fit(args: argparse.Namespace) -> int:
     return 0
 
 
-PLATFORM_DATA_DIR = "~/.local/share/mephisto-sed/platform"  # `up`'s NATS store, credentials and logs
-
-
-def cmd_up(args: argparse.Namespace) -> int:
-    """The whole platform on this machine until Ctrl-C (services live outside the core package)."""
-    import os
-
-    from services.platform import run_up
-
-    token = args.token or os.environ.get("MEPHISTO_TOKENS", "").split(",")[0]
-    knowledge = _knowledge_path(args)  # the store `fit` and `knowledge list` use, not a second one
-    return run_up(args.data_dir, args.port, args.executors, token, knowledge, args.nats_port, out=_say)
-
-
-def _say(message: str) -> None:
-    print(message, flush=True)
-
-
-def _token(args: argparse.Namespace) -> str:
-    """The bearer token: --token, else $MEPHISTO_TOKEN, else the first line of --token-file."""
-    import os
-    from pathlib import Path
-
-    if args.token or os.environ.get("MEPHISTO_TOKEN"):
-        return args.token or os.environ["MEPHISTO_TOKEN"]
-    path = Path(args.token_file).expanduser()
-    if not path.is_file():
-        raise SystemExit(f"error: no token: give --token-file, set MEPHISTO_TOKEN, or start `up` ({path} is missing)")
-    return path.read_text().strip()
-
-
-def cmd_submit(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    import grpc
-
-    from gateway.client import GatewayClient, catalog_requests, run_catalog, write_outputs
-    from mephisto_sed.api.v1 import mephisto_pb2 as pb
-
-    cat = _load_catalog(args)
-    space = _space(args, cat)
-    ini = Path(args.config).read_text() if args.config else ""
-    if args.llm:
-        print("error: the platform's LLM is configured on the proposers (MEPHISTO_LLM_URL)", file=sys.stderr)
-        return 2
-    budget = pb.Budget(
-        max_models=args.max_models, max_steps=args.max_steps, max_seconds=args.max_seconds, max_tokens=args.max_tokens
-    )
-    reqs = catalog_requests(cat, space.bands, budget, args.seed, ini, args.idempotency_key or "")
-    client = GatewayClient(args.gateway, _token(args), args.ca)
-    try:
-        sub = run_catalog(client, reqs, watch=args.watch, progress=not args.quiet, timeout=args.timeout)
-    except grpc.RpcError as exc:
-        print(f"error: {exc.code().name}: {exc.details()}", file=sys.stderr)
-        return 2
-    finally:
-        client.close()
-    out = write_outputs(sub, cat, space, args.out, plots=not args.no_plots)
-    print(
-        f"wrote {out}/results.csv: {len(sub.results)} done, {len(sub.failed)} failed, "
-        f"{sum(r.anomaly for r in sub.results)} anomalies, {sub.seconds:.1f} s"
-    )
-    return 0 if not sub.failed else 1
-
-
 def cmd_selfplay(args: argparse.Namespace) -> int:
     from .agents.agentfit import agent_fit_catalog
     from .agents.knowledge import KnowledgeBase
     from .agents.search import Budget
 
-    cat = _load_catalog(args)
-    space = _space(args, cat)
-    kb = KnowledgeBase(path=_knowledge_path(args))
+    cat = load_catalog(args)
+    space = search_space(args, cat)
+    kb = KnowledgeBase(path=knowledge_path(args))
     try:
         before = kb.count()
         agent_fit_catalog(
@@ -285,7 +221,7 @@ def cmd_selfplay(args: argparse.Namespace) -> int:
 def cmd_knowledge(args: argparse.Namespace) -> int:
     from .agents.knowledge import KnowledgeBase, KnowledgeRecordError
 
-    kb = KnowledgeBase(path=_knowledge_path(args))
+    kb = KnowledgeBase(path=knowledge_path(args))
     try:
         if args.action == "list":
             rules = sorted(kb.all(), key=lambda r: (-r.tried, -r.helped))
@@ -352,72 +288,121 @@ def cmd_init(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cosmos_default() -> str:
+def cosmos_default() -> str:
     """Real COSMOS2020 galaxies when ../shared/data is here, else the embedded example."""
     from .agents.bench_search import DEFAULT_CATALOG
 
     return str(DEFAULT_CATALOG if DEFAULT_CATALOG.is_file() else example_catalog_path())
 
 
-def cmd_bench(args: argparse.Namespace) -> int:
+def _bench_engine(args: argparse.Namespace) -> dict:
     from . import bench
 
-    if args.what == "engine":
-        result = bench.bench_engine(
-            n_target=args.models, compare_bagpipes=not args.no_bagpipes, cosmos_grid=not args.no_cosmos_grid
-        )
-    elif args.what == "search":
-        from .agents.bench_search import bench_search
+    return bench.bench_engine(
+        n_target=args.models, compare_bagpipes=not args.no_bagpipes, cosmos_grid=not args.no_cosmos_grid
+    )
 
-        result = bench_search(
-            args.catalog,
-            n=args.n,
-            n_train=args.n_train,
-            max_models=args.max_models,
-            ini=args.config,
-            progress=not args.json,
-        )
-        if not args.per_source:
-            result.pop("per_source")
-    elif args.what == "accuracy":
-        from .agents.bench_accuracy import bench_accuracy
 
-        result = bench_accuracy(
-            n=args.n if args.n != 20 else 100,
-            max_models=args.max_models,
-            n_real=args.n_real,
-            progress=not args.json,
-            max_estimate_models=args.max_estimate_models,
-        )
-    elif args.what == "chaos":
-        from mephisto_sed.api.v1 import mephisto_pb2 as pb
-        from services.bench_chaos import bench_chaos
+def _bench_search(args: argparse.Namespace) -> dict:
+    from .agents.bench_search import bench_search
 
-        cat = read_catalog(args.catalog or example_catalog_path(), on_unknown="skip").select(slice(0, args.n))
-        budget = pb.Budget(max_models=args.max_models, max_steps=args.max_steps)
-        result = bench_chaos(cat, budget, seed=args.seed, progress=not args.json)
-    elif args.what == "memory":
-        from .bench_memory import bench_memory
+    result = bench_search(
+        args.catalog,
+        n=args.n,
+        n_train=args.n_train,
+        max_models=args.max_models,
+        ini=args.config,
+        progress=not args.json,
+    )
+    if not args.per_source:
+        result.pop("per_source")
+    return result
 
-        result = bench_memory(n_small=args.n_small, n_large=args.n_large)
-    elif args.what in ("llm", "platform"):
-        from .agents.search import Budget
 
-        cat = read_catalog(args.catalog or _cosmos_default(), on_unknown="skip").select(slice(0, args.n))
-        budget = Budget(max_models=args.max_models, max_steps=args.max_steps)
-        if args.what == "llm":
-            from .llm.bench import bench_llm
+def _bench_accuracy(args: argparse.Namespace) -> dict:
+    from .agents.bench_accuracy import bench_accuracy
 
-            result = bench_llm(cat, args.triton, budget)
-        else:
-            from services.bench import bench_platform
+    return bench_accuracy(
+        n=args.n if args.n != 20 else 100,
+        max_models=args.max_models,
+        n_real=args.n_real,
+        progress=not args.json,
+        max_estimate_models=args.max_estimate_models,
+    )
 
-            result = bench_platform(cat, budget=budget, executors=args.executors, progress=not args.json)
-    else:
-        print(f"unknown benchmark {args.what!r}", file=sys.stderr)
-        return 2
-    print(json.dumps(result, indent=None if args.json else 1))
+
+def _bench_memory(args: argparse.Namespace) -> dict:
+    from .bench_memory import bench_memory
+
+    return bench_memory(n_small=args.n_small, n_large=args.n_large)
+
+
+def _bench_llm(args: argparse.Namespace) -> dict:
+    from .agents.search import Budget
+    from .llm.bench import bench_llm
+
+    cat = read_catalog(args.catalog or cosmos_default(), on_unknown="skip").select(slice(0, args.n))
+    return bench_llm(cat, args.triton, Budget(max_models=args.max_models, max_steps=args.max_steps))
+
+
+# name -> benchmark (args -> JSON-able dict); the platform registers its own (services/commands.py)
+BENCHMARKS: dict[str, Callable[[argparse.Namespace], dict]] = {
+    "engine": _bench_engine,
+    "search": _bench_search,
+    "accuracy": _bench_accuracy,
+    "memory": _bench_memory,
+    "llm": _bench_llm,
+}
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    print(json.dumps(BENCHMARKS[args.what](args), indent=None if args.json else 1))
     return 0
+
+
+def _register_plugins(sub: argparse._SubParsersAction) -> None:
+    """Commands and benchmarks other packages add (entry points ``mephisto_sed.commands``: the
+    platform's ``up``, ``submit``, ``bench platform`` and ``bench chaos``). The core imports none
+    of them by name."""
+    from importlib.metadata import entry_points
+
+    for ep in entry_points(group="mephisto_sed.commands"):
+        ep.load()(sub, BENCHMARKS)
+
+
+def add_agent_args(a: argparse.ArgumentParser) -> None:
+    """The catalogue, search-space, budget and LLM options of fit, submit and selfplay."""
+    a.add_argument("catalog", nargs="?", help="observation table (default: the embedded example)")
+    a.add_argument(
+        "--config",
+        help="reference pcigale.ini: its value lists are the search space (default: a broad built-in universe)",
+    )
+    a.add_argument(
+        "--knowledge",
+        help="knowledge base folder (default: $MEPHISTO_KNOWLEDGE or "
+        "~/.local/share/mephisto-sed/knowledge; QDRANT_URL selects a server)",
+    )
+    a.add_argument("--flux-unit", default="mJy", choices=[*FLUX_UNITS, "ABmag"])
+    a.add_argument("--preset", choices=list(PRESETS))
+    a.add_argument("--skip-unknown-bands", action="store_true")
+    a.add_argument("--limit", type=int, help="only the first N sources")
+    a.add_argument("--max-models", type=int, default=200_000, help="model budget of the search per source")
+    a.add_argument(
+        "--llm",
+        help="LLM proposer: triton://host:8001/ensemble or openai://host:8000/v1?model=NAME "
+        "(default: the built-in expert policy, which is also the fallback)",
+    )
+    a.add_argument("--llm-large", help="the model to escalate to when proposals stall (e.g. the 70B)")
+    a.add_argument(
+        "--llm-critique",
+        action="store_true",
+        help="with --llm: the LLM also critiques each best fit (results) and words learned rules (knowledge)",
+    )
+    a.add_argument("--max-tokens", type=int, default=10_000, help="LLM token budget per source")
+    a.add_argument("--usd-per-m-prompt", type=float, default=0.0, help="cost model: $ per 1M prompt tokens")
+    a.add_argument("--usd-per-m-completion", type=float, default=0.0, help="$ per 1M completion tokens")
+    a.add_argument("--usd-per-gpu-second", type=float, default=0.0, help="$ per second of LLM latency")
+    a.add_argument("-q", "--quiet", action="store_true")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -468,38 +453,7 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--force", action="store_true", help="overwrite an existing file")
     i.set_defaults(func=cmd_init)
 
-    def agent_args(a: argparse.ArgumentParser) -> None:
-        a.add_argument("catalog", nargs="?", help="observation table (default: the embedded example)")
-        a.add_argument(
-            "--config",
-            help="reference pcigale.ini: its value lists are the search space (default: a broad built-in universe)",
-        )
-        a.add_argument(
-            "--knowledge",
-            help="knowledge base folder (default: $MEPHISTO_KNOWLEDGE or "
-            "~/.local/share/mephisto-sed/knowledge; QDRANT_URL selects a server)",
-        )
-        a.add_argument("--flux-unit", default="mJy", choices=[*FLUX_UNITS, "ABmag"])
-        a.add_argument("--preset", choices=list(PRESETS))
-        a.add_argument("--skip-unknown-bands", action="store_true")
-        a.add_argument("--limit", type=int, help="only the first N sources")
-        a.add_argument("--max-models", type=int, default=200_000, help="model budget of the search per source")
-        a.add_argument(
-            "--llm",
-            help="LLM proposer: triton://host:8001/ensemble or openai://host:8000/v1?model=NAME "
-            "(default: the built-in expert policy, which is also the fallback)",
-        )
-        a.add_argument("--llm-large", help="the model to escalate to when proposals stall (e.g. the 70B)")
-        a.add_argument(
-            "--llm-critique",
-            action="store_true",
-            help="with --llm: the LLM also critiques each best fit (results) and words learned rules (knowledge)",
-        )
-        a.add_argument("--max-tokens", type=int, default=10_000, help="LLM token budget per source")
-        a.add_argument("--usd-per-m-prompt", type=float, default=0.0, help="cost model: $ per 1M prompt tokens")
-        a.add_argument("--usd-per-m-completion", type=float, default=0.0, help="$ per 1M completion tokens")
-        a.add_argument("--usd-per-gpu-second", type=float, default=0.0, help="$ per second of LLM latency")
-        a.add_argument("-q", "--quiet", action="store_true")
+    agent_args = add_agent_args
 
     fa = sub.add_parser("fit", help="agent fit: a tree search over configurations per source")
     agent_args(fa)
@@ -518,37 +472,6 @@ def build_parser() -> argparse.ArgumentParser:
     fa.add_argument("--no-plots", action="store_true")
     fa.set_defaults(func=cmd_fit)
 
-    up = sub.add_parser("up", help="start the platform here: nats-server, the four services and the gateway")
-    up.add_argument("--port", type=int, default=50051, help="gateway gRPC port")
-    up.add_argument(
-        "--nats-port", type=int, default=0, help="embedded nats-server port (0 = free); NATS_URL = use yours"
-    )
-    up.add_argument("--executors", type=int, default=1, help="executor replicas")
-    up.add_argument(
-        "--token", help="gateway bearer token (default: $MEPHISTO_TOKENS, else a random one kept in DATA_DIR/token)"
-    )
-    up.add_argument("--data-dir", default=PLATFORM_DATA_DIR, help="NATS store, credentials (mode 0600), logs")
-    up.add_argument("--knowledge", help=f"knowledge folder (default: $MEPHISTO_KNOWLEDGE or {DEFAULT_KNOWLEDGE})")
-    up.set_defaults(func=cmd_up)
-
-    sm = sub.add_parser("submit", help="submit a catalogue to a running gateway and write the fit outputs")
-    agent_args(sm)
-    sm.add_argument("--gateway", default="127.0.0.1:50051", help="HOST:PORT")
-    sm.add_argument("--token", help="bearer token (visible in ps: prefer $MEPHISTO_TOKEN or --token-file)")
-    sm.add_argument(
-        "--token-file", default=f"{PLATFORM_DATA_DIR}/token", help="file holding the token (default: the one `up` made)"
-    )
-    sm.add_argument("--ca", help="CA certificate (PEM) when the gateway uses TLS")
-    sm.add_argument("--watch", action="store_true", help="stream each job's steps")
-    sm.add_argument("--out", default="out-platform")
-    sm.add_argument("--max-steps", type=int, default=80)
-    sm.add_argument("--max-seconds", type=float, default=300.0)
-    sm.add_argument("--seed", type=int, default=0)
-    sm.add_argument("--idempotency-key", help="makes a retried submission return the same jobs")
-    sm.add_argument("--timeout", type=float, default=24 * 3600.0, help="give up waiting after this many seconds")
-    sm.add_argument("--no-plots", action="store_true")
-    sm.set_defaults(func=cmd_submit)
-
     sp = sub.add_parser("selfplay", help="grow the knowledge base by searching a training catalogue")
     agent_args(sp)
     sp.set_defaults(func=cmd_selfplay)
@@ -561,8 +484,9 @@ def build_parser() -> argparse.ArgumentParser:
     kn.add_argument("--limit", type=int, default=30)
     kn.set_defaults(func=cmd_knowledge)
 
+    _register_plugins(sub)  # the platform's up and submit, and its benchmarks
     b = sub.add_parser("bench", help="benchmarks printing JSON")
-    b.add_argument("what", choices=["engine", "search", "accuracy", "platform", "llm", "memory", "chaos"])
+    b.add_argument("what", choices=sorted(BENCHMARKS))
     b.add_argument("--seed", type=int, default=0, help="chaos: which processes die when")
     b.add_argument("--n-small", type=int, default=1_000, help="memory: sources in the small catalogue")
     b.add_argument("--n-large", type=int, default=100_000, help="memory: sources in the large catalogue")

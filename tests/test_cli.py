@@ -181,12 +181,13 @@ def test_duplicated_ids_and_broken_fluxes_are_refused_by_row(tmp_path, capsys):
 
 
 def test_what_a_newcomer_tripped_on(tmp_path, capsys):
-    """--help without the heavy stack (no plotting, servers or knowledge store imported), init
+    """--help without the heavy stack (no plotting, servers or knowledge store imported; the
+    platform's commands come from its light services.commands), init
     refusing to overwrite an edited pcigale.ini, knowledge list with column headers."""
-    heavy = {"matplotlib", "qdrant_client", "grpc", "nats", "services", "gateway", "scipy", "bagpipes"}
+    heavy = {"matplotlib", "qdrant_client", "grpc", "nats", "gateway", "scipy", "bagpipes", "services.platform"}
     probe = (
         "import sys; import mephisto_sed.cli as c; c.build_parser().format_help(); "
-        f"print(sorted({{m.split('.')[0] for m in sys.modules}} & set({sorted(heavy)!r})))"
+        f"print(sorted({{p for m in sys.modules for p in (m, m.split('.')[0])}} & set({sorted(heavy)!r})))"
     )
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
