@@ -649,3 +649,28 @@ def test_knowledge_import_checks_every_record_first_and_reads_skip_broken_ones(t
     assert [r.text for r in kb.all()] == ["IR excess"]
     assert [r.text for r, _ in kb.search([0.1] * 12, limit=5)] == ["IR excess"]
     kb.close()
+
+
+def test_knowledge_that_cannot_be_asked_is_recorded_in_the_trace_never_silent():
+    from mephisto_sed.agents.search import KnowledgeUnavailable
+
+    src = _mock(BASE, BROAD_BANDS, seed=31)[0]
+
+    def no_distiller(_evaluation):
+        raise KnowledgeUnavailable("no distiller answered within 2 s")
+
+    def run(hints):
+        space = _space()
+        tree = SearchTree(src, space, ExpertPolicy(), Budget(max_models=8_000, max_steps=4), hints)
+        step = tree.begin()
+        while step is not None:
+            step = step_from_dict(json.loads(json.dumps(step_to_dict(step))))  # as a worker would get it
+            ex = execute(space, step.state, tree.source)
+            tree.record(step, ex, evaluate(ex, tree.source, space))
+            step = tree.next()
+        return tree.result()
+
+    blind = run(no_distiller)
+    marked = [e for e in blind.trace if e.get("knowledge")]
+    assert marked and all(e["knowledge"] == "unavailable: no distiller answered within 2 s" for e in marked)
+    assert not any("knowledge" in e for e in run(lambda _e: []).trace)

@@ -147,6 +147,11 @@ def json_default(o: Any) -> Any:
     return str(o)
 
 
+class KnowledgeUnavailable(RuntimeError):
+    """Raised by a tree's ``hints`` when the knowledge could not be asked (no distiller answered):
+    the step goes on without it and its trace entry says so."""
+
+
 @dataclass
 class Step:
     """The next configuration to run: a child of node ``parent`` made by ``action``."""
@@ -155,6 +160,7 @@ class Step:
     parent: int | None
     action: Action | None
     state: State
+    knowledge: str = ""  # why no knowledge ranked this step's proposals when it was asked for ("" = it did)
 
 
 class SearchTree:
@@ -255,6 +261,8 @@ class SearchTree:
             "signature": (parent.evaluation.signature() if parent else evaluation.signature()).round(4).tolist(),
             "seconds": round(self.elapsed, 3),
         }
+        if step.knowledge:
+            entry["knowledge"] = step.knowledge
         self.trace.append(entry)
         self.history.append({"action": entry["action"], "gain": gain})
         if len(self.nodes) > 1:
@@ -323,8 +331,12 @@ class SearchTree:
     def _first_new_step(self, node: Node) -> Step | None:
         """The node's next proposal that is valid and not tried yet, as the pending step."""
         budget = self.budget
+        missing = ""
         if node.proposals is None:
-            hints = self.hints(node.evaluation) if self.hints is not None else []
+            try:
+                hints = self.hints(node.evaluation) if self.hints is not None else []
+            except KnowledgeUnavailable as exc:  # searched without it, and the trace says so
+                hints, missing = [], f"unavailable: {exc}"
             ctx = ProposalContext(
                 self.space,
                 self.source,
@@ -349,7 +361,7 @@ class SearchTree:
                 continue
             if self.tried(new):
                 continue
-            self.pending = Step(len(self.trace), node.id, action, new)
+            self.pending = Step(len(self.trace), node.id, action, new, missing)
             return self.pending
         return None
 
@@ -657,13 +669,13 @@ def step_to_dict(step: Step) -> dict[str, Any]:
         "parent": step.parent,
         "action": action_to_dict(step.action) if step.action else None,
         "state": state_to_dict(step.state),
+        **({"knowledge": step.knowledge} if step.knowledge else {}),
     }
 
 
 def step_from_dict(d: dict[str, Any]) -> Step:
-    return Step(
-        d["index"], d["parent"], action_from_dict(d["action"]) if d["action"] else None, state_from_dict(d["state"])
-    )
+    action = action_from_dict(d["action"]) if d["action"] else None
+    return Step(d["index"], d["parent"], action, state_from_dict(d["state"]), d.get("knowledge", ""))
 
 
 def node_to_dict(n: Node) -> dict[str, Any]:

@@ -22,7 +22,7 @@ from nats.js.errors import KeyWrongLastSequenceError
 from mephisto_sed.agents.actions import ActionError
 from mephisto_sed.agents.evaluate import Evaluation
 from mephisto_sed.agents.policy import ExpertPolicy, KnowledgeHint, Outcomes, ProposalContext
-from mephisto_sed.agents.search import Budget, SearchTree, Step, action_to_dict
+from mephisto_sed.agents.search import Budget, KnowledgeUnavailable, SearchTree, Step, action_to_dict
 from mephisto_sed.api.v1 import mephisto_pb2 as pb
 from mephisto_sed.api.v1 import mephisto_pb2_grpc as pb_grpc
 
@@ -78,9 +78,9 @@ class Proposer(pb_grpc.ProposerServicer):
         req = pb.SearchKnowledgeRequest(signature=[float(x) for x in evaluation.signature()], limit=12)
         try:
             reply = await self.bus.nc.request(RPC_KNOWLEDGE, req.SerializeToString(), timeout=HINTS_TIMEOUT)
-        except Exception as exc:  # noqa: BLE001 - no distiller up: search without knowledge
+        except Exception as exc:  # noqa: BLE001 - no distiller up: the step goes on without, and says so
             log.info("no knowledge hints (%s)", exc)
-            return []
+            raise KnowledgeUnavailable(f"no distiller answered within {HINTS_TIMEOUT:g} s") from None
         out = parse(pb.SearchKnowledgeReply, reply.data)
         return [
             KnowledgeHint(
@@ -104,8 +104,10 @@ class Proposer(pb_grpc.ProposerServicer):
         fut = asyncio.run_coroutine_threadsafe(self._hints(evaluation), self.loop)
         try:
             return fut.result(timeout=HINTS_TIMEOUT + 1)
-        except Exception:  # noqa: BLE001 - no answer in time: the step goes on without knowledge
-            return []
+        except KnowledgeUnavailable:
+            raise
+        except Exception as exc:  # noqa: BLE001 - no answer in time: the step goes on without, and says so
+            raise KnowledgeUnavailable(f"{type(exc).__name__} asking the distillers") from None
 
     # -- the handler ---------------------------------------------------------------------------
     async def advance(self, req: pb.AdvanceRequest) -> pb.AdvanceReply:
