@@ -31,11 +31,11 @@ from .photometry import (
     line_matrix,
     window_column,
 )
-from .physics import sfh as sfh_lib
 from .physics.agn import agn_components
 from .physics.attenuation import line_law, starburst_curve
 from .physics.dust_emission import dl_template
 from .physics.grids import METALLICITIES, NEB_LOGU, age_bin_edges, store
+from .sed_modules import SFH_MODELS
 
 L_SUN_W = 3.826e26
 SFH_CHUNK = 20_000  # SFHs per chunk: bounds memory whatever the grid size
@@ -151,16 +151,18 @@ class ModelGrid:
     # -- SFH ------------------------------------------------------------------------------
     def _build_sfh_table(self) -> None:
         p = self.config.params[self.sfh_module]
-        if self.sfh_module == "sfhdelayed":
-            names = ("tau_main", "age_main", "tau_burst", "age_burst", "f_burst")
-        else:
-            names = ("tau_main", "age", "tau_burst", "burst_age", "f_burst")
+        self.sfh_model = SFH_MODELS[self.sfh_module]
+        names = self.sfh_model.table
+        amplitude, *shape = self.sfh_model.burst or (None,)
         rows = []
         for vals in itertools.product(*(p[k] for k in names)):
             d = dict(zip(names, vals))
-            if d["f_burst"] == 0 and (d["tau_burst"], d[names[3]]) != (p["tau_burst"][0], p[names[3]][0]):
+            if amplitude and d[amplitude] == 0 and any(d[k] != p[k][0] for k in shape):
                 continue  # without a burst its shape changes nothing: one copy, where CIGALE computes them all
-            rows.append(vals)
+            if self.sfh_model.valid(d):
+                rows.append(vals)
+        if not rows:
+            raise ConfigError(f"{self.sfh_module}: no combination of its values is a valid history")
         arr = np.array(rows, dtype=float)
         self.sfh_names = names
         self.sfh_table = {k: arr[:, i] for i, k in enumerate(names)}
@@ -169,7 +171,7 @@ class ModelGrid:
         self._sfh_cache = None
         if arr.shape[0] * self.ages_yr.size <= SFH_CACHE_LIMIT:
             self._sfh_cache = self._sfh_mass(everything)
-        self.sfh_total_age = self.sfh_table[names[1]]  # Myr since the onset of star formation
+        self.sfh_total_age = self.sfh_table[self.sfh_model.age]  # Myr since the onset of star formation
 
     def n_models(self, redshift: float) -> int:
         n_sfh = int(np.sum(self._sfh_ok(redshift)))
@@ -357,11 +359,8 @@ class ModelGrid:
             else:
                 yield (idx, *self._sfh_mass(idx))
 
-    def _sfh_function(self):
-        return sfh_lib.sfhdelayed if self.sfh_module == "sfhdelayed" else sfh_lib.sfh2exp
-
     def _sfh_mass(self, idx: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-        return self._sfh_function()(*(self.sfh_table[k][idx] for k in self.sfh_names), self.age_edges_myr)
+        return self.sfh_model.mass(*(self.sfh_table[k][idx] for k in self.sfh_names), self.age_edges_myr)
 
     def _finish_blocks(
         self,
@@ -439,7 +438,7 @@ class ModelGrid:
         st = self.store
         wave, dwave = st.wave, st.dwave
         sp = model[self.sfh_module]
-        w, info = self._sfh_function()(*([sp[k]] for k in self.sfh_names), self.age_edges_myr)
+        w, info = self.sfh_model.mass(*([sp[k]] for k in self.sfh_names), self.age_edges_myr)
         w = w[0]
         ssp_mod = model[self.config.module_of("ssp")]
         iz = int(np.argmin(np.abs(METALLICITIES - ssp_mod["metallicity"])))

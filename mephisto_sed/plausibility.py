@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from .photometry import age_of_universe_myr
+from .sed_modules import SFH_MODELS
 
 __all__ = ["implausibilities", "estimate_warnings", "MAX_SSFR_PER_YR", "BURST_SFR_RATIO"]
 
@@ -44,8 +45,7 @@ def implausibilities(values: dict[str, float], best_model: dict[str, dict[str, A
             out.append(
                 f"sSFR over 10 Myr {sfr10 / mass:.1e}/yr exceeds {MAX_SSFR_PER_YR:g}/yr (mass doubling in <10 Myr)"
             )
-    sfh = best_model.get("sfhdelayed") or best_model.get("sfh2exp") or {}
-    age = sfh.get("age_main", sfh.get("age"))
+    age = next((best_model[m].get(model.age) for m, model in SFH_MODELS.items() if m in best_model), None)
     if age is not None and age > age_of_universe_myr(z):
         out.append(f"age {age:.0f} Myr exceeds the age of the Universe at z={z:.2f}")
     return out

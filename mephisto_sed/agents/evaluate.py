@@ -12,6 +12,7 @@ import numpy as np
 from ..filters import get_filter
 from ..fitting import bayes_values, fit_sigma
 from ..plausibility import implausibilities
+from ..sed_modules import SFH_MODELS
 from .execute import Execution, Source
 from .space import SearchSpace
 
@@ -223,7 +224,7 @@ def _lyman_continuum(source: Source, residuals: np.ndarray) -> list[dict[str, fl
 
 def _no_burst(best_model: dict[str, dict[str, Any]]) -> bool:
     """Whether the best model has no burst (its shape parameters are then moot)."""
-    return any(best_model.get(m, {}).get("f_burst", 1.0) == 0.0 for m in ("sfhdelayed", "sfh2exp"))
+    return any(best_model.get(m, {}).get(model.burst[0], 1.0) == 0.0 for m, model in SFH_MODELS.items() if model.burst)
 
 
 def _limits(execution: Execution, space: SearchSpace) -> list[dict[str, Any]]:

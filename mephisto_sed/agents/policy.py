@@ -11,6 +11,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from ..photometry import age_of_universe_myr
+from ..sed_modules import SFH_MODELS
 from .actions import Action
 from .evaluate import Evaluation
 from .execute import Source
@@ -321,8 +322,8 @@ class _Names:
     def of(cls, st: State) -> _Names:
         att = next((m for m in st.modules if m in ("dustatt_modified_starburst", "dustatt_calzleit")), None)
         ebv = {"dustatt_modified_starburst": "E_BV_lines", "dustatt_calzleit": "E_BVs_young"}.get(att or "")
-        sfh = next((m for m in st.modules if m in ("sfhdelayed", "sfh2exp")), None)
-        return cls(att, ebv, sfh, "age_main" if sfh == "sfhdelayed" else "age")
+        sfh = next((m for m in st.modules if m in SFH_MODELS), None)  # the SFH modules of sed_modules
+        return cls(att, ebv, sfh, SFH_MODELS[sfh].age if sfh else "age")
 
 
 def _c(priority: float, rule: str, why: str, **kw: Any) -> Candidate:

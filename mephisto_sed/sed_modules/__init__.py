@@ -8,43 +8,22 @@ the engine's grids support; ``validate`` turns user values into typed lists or r
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["ConfigError", "MAX_VALUES", "ModuleSpec", "Param", "MODULES", "CATEGORY_ORDER", "validate_module"]
+from . import sfh2exp, sfhdelayed, sfhdelayedbq
+from .base import MAX_VALUES, ConfigError, ModuleSpec, Param, SFHModel
 
-
-MAX_VALUES = 64  # values per parameter: keeps every ladder the agents walk short (CIGALE grids use < 20)
-
-
-class ConfigError(ValueError):
-    """An invalid configuration: the message names the module and the parameter."""
-
-
-@dataclass(frozen=True)
-class Param:
-    name: str
-    description: str
-    default: Any
-    kind: type = float
-    bounds: tuple[float, float] | None = None
-    choices: tuple[Any, ...] | None = None
-    grid: bool = True  # may hold several values (a grid axis)
-
-
-@dataclass(frozen=True)
-class ModuleSpec:
-    name: str
-    category: str
-    description: str
-    params: tuple[Param, ...] = field(default_factory=tuple)
-    computes: bool = True  # False: accepted for compatibility, outputs not computed
-
-    def param(self, name: str) -> Param:
-        for p in self.params:
-            if p.name == name:
-                return p
-        raise KeyError(name)
+__all__ = [
+    "CATEGORY_ORDER",
+    "ConfigError",
+    "MAX_VALUES",
+    "MODULES",
+    "ModuleSpec",
+    "Param",
+    "SFH_MODELS",
+    "SFHModel",
+    "validate_module",
+]
 
 
 CATEGORY_ORDER = (
@@ -69,34 +48,9 @@ _BUMP = (
 MODULES: dict[str, ModuleSpec] = {
     m.name: m
     for m in (
-        ModuleSpec(
-            "sfhdelayed",
-            "sfh",
-            "Delayed SFH, SFR ∝ t exp(-t/tau_main), with an optional exponential late burst.",
-            (
-                Param("tau_main", "e-folding time of the main population in Myr.", 2000.0, bounds=(1, 1e5)),
-                Param("age_main", "Age of the main population in Myr.", 5000.0, bounds=(1, 14000)),
-                Param("tau_burst", "e-folding time of the late burst in Myr.", 50.0, bounds=(1, 1e5)),
-                Param("age_burst", "Age of the late burst in Myr.", 20.0, bounds=(1, 14000)),
-                Param("f_burst", "Mass fraction of the late burst population.", 0.0, bounds=(0, 0.99)),
-                Param("sfr_A", "SFR multiplier when normalise is False.", 1.0, bounds=(0, 1e6)),
-                Param("normalise", "Normalise the SFH to one solar mass formed.", True, kind=bool, grid=False),
-            ),
-        ),
-        ModuleSpec(
-            "sfh2exp",
-            "sfh",
-            "Double decreasing exponential SFH: a main population and a late burst.",
-            (
-                Param("tau_main", "e-folding time of the main population in Myr.", 6000.0, bounds=(1, 1e5)),
-                Param("tau_burst", "e-folding time of the late burst in Myr.", 50.0, bounds=(1, 1e5)),
-                Param("f_burst", "Mass fraction of the late burst population.", 0.01, bounds=(0, 0.99)),
-                Param("burst_age", "Age of the late burst in Myr.", 20.0, bounds=(1, 14000)),
-                Param("age", "Age of the main population in Myr.", 5000.0, bounds=(1, 14000)),
-                Param("sfr_0", "SFR at t=0 when normalise is False.", 1.0, bounds=(0, 1e6)),
-                Param("normalise", "Normalise the SFH to one solar mass formed.", True, kind=bool, grid=False),
-            ),
-        ),
+        sfhdelayed.SPEC,
+        sfh2exp.SPEC,
+        sfhdelayedbq.SPEC,
         ModuleSpec(
             "bc03",
             "ssp",
@@ -219,6 +173,10 @@ MODULES: dict[str, ModuleSpec] = {
         ),
     )
 }
+
+
+# star formation histories: how each enters the model grid (declared in its own file)
+SFH_MODELS: dict[str, SFHModel] = {m.SPEC.name: m.MODEL for m in (sfhdelayed, sfh2exp, sfhdelayedbq)}
 
 
 def _coerce(module: str, p: Param, raw: Any) -> Any:

@@ -1,0 +1,61 @@
+"""The building blocks of a module's declaration: its parameters (:class:`Param`), the module
+(:class:`ModuleSpec`) and, for a star formation history, how it enters the model grid
+(:class:`SFHModel`). Each module declares itself in its own file of this package."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+MAX_VALUES = 64  # values per parameter: keeps every ladder the agents walk short (CIGALE grids use < 20)
+
+
+class ConfigError(ValueError):
+    """An invalid configuration: the message names the module and the parameter."""
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    description: str
+    default: Any
+    kind: type = float
+    bounds: tuple[float, float] | None = None
+    choices: tuple[Any, ...] | None = None
+    grid: bool = True  # may hold several values (a grid axis)
+
+
+@dataclass(frozen=True)
+class ModuleSpec:
+    name: str
+    category: str
+    description: str
+    params: tuple[Param, ...] = field(default_factory=tuple)
+    computes: bool = True  # False: accepted for compatibility, outputs not computed
+
+    def param(self, name: str) -> Param:
+        for p in self.params:
+            if p.name == name:
+                return p
+        raise KeyError(name)
+
+
+SFHMass = Callable[..., tuple[np.ndarray, dict[str, np.ndarray]]]
+
+
+@dataclass(frozen=True)
+class SFHModel:
+    """How a star formation history enters the grid. ``mass(*table values, age-bin edges in Myr)``
+    returns the mass formed per stellar-age bin for one solar mass formed (rows: SFHs) and its
+    SFRs (``sfr``, ``sfr10Myrs``, ``sfr100Myrs``, M☉/yr per M☉ formed)."""
+
+    table: tuple[str, ...]  # the parameters that make one history, in the order ``mass`` takes them
+    age: str  # the one among them that is the time since the onset of star formation (Myr)
+    mass: SFHMass
+    # (amplitude, shape...): with a zero amplitude the shape parameters change nothing, so the
+    # grid keeps one copy of those histories (CIGALE computes them all)
+    burst: tuple[str, ...] = ()
+    valid: Callable[[dict[str, float]], bool] = lambda _row: True  # histories that are not models
