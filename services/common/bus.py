@@ -152,13 +152,23 @@ class Bus:
 async def ensure_topology(js: JetStreamContext, replicas: int = 1) -> None:
     """Create the streams and buckets when missing (idempotent; file storage survives restarts).
     ``replicas``: copies of each on a clustered JetStream (3 on Kubernetes)."""
-    common = {"storage": StorageType.FILE, "num_replicas": replicas}
-    work_queue = {"retention": RetentionPolicy.WORK_QUEUE, "duplicate_window": 300.0}
+
+    def stream(name: str, subject: str, work_queue: bool = False, max_age: float | None = None) -> StreamConfig:
+        return StreamConfig(
+            name=name,
+            subjects=[f"{subject}.>"],
+            storage=StorageType.FILE,
+            num_replicas=replicas,
+            retention=RetentionPolicy.WORK_QUEUE if work_queue else None,
+            duplicate_window=300.0 if work_queue else 0,
+            max_age=max_age,
+        )
+
     streams = [
-        StreamConfig(name=STREAM_WORK, subjects=[f"{WORK}.>"], **work_queue, **common),
-        StreamConfig(name=STREAM_EVENTS, subjects=[f"{EVENTS}.>"], max_age=7 * 86400.0, **common),
-        StreamConfig(name=STREAM_DLQ, subjects=[f"{DLQ}.>"], max_age=30 * 86400.0, **common),
-        StreamConfig(name=STREAM_ALERTS, subjects=[f"{ALERTS}.>"], **work_queue, **common),
+        stream(STREAM_WORK, WORK, work_queue=True),
+        stream(STREAM_EVENTS, EVENTS, max_age=7 * 86400.0),
+        stream(STREAM_DLQ, DLQ, max_age=30 * 86400.0),
+        stream(STREAM_ALERTS, ALERTS, work_queue=True),
     ]
     for cfg in streams:
         try:

@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 class Distiller(pb_grpc.DistillerServicer):
     service_names = [pb.DESCRIPTOR.services_by_name["Distiller"].full_name]
 
-    def __init__(self, bus: Bus | None, settings: Settings | None = None, kb: KnowledgeBase | None = None):
+    def __init__(self, bus: Bus, settings: Settings | None = None, kb: KnowledgeBase | None = None):
         self.bus = bus
         self.spaces = Spaces(bus)
         self.kb = kb or KnowledgeBase(settings.knowledge_path if settings else None)
@@ -46,7 +46,7 @@ class Distiller(pb_grpc.DistillerServicer):
             from mephisto_sed.llm import backend_from_url
 
             self.words = backend_from_url(url)
-        self.sub = None
+        self.sub: Any = None
 
     async def start(self) -> None:
         self.sub = await self.bus.nc.subscribe(RPC_KNOWLEDGE, queue="distillers", cb=self._on_request)

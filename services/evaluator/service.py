@@ -23,7 +23,7 @@ from ..common.settings import Settings
 class Evaluator(pb_grpc.EvaluatorServicer):
     service_names = [pb.DESCRIPTOR.services_by_name["Evaluator"].full_name]
 
-    def __init__(self, bus: Bus | None, settings: Settings | None = None):
+    def __init__(self, bus: Bus, settings: Settings | None = None):
         self.bus = bus
         self.spaces = Spaces(bus)
 

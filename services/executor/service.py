@@ -28,7 +28,7 @@ MAX_MODELS = int(os.environ.get("MEPHISTO_MAX_MODELS_PER_EXECUTE", 1_000_000))
 class Executor(pb_grpc.ExecutorServicer):
     service_names = [pb.DESCRIPTOR.services_by_name["Executor"].full_name]
 
-    def __init__(self, bus: Bus | None, settings: Settings | None = None):
+    def __init__(self, bus: Bus, settings: Settings | None = None):
         self.bus = bus
         self.spaces = Spaces(bus)
 

@@ -55,13 +55,13 @@ def make_policy() -> Any:
 class Proposer(pb_grpc.ProposerServicer):
     service_names = [pb.DESCRIPTOR.services_by_name["Proposer"].full_name]
 
-    def __init__(self, bus: Bus | None, settings: Settings | None = None):
+    def __init__(self, bus: Bus, settings: Settings | None = None):
         self.bus = bus
         self.spaces = Spaces(bus)
         self.policy = make_policy()
         self.use_knowledge = settings.use_knowledge if settings else False
         self.loop: asyncio.AbstractEventLoop | None = None
-        self.trees = TreeStore(bus) if bus is not None else None
+        self.trees = TreeStore(bus)
         self.specs: OrderedDict[str, pb.JobSpec] = OrderedDict()  # immutable once written: cache them
 
     async def _spec(self, job_id: str) -> pb.JobSpec:
