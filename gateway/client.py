@@ -9,7 +9,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, cast
 
 import grpc
 import numpy as np
@@ -17,7 +17,7 @@ from tqdm.auto import tqdm
 
 from mephisto_sed.agents.agentfit import AgentResults, rows_table, write_agent_results
 from mephisto_sed.agents.execute import Source
-from mephisto_sed.agents.search import execution_from_dict, state_from_dict
+from mephisto_sed.agents.search import SearchResult, execution_from_dict, state_from_dict
 from mephisto_sed.agents.space import SearchSpace
 from mephisto_sed.api.v1 import mephisto_pb2 as pb
 from mephisto_sed.api.v1 import mephisto_pb2_grpc as pb_grpc
@@ -198,7 +198,8 @@ def to_agent_results(sub: Submitted, catalog: Catalog, space: SearchSpace) -> Ag
             }
         )
     table = rows_table(rows) if rows else rows_table([{"id": ""}])[:0]
-    return AgentResults(table, searches, space)
+    # the searches are stand-ins carrying what write_agent_results reads of a SearchResult
+    return AgentResults(table, cast(list[SearchResult], searches), space)
 
 
 def write_outputs(sub: Submitted, catalog: Catalog, space: SearchSpace, out: str | Path, plots: bool = True) -> Path:

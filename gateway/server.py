@@ -35,7 +35,7 @@ from services.common.bus import (
     Bus,
     PermanentError,
 )
-from services.common.grpc_server import server_span
+from services.common.grpc_server import abort, server_span
 from services.common.guard import BUS_UNAVAILABLE
 from services.common.jobs import Spaces, event, get_job, parse, publish_event, update_job
 from services.common.settings import Settings
@@ -152,7 +152,7 @@ class Gateway(pb_grpc.GatewayServicer):
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "job_id: empty or not a job id")
         job = await get_job(self.bus, job_id)
         if job is None:
-            await context.abort(grpc.StatusCode.NOT_FOUND, f"job_id {job_id!r}: no such job")
+            await abort(context, grpc.StatusCode.NOT_FOUND, f"job_id {job_id!r}: no such job")
         return job
 
     async def WatchJob(self, request: pb.WatchJobRequest, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
@@ -163,9 +163,9 @@ class Gateway(pb_grpc.GatewayServicer):
                 try:
                     msg = await sub.next_msg(timeout=5.0)
                 except TimeoutError:  # quiet job (nats' timeout is one): check it has not ended without an event
-                    job = await get_job(self.bus, request.job_id)
-                    if job is not None and job.status == pb.JOB_STATUS_FAILED:
-                        yield event(job.job_id, job.source_id, "failed", message=job.error)
+                    latest = await get_job(self.bus, request.job_id)
+                    if latest is not None and latest.status == pb.JOB_STATUS_FAILED:
+                        yield event(latest.job_id, latest.source_id, "failed", message=latest.error)
                         return
                     continue
                 ev = parse(pb.ProgressEvent, msg.data)
@@ -190,7 +190,7 @@ class Gateway(pb_grpc.GatewayServicer):
             for i, job_id in enumerate(request.job_ids):
                 job = await get_job(self.bus, job_id)
                 if job is None:
-                    await context.abort(grpc.StatusCode.NOT_FOUND, f"job_ids[{i}]: no job {job_id!r}")
+                    await abort(context, grpc.StatusCode.NOT_FOUND, f"job_ids[{i}]: no job {job_id!r}")
                 if job.status != pb.JOB_STATUS_DONE:
                     out.pending.append(job)
                     continue
@@ -265,7 +265,7 @@ class Gateway(pb_grpc.GatewayServicer):
         role = str(adv.get("consumer", "unknown")).removeprefix("mephisto-")
         deliveries = adv.get("deliveries", "?")
         reason = f"delivered {deliveries} times without an ack (workers crashed or hung)"
-        await self.bus.dead_letter(role, raw.subject, raw.data, raw.headers, deliveries, reason)
+        await self.bus.dead_letter(role, raw.subject or "", raw.data or b"", raw.headers, deliveries, reason)
         with contextlib.suppress(Exception):
             await self.bus.js.delete_msg(stream, seq)
 

@@ -158,7 +158,7 @@ def _bagpipes_worker(n_models: int = 200) -> dict[str, Any]:
     bands = cosmos_bands()
     with tempfile.TemporaryDirectory() as tmp:
         filt = _write_filters(bands, Path(tmp))
-        comp = {
+        comp: dict[str, Any] = {
             "redshift": 2.75,
             "delayed": {"age": 1.0, "tau": 0.5, "massformed": 10.0, "metallicity": 1.0},
             "nebular": {"logU": -2.0},

@@ -81,6 +81,13 @@ class Configuration:
                 return m
         return None
 
+    def required(self, category: str) -> str:
+        """The module of a category every configuration has (sfh, ssp, redshifting; see check)."""
+        module = self.module_of(category)
+        if module is None:
+            raise ConfigError(f"sed_modules lacks a {category} module")
+        return module
+
     @property
     def n_models(self) -> int:
         """Models per redshift (the product of every parameter list's length)."""
@@ -99,7 +106,7 @@ class Configuration:
 
     def with_values(self, module: str, **values: Any) -> Configuration:
         """A copy with some parameter lists replaced (validated)."""
-        raw = {m: {k: list(v) for k, v in self.params[m].items()} for m in self.modules}
+        raw: dict[str, dict[str, Any]] = {m: {k: list(v) for k, v in self.params[m].items()} for m in self.modules}
         raw[module].update({k: v if isinstance(v, (list, tuple)) else [v] for k, v in values.items()})
         for m in self.modules:  # modules that compute nothing keep their raw parameters
             if not raw[m]:

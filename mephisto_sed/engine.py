@@ -106,10 +106,10 @@ class ModelGrid:
         self.store = store()
         self.ages_yr = self.store.ssp_ages
         self.age_edges_myr = age_bin_edges(self.ages_yr)
-        self.sfh_module = config.module_of("sfh")
+        self.sfh_module = config.required("sfh")
         self._build_sfh_table()
-        self.metallicities = config.params[config.module_of("ssp")]["metallicity"]
-        self.separation_ages = config.params[config.module_of("ssp")]["separation_age"]
+        self.metallicities = config.params[config.required("ssp")]["metallicity"]
+        self.separation_ages = config.params[config.required("ssp")]["separation_age"]
         self.neb_module = config.module_of("nebular")
         self.att_module = config.module_of("attenuation")
         self.dust_module = config.module_of("dust_emission")
@@ -254,7 +254,8 @@ class ModelGrid:
         lz = np.log10(METALLICITIES)
         iz = int(np.clip(np.searchsorted(lz, np.log10(zgas)) - 1, 0, lz.size - 2))
         fz = (np.log10(zgas) - lz[iz]) / (lz[iz + 1] - lz[iz])
-        cont, lines = 0.0, 0.0
+        cont: Any = 0.0  # becomes the weighted sum of the grids' arrays
+        lines: Any = 0.0
         for jz, wz in ((iz, 1 - fz), (iz + 1, fz)):
             for ju, wu in ((iu, 1 - fu), (iu + 1, fu)):
                 w = wz * wu
@@ -440,7 +441,7 @@ class ModelGrid:
         sp = model[self.sfh_module]
         w, info = self.sfh_model.mass(*([sp[k]] for k in self.sfh_names), self.age_edges_myr)
         w = w[0]
-        ssp_mod = model[self.config.module_of("ssp")]
+        ssp_mod = model[self.config.required("ssp")]
         iz = int(np.argmin(np.abs(METALLICITIES - ssp_mod["metallicity"])))
         ssp, live, q = st.stellar(iz)
         young = self.ages_yr < ssp_mod["separation_age"] * 1e6
@@ -450,8 +451,7 @@ class ModelGrid:
             else {}
         )
         t_y, t_o, t_nc, t_l, ebv_s, ebv_lines = self._attenuation(att, wave, st.line_wave)
-        neb_on = bool(self.neb_module) and model[self.neb_module].get("emission", True)
-        neb = model[self.neb_module] if neb_on else {}
+        neb = model[self.neb_module] if self.neb_module and model[self.neb_module].get("emission", True) else {}
         f_esc = neb.get("f_esc", 1.0)
         f_dust = neb.get("f_dust", 0.0)
         lyc_keep = np.where(self._lyc, f_esc, 1.0)

@@ -234,7 +234,8 @@ def _read_par(name: str, path: Path) -> FilterCurve:
     """A user's sedpy-style yanny file (``KFILTER_VALUES λ T`` rows) or a bare 2-column file."""
     rows = [line.split()[1:3] for line in path.read_text().splitlines() if line.startswith("KFILTER_VALUES")]
     if not rows:
-        return _clean(name, *np.loadtxt(path, usecols=(0, 1), comments="#").T, f"file:{path}")
+        table = np.loadtxt(path, usecols=(0, 1), comments="#", ndmin=2)
+        return _clean(name, table[:, 0], table[:, 1], f"file:{path}")
     data = np.array(rows, dtype=float)
     return _clean(name, data[:, 0], data[:, 1], f"file:{path}")
 

@@ -91,7 +91,7 @@ def fit_catalog(
     bands = fit_bands(catalog, config)
     idx = [catalog.bands.index(b) for b in bands]
     grid = ModelGrid(config, bands, cosmology=cosmology)
-    fixed_z = config.params[config.module_of("redshifting")]["redshift"][0]
+    fixed_z = config.params[config.required("redshifting")]["redshift"][0]
     zs = np.full(len(catalog), fixed_z) if fixed_z is not None else catalog.redshift
     model_z = np.round(zs, redshift_decimals)
     fits: list[SourceFit | None] = [None] * len(catalog) if keep_fits else []
@@ -163,9 +163,10 @@ class ResultColumns:
         self.filled[k] = True
         values: dict[str, Any] = {"id": fit.id, "redshift": fit.redshift, "model_redshift": fit.model_redshift}
         values.update(fit.row)
-        has_model = fit.best.fluxes is not None
+        model_fluxes = fit.best.fluxes
+        has_model = model_fluxes is not None
         for j, b in enumerate(self.bands):
-            values[f"best.{b}"] = float(fit.best.fluxes[j]) if has_model else np.nan
+            values[f"best.{b}"] = float(model_fluxes[j]) if model_fluxes is not None else np.nan
         residuals = fit.residuals if has_model else None
         for j, b in enumerate(self.bands):
             values[f"residual.{b}"] = float(residuals[j]) if residuals is not None else np.nan

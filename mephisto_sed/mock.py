@@ -54,12 +54,13 @@ def make_mock_catalog(
     rng = np.random.default_rng(seed)
     grid = ModelGrid(config, bands, cosmology=cosmology)
     pivots = np.array([get_filter(b).pivot_wavelength for b in bands])
-    rows, fluxes, errs = [], [], []
+    rows: list[dict[str, Any]] = []
+    fluxes: list[np.ndarray] = []
+    errs: list[np.ndarray] = []
     while len(rows) < n:
         z = round(float(rng.uniform(*z_range)), 2)
         model = draw_model(config, rng)
-        sfh = model[grid.sfh_module]
-        if sfh.get("age_main", sfh.get("age")) > age_of_universe_myr(z, cosmology):
+        if model[grid.sfh_module][grid.sfh_model.age] > age_of_universe_myr(z, cosmology):
             continue
         sed = grid.sed(model, z)
         log_m = float(rng.uniform(*log_mstar_range))

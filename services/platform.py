@@ -49,7 +49,7 @@ class NatsServer:
         and store folder are overridden); ``env``: variables it reads (users' passwords)."""
         self.config, self.env = (Path(config) if config else None), dict(env or {})
         self._tmp = None if store_dir else tempfile.TemporaryDirectory(prefix="mephisto-nats-")
-        self.store_dir = Path(store_dir or self._tmp.name)
+        self.store_dir = Path(store_dir) if store_dir else Path(self._tmp.name)  # type: ignore[union-attr]
         self.store_dir.mkdir(parents=True, exist_ok=True)
         self.port = port or free_port()
         self.log_file = Path(log_file) if log_file else self.store_dir / "nats-server.log"

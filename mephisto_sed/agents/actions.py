@@ -204,6 +204,13 @@ def _apply(space: SearchSpace, state: State, a: Action, best: Best) -> State:
     return handler(space, state, a, best)
 
 
+def _target(a: Action) -> tuple[str, str]:
+    """The module and parameter an action names (both required)."""
+    _need(a, "module", "param")
+    assert a.module is not None and a.param is not None
+    return a.module, a.param
+
+
 def _window(b: int, width: int, n: int) -> list[int]:
     """Ladder positions within ``width`` steps of ``b``."""
     return [i for i in range(b - width, b + width + 1) if 0 <= i < n]
@@ -258,7 +265,7 @@ def _scan(space: SearchSpace, state: State, a: Action, best: Best) -> State:
             continue
         n = len(space.ladders[m][p])
         if m == a.module and (a.param in (None, p)):
-            new = new.with_indices(m, p, range(n))
+            new = new.with_indices(m, p, list(range(n)))
         else:
             w = a.width if (not a.couple or f"{m}.{p}" in a.couple) else 0
             new = new.with_indices(m, p, _window(_best_index(space, state, best, m, p), w, n))
@@ -287,20 +294,21 @@ def _shift(a: Action, idx: list[int], n: int, space: SearchSpace) -> list[int]:
 def _set(a: Action, idx: list[int], n: int, space: SearchSpace) -> list[int]:
     if not a.values:
         raise ActionError("set needs 'values'")
-    return [_on_ladder(space, a.module, a.param, v) for v in a.values]
+    module, param = _target(a)
+    return [_on_ladder(space, module, param, v) for v in a.values]
 
 
 def _move(space: SearchSpace, state: State, a: Action, best: Best) -> State:
     """One parameter's values on its ladder: refine (best ± width), narrow (best), widen, shift, set."""
-    _need(a, "module", "param")
-    ladder = _check_param(space, state, a.module, a.param)
-    idx, n = list(state.indices(a.module, a.param)), len(ladder)
+    module, param = _target(a)
+    ladder = _check_param(space, state, module, param)
+    idx, n = list(state.indices(module, param)), len(ladder)
     if a.type in ("refine", "narrow"):
-        b = _best_index(space, state, best, a.module, a.param)
+        b = _best_index(space, state, best, module, param)
         sel = _window(b, a.width if a.type == "refine" else 0, n)
     else:
         sel = {"widen": _widen, "shift": _shift, "set": _set}[a.type](a, idx, n, space)
-    return state.with_indices(a.module, a.param, sel)
+    return state.with_indices(module, param, sel)
 
 
 def _around_best(space: SearchSpace, state: State, a: Action, best: Best) -> State:
@@ -325,7 +333,7 @@ def _add_burst(space: SearchSpace, state: State, a: Action, best: Best) -> State
     new = state.with_indices(m, "f_burst", picks)
     for p in ("age_burst", "tau_burst"):
         if p in space.ladders[m]:
-            new = new.with_indices(m, p, range(len(space.ladders[m][p])))
+            new = new.with_indices(m, p, list(range(len(space.ladders[m][p]))))
     return new
 
 
@@ -359,10 +367,10 @@ def _remove_module(space: SearchSpace, state: State, a: Action, best: Best) -> S
 
 def _swap_module(space: SearchSpace, state: State, a: Action, best: Best) -> State:
     _need(a, "module")
-    target = a.to or SWAPS.get(a.module)
+    target = a.to or SWAPS.get(a.module or "")
     if a.module not in state.modules:
         raise ActionError(f"module {a.module!r} is not in the configuration")
-    if target is None or target not in space.ladders or SWAPS.get(a.module) != target:
+    if target is None or target not in space.ladders or SWAPS.get(a.module or "") != target:
         raise ActionError(f"cannot swap {a.module!r} for {target!r}")
     mods = [target if m == a.module else m for m in state.modules]
     return space.state(mods, _choices(state, [m for m in mods if m != target]))

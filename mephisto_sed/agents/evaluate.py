@@ -139,8 +139,9 @@ def evaluate(execution: Execution, source: Source, space: SearchSpace) -> Evalua
         obs_level[name] = float(np.log10(np.median(pos))) if pos.size else None
     colours = {}
     for key, a, b in (("uv_opt", "NUV", "optical"), ("opt_nir", "optical", "NIR"), ("nir_mir", "NIR", "MIR")):
-        if obs_level.get(a) is not None and obs_level.get(b) is not None:
-            colours[key] = obs_level[b] - obs_level[a]
+        level_a, level_b = obs_level.get(a), obs_level.get(b)
+        if level_a is not None and level_b is not None:
+            colours[key] = level_b - level_a
     red = ok & (rest >= 1.0)
     reddest = float(np.mean(res[red][np.argsort(rest[red])[-2:]])) if red.sum() else 0.0
     patterns = _patterns(regimes, execution.chi2_red, reddest)
@@ -210,7 +211,7 @@ def _rest_red_edge_a(band: str, z: float) -> float:
     return float(f.wavelength[on][-1]) / (1 + z)
 
 
-def _lyman_continuum(source: Source, residuals: np.ndarray) -> list[dict[str, float]]:
+def _lyman_continuum(source: Source, residuals: np.ndarray) -> list[dict[str, Any]]:
     """Bands wholly below rest 912 Å with a ≥ ``LYMAN_SNR`` detection the model misses by ≥ 3σ."""
     out = []
     for j, band in enumerate(source.bands):

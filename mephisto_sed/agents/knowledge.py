@@ -14,7 +14,7 @@ import os
 import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from pydantic import ValidationError
@@ -210,7 +210,7 @@ class KnowledgeBase:
         points, _ = self.client.scroll(self.outcomes_collection, scroll_filter=window, limit=limit, with_payload=True)
         out: Outcomes = {}
         for point in points:
-            for module, params in point.payload["best"].items():
+            for module, params in (point.payload or {})["best"].items():
                 for p, v in params.items():
                     out.setdefault(module, {}).setdefault(p, []).append(float(v))
         return out
@@ -221,7 +221,7 @@ class KnowledgeBase:
             points, offset = self.client.scroll(
                 self.outcomes_collection, limit=256, offset=offset, with_payload=True, with_vectors=True
             )
-            out += [{**p.payload, "signature": list(p.vector)} for p in points]
+            out += [{**(p.payload or {}), "signature": list(cast(list[float], p.vector))} for p in points]
             if offset is None:
                 return out
 

@@ -399,6 +399,7 @@ class SearchTree:
 
     def _estimate_pending(self, state: State, why: str) -> Step:
         action = Action("zoom", rationale=why, rule="estimate")
+        assert self.estimation is not None  # made above when the estimate began
         self.pending = Step(len(self.trace), self.estimation["parent"], action, state)
         return self.pending
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -110,7 +111,7 @@ class LLMPolicy:
 
     def __init__(
         self,
-        backends: list[Backend],
+        backends: Sequence[Backend],
         fallback: ExpertPolicy | None = None,
         max_actions: int = 6,
         max_tokens: int = 400,

@@ -116,7 +116,7 @@ class GridStore:
         )
         self._stellar: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         self._nebular: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
-        self._dust: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self._dust: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
 
     def stellar(self, iz: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(ssp[age, λ] L☉/Å per M☉, m_star fraction[age], Q(H)[age] photons/s per M☉)``."""

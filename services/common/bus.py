@@ -172,7 +172,7 @@ async def ensure_topology(js: JetStreamContext, replicas: int = 1) -> None:
     ]
     for cfg in streams:
         try:
-            await js.stream_info(cfg.name)
+            await js.stream_info(cfg.name or "")
         except NotFoundError:
             with contextlib.suppress(Exception):  # a replica created it meanwhile
                 await js.add_stream(cfg)

@@ -56,7 +56,7 @@ def setup(service_name: str, metrics_port: int = 0) -> None:
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
     resource = Resource.create({"service.name": service_name})
-    readers = []
+    readers: list[Any] = []  # OTLP push and Prometheus pull readers
     tp = TracerProvider(resource=resource)
     env = os.environ.get
     if env("OTEL_EXPORTER_OTLP_ENDPOINT") or env("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"):
@@ -95,7 +95,7 @@ def install(tracer_provider: Any, meter_provider: Any) -> None:
 def shutdown() -> None:
     for provider in (trace.get_tracer_provider(), metrics.get_meter_provider()):
         try:
-            provider.shutdown()  # flushes pending spans and metrics
+            provider.shutdown()  # type: ignore[union-attr]  # the SDK providers flush pending spans, metrics
         except Exception:  # noqa: BLE001 - no SDK provider installed
             pass
 

@@ -13,6 +13,7 @@ import json
 import logging
 import os
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any
 
 import grpc
@@ -101,6 +102,7 @@ class Proposer(pb_grpc.ProposerServicer):
 
     def _hints_sync(self, evaluation: Evaluation) -> list[KnowledgeHint]:
         """Called by the tree search in a worker thread."""
+        assert self.loop is not None  # set by advance(), which runs the tree search that calls this
         fut = asyncio.run_coroutine_threadsafe(self._hints(evaluation), self.loop)
         try:
             return fut.result(timeout=HINTS_TIMEOUT + 1)
@@ -129,11 +131,9 @@ class Proposer(pb_grpc.ProposerServicer):
                 budget.max_tokens = int(b.max_tokens) or budget.max_tokens
                 budget.max_seconds = float(b.max_seconds) or budget.max_seconds
                 outcomes = await self._outcomes(source.redshift) if self.use_knowledge else {}
-                tree = SearchTree(
-                    source, space, self.policy, budget, hints, seed=spec.seed, outcomes=lambda _z, o=outcomes: o
-                )
+                tree = SearchTree(source, space, self.policy, budget, hints, seed=spec.seed, outcomes=_fixed(outcomes))
                 try:
-                    step = await asyncio.to_thread(tree.begin)  # CPU work never on the loop
+                    step: Step | None = await asyncio.to_thread(tree.begin)  # CPU work never on the loop
                 except ActionError as exc:
                     raise PermanentError(str(exc)) from None
                 try:
@@ -248,6 +248,7 @@ class Proposer(pb_grpc.ProposerServicer):
                 return job
 
             job, _ = await update_job(self.bus, job_id, progress)
+            assert job is not None  # progress() always returns a record
             best = job.best_reduced_chi_square
             await publish_event(
                 self.bus,
@@ -311,6 +312,11 @@ class Proposer(pb_grpc.ProposerServicer):
 
     def workers(self) -> list[tuple[str, Any]]:
         return [(SUBJECT["advance"], self.on_message)]
+
+
+def _fixed(outcomes: Outcomes) -> Callable[[float], Outcomes]:
+    """The outcomes fetched for this source, whatever redshift the tree asks about."""
+    return lambda _z: outcomes
 
 
 def _step_from_proto(req: pb.AdvanceRequest) -> tuple[Any, Evaluation]:
