@@ -327,15 +327,26 @@ def _secret_file(path: Path, make: Callable[[], str]) -> str:
     return value
 
 
+def nats_password() -> str:
+    """A random password nats-server reads as a string from an environment variable: it parses
+    the variable's value as a config token, so one starting with a digit ("8H…") is taken for a
+    number or size and the server refuses to start."""
+    return "mph" + secrets.token_hex(20)
+
+
+def _usable(password: object) -> bool:
+    return isinstance(password, str) and password.startswith("mph") and password[3:].isalnum()
+
+
 def local_nats_users(data: Path) -> dict[str, str]:
     """Per-role NATS passwords for `up`, generated into ``data/nats-users.json`` (mode 0600)."""
     from .common.access import USERS
 
     path = data / "nats-users.json"
-    text = _secret_file(path, lambda: json.dumps({u: secrets.token_urlsafe(18) for u in USERS}))
+    text = _secret_file(path, lambda: json.dumps({u: nats_password() for u in USERS}))
     users = json.loads(text)
-    if set(users) != set(USERS):  # roles added since: extend the file
-        users = {u: users.get(u) or secrets.token_urlsafe(18) for u in USERS}
+    if set(users) != set(USERS) or not all(_usable(users.get(u)) for u in USERS):  # new roles, old passwords
+        users = {u: users[u] if _usable(users.get(u)) else nats_password() for u in USERS}
         path.write_text(json.dumps(users) + "\n")
     return users
 

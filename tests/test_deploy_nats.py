@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import json
 import os
-import secrets
 import subprocess
 import sys
 import time
@@ -25,7 +24,7 @@ import pytest
 from mephisto_sed.api.v1 import mephisto_pb2 as pb
 from services.common.access import ROLES_WITH_USERS, SETUP_USER, inbox_prefix, password_variable
 from services.common.bus import STREAM_DLQ, STREAM_EVENTS
-from services.platform import NatsServer, free_port, read_stream
+from services.platform import NatsServer, free_port, nats_password, read_stream
 
 from .platform_helpers import learned, start_platform, submit_example
 
@@ -37,7 +36,7 @@ USERS = (SETUP_USER, *ROLES_WITH_USERS)
 def secured(tmp_path_factory):
     """nats-server on deploy/nats/nats.conf with random passwords, topology made by the setup user."""
     tmp = tmp_path_factory.mktemp("secured")
-    passwords = {u: secrets.token_hex(12) for u in USERS}
+    passwords = {u: nats_password() for u in USERS}  # hex alone can start like a number ("1e5…")
     env = {password_variable(u): p for u, p in passwords.items()}
     server = NatsServer(tmp / "nats", config=ROOT / "deploy" / "nats" / "nats.conf", env=env).start()
     try:

@@ -64,3 +64,24 @@ def test_up_supervises_roles_and_nats_and_runs_nats_with_users(up):
     reply = wait_jobs(c, list(c.submit(req, timeout=120).job_ids))
     assert sorted(r.source_id for r in reply.results) == ["mock000", "mock001"]
     assert up.proc.poll() is None
+
+
+def test_up_starts_whatever_passwords_an_older_data_dir_holds(tmp_path):
+    """nats-server parses a password taken from the environment as a config token: "8Hx…" is read
+    as a number and the server refuses to start (a random password failed this way now and then).
+    `up` makes passwords that parse as strings and replaces ones that would not."""
+    import json
+
+    from services.common.access import USERS
+
+    data = tmp_path / "platform"
+    data.mkdir()
+    (data / "nats-users.json").write_text(json.dumps({u: "8Hx-old" for u in USERS}))
+    env = {"MEPHISTO_USE_KNOWLEDGE": "0", "MEPHISTO_KNOWLEDGE": str(tmp_path / "knowledge")}
+    up = UpProcess(data, env=env)
+    try:
+        up.wait_for("Ctrl-C stops everything.")
+        users = json.loads((data / "nats-users.json").read_text())
+        assert all(p.startswith("mph") and p[3:].isalnum() for p in users.values())
+    finally:
+        assert up.stop() == 0
