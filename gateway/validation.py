@@ -5,6 +5,11 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
+from mephisto_sed.agents.execute import Source
+from mephisto_sed.agents.policy import initial_state
+from mephisto_sed.agents.search import Budget
 from mephisto_sed.agents.space import SearchSpace, default_space
 from mephisto_sed.api.v1 import mephisto_pb2 as pb
 from mephisto_sed.config import ConfigError, parse_pcigale_ini
@@ -103,4 +108,24 @@ def check_submit(req: pb.SubmitBatchRequest, max_sources: int) -> SearchSpace:
             raise Invalid(f"sources[{i}].source_id: {s.source_id[:80]!r} repeats sources[{first[s.source_id]}]")
         first[s.source_id] = i
     check_budget(req.budget)
-    return space_for(req)
+    space = space_for(req)
+    check_first_look(req, space)
+    return space
+
+
+def check_first_look(req: pb.SubmitBatchRequest, space: SearchSpace) -> None:
+    """A budget below a source's coarsest first look would fail the job once it starts: refuse it
+    now. (The first look depends on the redshift: no population older than the Universe.)"""
+    max_models = req.budget.max_models or Budget().max_models
+    for i, obs in enumerate(req.sources):
+        source = Source(obs.source_id, float(obs.redshift), list(space.bands), *_empty(len(space.bands)))
+        size = space.size(initial_state(space, source, max_models))
+        if size > max_models:
+            raise Invalid(
+                f"budget.max_models: {max_models:,} is below the first look of sources[{i}] ({size:,} models)"
+            )
+
+
+def _empty(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Photometry does not place the first look: only the redshift and the space do."""
+    return np.full(n, np.nan), np.full(n, np.nan), np.zeros(n, dtype=bool)

@@ -201,6 +201,10 @@ BAD_SUBMISSIONS = [
     ),
     (pb.SubmitBatchRequest(sources=[_obs()] * 1001), "sources: 1001 sources exceed"),
     (pb.SubmitBatchRequest(sources=[_obs()], budget=pb.Budget(max_models=10**12)), "budget.max_models"),
+    (
+        pb.SubmitBatchRequest(sources=[_obs()], budget=pb.Budget(max_models=100)),
+        "budget.max_models: 100 is below the first look of sources[0] (216 models)",
+    ),
     (pb.SubmitBatchRequest(sources=[_obs()], pcigale_ini="sed_modules = os.system\n"), "pcigale_ini"),
     # ConfigObj interpolation is off: a 3-level 100-way %(name)s fan-out stays text (it held 3 GB)
     (pb.SubmitBatchRequest(sources=[_obs()], pcigale_ini=INTERPOLATION_BOMB), "pcigale_ini line 5: unsupported"),
