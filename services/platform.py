@@ -267,7 +267,9 @@ class Supervisor:
                     self._restarted("nats-server", code)
                 except (RuntimeError, TimeoutError) as exc:  # port still held, store locked: later
                     self.nats.proc = None
-                    self.report(f"nats-server did not start again ({exc}); retrying")
+                    self._due.pop("nats-server", None)  # the next look backs off further
+                    self.nats_started = time.monotonic()
+                    self.report(f"nats-server did not start again ({exc})")
         for i, p in enumerate(self.platform.processes):
             code = p.proc.poll()
             if code is None:
