@@ -641,3 +641,25 @@ def test_job_records_are_written_with_a_revision_check(nats_server):
         return job.models_evaluated
 
     assert asyncio.run(go()) == 80
+
+
+def test_knowledge_is_fetched_before_each_step_and_its_absence_is_in_the_trace(nats_server, tmp_path):
+    """With knowledge on and no distiller to answer, the proposer fetches it once per recorded node
+    on its event loop (never from inside the search), the job still finishes, and every step
+    chosen without it says so in the trace."""
+    from services.platform import ROLES, Platform
+
+    replicas = {r: 1 for r in ROLES}
+    replicas["distiller"] = 0
+    env = {"MEPHISTO_USE_KNOWLEDGE": "1", "MEPHISTO_ACK_WAIT": "10", "MEPHISTO_KNOWLEDGE": str(tmp_path / "kb")}
+    plat = Platform(nats_server.url, [TOKEN], tmp_path / "run", replicas=replicas, env=env).start()
+    try:
+        c = client(plat)
+        cat = _example(1)
+        req = catalog_requests(cat, list(cat.bands), pb.Budget(max_models=20_000, max_steps=3))[0]
+        reply = wait_jobs(c, list(c.submit(req).job_ids))
+        trace = json.loads(reply.results[0].trace_json)["steps_detail"]
+        chosen = [s for s in trace[1:] if s["rule"] != "estimate"]  # chosen from a node's proposals
+        assert chosen and all(s.get("knowledge", "").startswith("unavailable: no distiller answered") for s in chosen)
+    finally:
+        plat.stop()

@@ -58,6 +58,10 @@ class Node:
     proposals: list[Action] | None = None
     exhausted: bool = False
     expansions: int = 0
+    # knowledge for this situation, fetched when the node was recorded (the platform does so before
+    # the next step, so a search never waits on it); None: ask the tree's ``hints`` when expanded
+    hints: list[KnowledgeHint] | None = None
+    hints_missing: str = ""  # why there is none ("unavailable: ..."), recorded in the trace
 
     @property
     def chi2(self) -> float:
@@ -328,15 +332,22 @@ class SearchTree:
         node.expansions += 1
         return node
 
+    def _knowledge_for(self, node: Node) -> tuple[list[KnowledgeHint], str]:
+        """The knowledge for expanding ``node`` and, when there is none, why (for the trace)."""
+        if node.hints is not None:
+            return node.hints, node.hints_missing
+        if self.hints is None:
+            return [], ""
+        try:
+            return self.hints(node.evaluation), ""
+        except KnowledgeUnavailable as exc:  # searched without it, and the trace says so
+            return [], f"unavailable: {exc}"
+
     def _first_new_step(self, node: Node) -> Step | None:
         """The node's next proposal that is valid and not tried yet, as the pending step."""
         budget = self.budget
-        missing = ""
         if node.proposals is None:
-            try:
-                hints = self.hints(node.evaluation) if self.hints is not None else []
-            except KnowledgeUnavailable as exc:  # searched without it, and the trace says so
-                hints, missing = [], f"unavailable: {exc}"
+            hints, node.hints_missing = self._knowledge_for(node)
             ctx = ProposalContext(
                 self.space,
                 self.source,
@@ -361,7 +372,7 @@ class SearchTree:
                 continue
             if self.tried(new):
                 continue
-            self.pending = Step(len(self.trace), node.id, action, new, missing)
+            self.pending = Step(len(self.trace), node.id, action, new, node.hints_missing)
             return self.pending
         return None
 
@@ -687,11 +698,13 @@ def node_to_dict(n: Node) -> dict[str, Any]:
         "action": action_to_dict(n.action) if n.action else None,
         "execution": execution_to_dict(n.execution),
         "evaluation": evaluation_to_dict(n.evaluation),
+        **({"hints": [asdict(h) for h in n.hints]} if n.hints is not None else {}),
+        **({"hints_missing": n.hints_missing} if n.hints_missing else {}),
     }
 
 
 def node_from_dict(d: dict[str, Any]) -> Node:
-    return Node(
+    node = Node(
         d["id"],
         d["parent"],
         state_from_dict(d["state"]),
@@ -699,6 +712,10 @@ def node_from_dict(d: dict[str, Any]) -> Node:
         execution_from_dict(d["execution"]),
         evaluation_from_dict(d["evaluation"]),
     )
+    if d.get("hints") is not None:
+        node.hints = [KnowledgeHint(**h) for h in d["hints"]]
+    node.hints_missing = d.get("hints_missing", "")
+    return node
 
 
 def _refined(best: Node, space: SearchSpace, tried: Callable[[State], bool]) -> bool:

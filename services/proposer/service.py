@@ -23,7 +23,7 @@ from nats.js.errors import KeyWrongLastSequenceError
 from mephisto_sed.agents.actions import ActionError
 from mephisto_sed.agents.evaluate import Evaluation
 from mephisto_sed.agents.policy import ExpertPolicy, KnowledgeHint, Outcomes, ProposalContext
-from mephisto_sed.agents.search import Budget, KnowledgeUnavailable, SearchTree, Step, action_to_dict
+from mephisto_sed.agents.search import Budget, KnowledgeUnavailable, Node, SearchTree, Step, action_to_dict
 from mephisto_sed.api.v1 import mephisto_pb2 as pb
 from mephisto_sed.api.v1 import mephisto_pb2_grpc as pb_grpc
 
@@ -61,7 +61,6 @@ class Proposer(pb_grpc.ProposerServicer):
         self.spaces = Spaces(bus)
         self.policy = make_policy()
         self.use_knowledge = settings.use_knowledge if settings else False
-        self.loop: asyncio.AbstractEventLoop | None = None
         self.trees = TreeStore(bus)
         self.specs: OrderedDict[str, pb.JobSpec] = OrderedDict()  # immutable once written: cache them
 
@@ -100,24 +99,22 @@ class Proposer(pb_grpc.ProposerServicer):
             log.info("no knowledge outcomes (%s)", exc)
             return {}
 
-    def _hints_sync(self, evaluation: Evaluation) -> list[KnowledgeHint]:
-        """Called by the tree search in a worker thread."""
-        assert self.loop is not None  # set by advance(), which runs the tree search that calls this
-        fut = asyncio.run_coroutine_threadsafe(self._hints(evaluation), self.loop)
+    async def _fetch_knowledge(self, node: Node) -> None:
+        """Knowledge for a node just recorded, fetched before the next step is chosen (on the event
+        loop, never from inside the search) and kept with the node; its absence is kept too."""
+        if not self.use_knowledge or node.exhausted:
+            return
         try:
-            return fut.result(timeout=HINTS_TIMEOUT + 1)
-        except KnowledgeUnavailable:
-            raise
-        except Exception as exc:  # noqa: BLE001 - no answer in time: the step goes on without, and says so
-            raise KnowledgeUnavailable(f"{type(exc).__name__} asking the distillers") from None
+            node.hints, node.hints_missing = await self._hints(node.evaluation), ""
+        except KnowledgeUnavailable as exc:
+            node.hints, node.hints_missing = [], f"unavailable: {exc}"
 
     # -- the handler ---------------------------------------------------------------------------
     async def advance(self, req: pb.AdvanceRequest) -> pb.AdvanceReply:
-        self.loop = asyncio.get_running_loop()
         spec = await self._spec(req.job_id)
         ref = pb.SearchSpaceRef(space_id=spec.space_id)
         space = await self.spaces.get(ref)
-        hints = self._hints_sync if self.use_knowledge else None
+        hints = None  # knowledge comes with each node (_fetch_knowledge), never asked from the search
         for _ in range(8):  # revision conflicts: another replica wrote meanwhile
             tree, revision = await self.trees.load(req.job_id, space, self.policy, hints)
             if tree is None:
@@ -150,7 +147,8 @@ class Proposer(pb_grpc.ProposerServicer):
                 raise PermanentError(f"fit/evaluation detail_json: {exc}") from None
             n_before = len(tree.nodes)
             try:
-                tree.record(pending, ex, ev)
+                node = tree.record(pending, ex, ev)
+                await self._fetch_knowledge(node)
                 step = await asyncio.to_thread(tree.next)
             except Exception:
                 self.trees.forget(req.job_id)  # the in-memory tree is half-changed
