@@ -128,7 +128,7 @@ def _policy(args: argparse.Namespace):
     if not getattr(args, "llm", None):
         return None
     from .llm import backend_from_url
-    from .llm.policy import CostModel, LLMPolicy
+    from .llm.llm_policy import CostModel, LLMPolicy
 
     backends = [backend_from_url(args.llm)] + ([backend_from_url(args.llm_large)] if args.llm_large else [])
     cost = CostModel(args.usd_per_m_prompt, args.usd_per_m_completion, args.usd_per_gpu_second)
@@ -296,7 +296,7 @@ def cosmos_default() -> str:
 
 
 def _bench_engine(args: argparse.Namespace) -> dict:
-    from . import bench
+    from . import bench_engine as bench
 
     return bench.bench_engine(
         n_target=args.models, compare_bagpipes=not args.no_bagpipes, cosmos_grid=not args.no_cosmos_grid
@@ -339,7 +339,7 @@ def _bench_memory(args: argparse.Namespace) -> dict:
 
 def _bench_llm(args: argparse.Namespace) -> dict:
     from .agents.search import Budget
-    from .llm.bench import bench_llm
+    from .llm.bench_llm import bench_llm
 
     cat = read_catalog(args.catalog or cosmos_default(), on_unknown="skip").select(slice(0, args.n))
     return bench_llm(cat, args.triton, Budget(max_models=args.max_models, max_steps=args.max_steps))

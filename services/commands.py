@@ -87,7 +87,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
 def _bench_platform(args: argparse.Namespace) -> dict:
     from mephisto_sed.agents.search import Budget
 
-    from .bench import bench_platform
+    from .bench_platform import bench_platform
 
     cat = read_catalog(args.catalog or cosmos_default(), on_unknown="skip").select(slice(0, args.n))
     budget = Budget(max_models=args.max_models, max_steps=args.max_steps)

@@ -22,7 +22,7 @@ from mephisto_sed.api.v1 import mephisto_pb2 as pb
 from mephisto_sed.catalog import CatalogError, read_catalog
 from mephisto_sed.config import ConfigError, parse_pcigale_ini
 from mephisto_sed.llm import LLMError
-from mephisto_sed.llm.policy import parse_reply
+from mephisto_sed.llm.llm_policy import parse_reply
 
 FUZZ = settings(
     max_examples=60, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture]

@@ -14,7 +14,7 @@ import pytest
 from mephisto_sed.agents.policy import ExpertPolicy
 from mephisto_sed.agents.search import Budget, search
 from mephisto_sed.llm import LLMError, OpenAIBackend, Resilient, TritonBackend, llama3_prompt
-from mephisto_sed.llm.policy import LLMPolicy, parse_reply
+from mephisto_sed.llm.llm_policy import LLMPolicy, parse_reply
 from mephisto_sed.llm.scripted import ScriptedTriton
 from services.platform import free_port
 
@@ -148,7 +148,7 @@ class _OpenAIHandler(_ChatServer):
 
 
 def test_openai_compatible_backend_reports_tokens_and_cost():
-    from mephisto_sed.llm.policy import CostModel
+    from mephisto_sed.llm.llm_policy import CostModel
 
     with _serve(_OpenAIHandler) as url:
         b = OpenAIBackend(url, "llama-3.1-8b")

@@ -3,7 +3,7 @@ strict parsing of proposals, cost accounting. The expert policy stays the defaul
 
 from .backends import Completion, LLMError, OpenAIBackend, Resilient, TritonBackend, backend_from_url
 from .chat import llama3_prompt
-from .policy import LLMPolicy
+from .llm_policy import LLMPolicy
 
 __all__ = [
     "Completion",

@@ -45,7 +45,7 @@ def make_policy() -> Any:
     if not url:
         return ExpertPolicy()
     from mephisto_sed.llm import backend_from_url
-    from mephisto_sed.llm.policy import LLMPolicy
+    from mephisto_sed.llm.llm_policy import LLMPolicy
 
     large = os.environ.get("MEPHISTO_LLM_LARGE_URL", "")
     backends = [backend_from_url(url)] + ([backend_from_url(large)] if large else [])

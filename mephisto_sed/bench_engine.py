@@ -180,7 +180,9 @@ def _bagpipes_worker(n_models: int = 200) -> dict[str, Any]:
 
 
 def _run_worker(fn: str, *args: Any) -> dict[str, Any]:
-    code = f"import json; from mephisto_sed import bench; print('@@' + json.dumps(bench.{fn}(*{args!r})))"
+    code = (
+        f"import json; from mephisto_sed import bench_engine as bench; print('@@' + json.dumps(bench.{fn}(*{args!r})))"
+    )
     env = {**os.environ, **ONE_CORE}
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=False)
     for line in proc.stdout.splitlines():

@@ -13,7 +13,7 @@ from ..agents.search import Budget
 from ..agents.space import default_space
 from ..catalog import Catalog
 from .backends import Resilient, TritonBackend
-from .policy import LLMPolicy
+from .llm_policy import LLMPolicy
 
 
 def bench_llm(
