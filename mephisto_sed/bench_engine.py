@@ -13,9 +13,9 @@ from typing import Any
 
 import numpy as np
 
-COSMOS_DIR = os.environ.get(
-    "MEPHISTO_COSMOS_DIR", os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "cosmos2020_specz")
-)
+from .settings import settings
+
+COSMOS_DIR = str(settings().cosmos_dir)
 COSMOS_INI = "pcigale_zbin_2p50_3p00.ini"
 COSMOS_CAT = "cosmos_specz_compilation_for_cigale_2.50_z_3.00.txt"
 ONE_CORE = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}

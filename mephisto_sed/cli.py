@@ -13,6 +13,7 @@ from pathlib import Path
 from .catalog import FLUX_UNITS, PRESETS, CatalogError, read_catalog
 from .config import DEFAULT_CONFIG, ConfigError, Configuration, read_pcigale_ini, write_pcigale_ini
 from .filters import UnknownFilterError
+from .settings import settings
 
 log = logging.getLogger("mephisto_sed")
 
@@ -81,13 +82,12 @@ def cmd_grid(args: argparse.Namespace) -> int:
     return 0
 
 
-DEFAULT_KNOWLEDGE = "~/.local/share/mephisto-sed/knowledge"  # fit, selfplay, knowledge and `up` share it
+# fit, selfplay, knowledge and `up` share it
 
 
 def knowledge_path(args: argparse.Namespace) -> str:
-    import os
 
-    return str(Path(args.knowledge or os.environ.get("MEPHISTO_KNOWLEDGE") or DEFAULT_KNOWLEDGE).expanduser())
+    return str(Path(args.knowledge or settings().knowledge).expanduser())
 
 
 def search_space(args: argparse.Namespace, cat):

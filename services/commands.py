@@ -10,7 +10,6 @@ from collections.abc import Callable
 
 from mephisto_sed.catalog import read_catalog
 from mephisto_sed.cli import (
-    DEFAULT_KNOWLEDGE,
     add_agent_args,
     cosmos_default,
     example_catalog_path,
@@ -18,17 +17,17 @@ from mephisto_sed.cli import (
     load_catalog,
     search_space,
 )
+from mephisto_sed.settings import DEFAULT_KNOWLEDGE, settings
 
 PLATFORM_DATA_DIR = "~/.local/share/mephisto-sed/platform"  # `up`'s NATS store, credentials and logs
 
 
 def cmd_up(args: argparse.Namespace) -> int:
     """The whole platform on this machine until Ctrl-C (services live outside the core package)."""
-    import os
-
+    from services.common.settings import token_from_env
     from services.platform import run_up
 
-    token = args.token or os.environ.get("MEPHISTO_TOKENS", "").split(",")[0]
+    token = args.token or token_from_env()
     knowledge = knowledge_path(args)  # the store `fit` and `knowledge list` use, not a second one
     return run_up(args.data_dir, args.port, args.executors, token, knowledge, args.nats_port, out=_say)
 
@@ -39,11 +38,10 @@ def _say(message: str) -> None:
 
 def _token(args: argparse.Namespace) -> str:
     """The bearer token: --token, else $MEPHISTO_TOKEN, else the first line of --token-file."""
-    import os
     from pathlib import Path
 
-    if args.token or os.environ.get("MEPHISTO_TOKEN"):
-        return args.token or os.environ["MEPHISTO_TOKEN"]
+    if args.token or settings().token:
+        return args.token or settings().token
     path = Path(args.token_file).expanduser()
     if not path.is_file():
         raise SystemExit(f"error: no token: give --token-file, set MEPHISTO_TOKEN, or start `up` ({path} is missing)")

@@ -368,6 +368,7 @@ def run_up(
     import asyncio
 
     from .common.access import ROLES_WITH_USERS, SETUP_USER, nats_auth_conf, password_variable
+    from .common.settings import external_nats_url
     from .setup import run as setup_run
 
     data = Path(data_dir).expanduser()
@@ -377,7 +378,7 @@ def run_up(
     env = {"MEPHISTO_KNOWLEDGE": str(Path(knowledge).expanduser() if knowledge else data / "knowledge")}
     role_env: dict[str, dict[str, str]] = {}
     nats = None
-    url = os.environ.get("NATS_URL", "")
+    url = external_nats_url()
     if not url:
         users = local_nats_users(data)
         conf = data / "nats" / "nats.conf"

@@ -10,13 +10,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import sys
 import time
 
 from .common.access import SETUP_USER, inbox_prefix
 from .common.bus import BUCKETS, STREAM_ALERTS, STREAM_DLQ, STREAM_EVENTS, STREAM_WORK, Bus
-from .common.settings import refuse_dev_credentials
+from .common.settings import Settings, refuse_dev_credentials
 
 
 async def run(url: str, user: str, password: str, wait_s: float, replicas: int = 1) -> dict[str, object]:
@@ -48,20 +47,19 @@ async def run(url: str, user: str, password: str, wait_s: float, replicas: int =
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="python -m services.setup", description=__doc__.splitlines()[0])
-    p.add_argument("--nats", default=os.environ.get("NATS_URL", "nats://127.0.0.1:4222"), help="env NATS_URL")
-    p.add_argument(
-        "--nats-user", default=os.environ.get("NATS_USER", ""), help="env NATS_USER (password: NATS_PASSWORD)"
-    )
+    env = Settings("setup")  # NATS_URL, NATS_USER, NATS_PASSWORD, MEPHISTO_NATS_REPLICAS
+    p.add_argument("--nats", default=env.nats_url, help="env NATS_URL")
+    p.add_argument("--nats-user", default=env.nats_user, help="env NATS_USER (password: NATS_PASSWORD)")
     p.add_argument(
         "--replicas",
         type=int,
-        default=int(os.environ.get("MEPHISTO_NATS_REPLICAS", "1")),
+        default=env.nats_replicas,
         help="copies of each stream on a JetStream cluster (env MEPHISTO_NATS_REPLICAS)",
     )
     p.add_argument("--wait", type=float, default=60.0, help="seconds to wait for NATS to come up")
     a = p.parse_args(argv)
-    refuse_dev_credentials({"NATS_PASSWORD": os.environ.get("NATS_PASSWORD", "")})
-    out = asyncio.run(run(a.nats, a.nats_user, os.environ.get("NATS_PASSWORD", ""), a.wait, a.replicas))
+    refuse_dev_credentials({"NATS_PASSWORD": env.nats_password})
+    out = asyncio.run(run(a.nats, a.nats_user, env.nats_password, a.wait, a.replicas))
     print(json.dumps(out), file=sys.stdout, flush=True)
 
 

@@ -90,3 +90,18 @@ def test_the_core_imports_no_server_at_module_level():
 
 def test_the_cycle_finder_finds_cycles():
     assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+def test_settings_are_read_in_one_place():
+    """Every MEPHISTO_*, NATS_*, QDRANT_* and OPENAI_* variable is read by mephisto_sed/settings.py
+    (the core) or services/common/settings.py (the platform); other modules only pass the
+    environment on to child processes or set library defaults."""
+    import re
+
+    read = re.compile(r"""os\.environ(?:\.get\(|\[)\s*f?["'](MEPHISTO_|NATS_|QDRANT_|OPENAI_)""")
+    homes = {"mephisto_sed.settings", "services.common.settings"}
+    for name, path in _modules().items():
+        if name in homes:
+            continue
+        hits = [i + 1 for i, line in enumerate(path.read_text().splitlines()) if read.search(line)]
+        assert not hits, (name, hits)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import tempfile
 import time
 from pathlib import Path
@@ -21,6 +20,7 @@ from tqdm.auto import tqdm
 
 from ..catalog import read_catalog
 from ..config import read_pcigale_ini
+from ..settings import settings
 from .execute import Source, execute
 from .policy import ExpertPolicy
 from .search import Budget, search
@@ -34,7 +34,7 @@ DCHI2_ABSOLUTE = 2.0  # "as good as the grid" in absolute χ², beside the relat
 
 def _cache_path(ini: Path, catalog: Path) -> Path:
     key = hashlib.sha1((ini.read_text() + str(catalog)).encode()).hexdigest()[:12]
-    root = Path(os.environ.get("MEPHISTO_CACHE", Path.home() / ".cache" / "mephisto-sed"))
+    root = settings().cache_dir
     return root / f"reference_chi2_{key}.json"
 
 

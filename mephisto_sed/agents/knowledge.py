@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -20,6 +19,7 @@ import numpy as np
 from pydantic import ValidationError
 
 from ..sed_modules import ConfigError
+from ..settings import settings
 from .evaluate import SIGNATURE_SIZE, Evaluation
 from .knowledge_records import KnowledgeRecordError, RuleRecord, parse_knowledge_file
 from .policy import KnowledgeHint, Outcomes, action_key
@@ -59,7 +59,7 @@ class KnowledgeBase:
         from qdrant_client import QdrantClient, models
 
         self._models = models
-        url = url or os.environ.get("QDRANT_URL")
+        url = url or settings().qdrant_url
         if url:
             self.client = QdrantClient(url=url)
             self.where = url

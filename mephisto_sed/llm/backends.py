@@ -18,6 +18,7 @@ from urllib.parse import parse_qs, urlparse
 
 import numpy as np
 
+from ..settings import settings
 from .chat import STOP_WORDS, estimate_tokens, llama3_prompt
 
 # The ensemble inputs and outputs this client sends and reads: checked against triton_models/
@@ -222,7 +223,6 @@ class Resilient:
 def backend_from_url(url: str, timeout: float = 30.0) -> Resilient:
     """``triton://host:8001/ensemble`` or ``openai://host:8000/v1?model=NAME`` (``openais://`` for
     HTTPS; the key from OPENAI_API_KEY)."""
-    import os
 
     u = urlparse(url)
     if u.scheme == "triton":
@@ -232,5 +232,5 @@ def backend_from_url(url: str, timeout: float = 30.0) -> Resilient:
         if not model:
             raise ValueError(f"{url}: give the model, e.g. openai://host:8000/v1?model=llama-3.1-8b")
         base = f"{'https' if u.scheme == 'openais' else 'http'}://{u.netloc}{u.path or '/v1'}"
-        return Resilient(OpenAIBackend(base, model, os.environ.get("OPENAI_API_KEY", ""), timeout))
+        return Resilient(OpenAIBackend(base, model, settings().openai_api_key, timeout))
     raise ValueError(f"{url}: unknown LLM backend (triton://host:port/model or openai://host:port/v1?model=...)")

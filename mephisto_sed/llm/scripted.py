@@ -14,13 +14,15 @@ import sysconfig
 import time
 from pathlib import Path
 
+from ..settings import settings
+
 SCRIPT = Path(__file__).with_name("scripted_triton.py")
 
 
 def pytriton_python() -> str:
-    if os.environ.get("MEPHISTO_PYTRITON_PYTHON"):
-        return os.environ["MEPHISTO_PYTRITON_PYTHON"]
-    venv = Path(os.environ.get("MEPHISTO_CACHE", Path.home() / ".cache" / "mephisto-sed")) / "pytriton-venv"
+    if settings().pytriton_python:
+        return settings().pytriton_python
+    venv = settings().cache_dir / "pytriton-venv"
     py = venv / "bin" / "python"
     if not py.exists():
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)

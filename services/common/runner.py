@@ -10,7 +10,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import os
 import signal
 import sys
 from pathlib import Path
@@ -28,7 +27,7 @@ from .settings import Settings
 log = logging.getLogger(__name__)
 
 
-def configure_logging(role: str) -> None:
+def configure_logging(role: str, level: str = "INFO") -> None:
     """JSON lines on stderr: one object per record, easy to ship and grep."""
 
     class JsonFormatter(logging.Formatter):
@@ -40,7 +39,6 @@ def configure_logging(role: str) -> None:
 
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
-    level = os.environ.get("MEPHISTO_LOG_LEVEL", "INFO").upper()
     logging.basicConfig(level=getattr(logging, level, logging.INFO), handlers=[handler], force=True)
     logging.getLogger("nats").setLevel(logging.WARNING)
 
@@ -122,7 +120,7 @@ async def serve(settings: Settings, make_role: Any, stop: asyncio.Event | None =
 
 def main(role_name: str, make_role: Any, argv: list[str] | None = None) -> None:
     settings = Settings.parse(role_name, argv)
-    configure_logging(role_name)
+    configure_logging(role_name, settings.log_level)
     try:
         asyncio.run(serve(settings, make_role))
     except TopologyMissing as exc:  # a deployment's setup job has not run yet: say so, exit 1

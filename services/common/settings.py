@@ -34,6 +34,16 @@ def refuse_dev_credentials(named: dict[str, str]) -> None:
         )
 
 
+def external_nats_url() -> str:
+    """NATS_URL when the operator set one ("" when not: `up` then runs its own nats-server)."""
+    return os.environ.get("NATS_URL", "")
+
+
+def token_from_env() -> str:
+    """The first of MEPHISTO_TOKENS (what `up` gives its gateway when no --token is given)."""
+    return _env_list("MEPHISTO_TOKENS")[0] if _env_list("MEPHISTO_TOKENS") else ""
+
+
 def _env_list(name: str) -> list[str]:
     return [t for t in os.environ.get(name, "").split(",") if t]
 
@@ -70,6 +80,15 @@ class Settings:
     )
     use_knowledge: bool = field(default_factory=lambda: os.environ.get("MEPHISTO_USE_KNOWLEDGE", "1") != "0")
     drain_seconds: float = field(default_factory=lambda: _env_float("MEPHISTO_DRAIN_SECONDS", 30.0))
+    log_level: str = field(default_factory=lambda: os.environ.get("MEPHISTO_LOG_LEVEL", "INFO").upper())
+    # proposer (and distiller, for wording rules): the LLM, and the larger one to escalate to
+    llm_url: str = field(default_factory=lambda: os.environ.get("MEPHISTO_LLM_URL", ""))
+    llm_large_url: str = field(default_factory=lambda: os.environ.get("MEPHISTO_LLM_LARGE_URL", ""))
+    # executor: a request for more models than this is not a search step (a step is <= 60k)
+    max_models_per_execute: int = field(
+        default_factory=lambda: int(_env_float("MEPHISTO_MAX_MODELS_PER_EXECUTE", 1_000_000))
+    )
+    nats_replicas: int = field(default_factory=lambda: int(_env_float("MEPHISTO_NATS_REPLICAS", 1)))
     # bearer tokens the gRPC API accepts: the gateway's (MEPHISTO_TOKENS, at least one) or a
     # role's (MEPHISTO_ROLE_TOKENS; none = the role's own API answers UNAUTHENTICATED to all)
     tokens: list[str] = field(default_factory=list)

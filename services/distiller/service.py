@@ -8,7 +8,6 @@ import asyncio
 import json
 import logging
 import math
-import os
 from typing import Any
 
 import grpc
@@ -40,7 +39,7 @@ class Distiller(pb_grpc.DistillerServicer):
         self.kb = kb or KnowledgeBase(settings.knowledge_path if settings else None)
         self.lock = asyncio.Lock()  # the Qdrant local client is used from one thread at a time
         # with an LLM configured, the rules that helped are stored in an astronomer's words
-        url = os.environ.get("MEPHISTO_LLM_URL", "")
+        url = settings.llm_url if settings else ""
         self.words = None
         if url:
             from mephisto_sed.llm import backend_from_url

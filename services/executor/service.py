@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 from typing import Any
 
 import grpc
@@ -20,10 +19,6 @@ from ..common.grpc_server import answer
 from ..common.jobs import Spaces, parse
 from ..common.settings import Settings
 
-# one step of a search is at most Budget.max_models_per_step (50k) or the posterior box (60k):
-# a request for far more is not a search step (12.7M models held an executor for minutes)
-MAX_MODELS = int(os.environ.get("MEPHISTO_MAX_MODELS_PER_EXECUTE", 1_000_000))
-
 
 class Executor(pb_grpc.ExecutorServicer):
     service_names = [pb.DESCRIPTOR.services_by_name["Executor"].full_name]
@@ -31,14 +26,17 @@ class Executor(pb_grpc.ExecutorServicer):
     def __init__(self, bus: Bus, settings: Settings | None = None):
         self.bus = bus
         self.spaces = Spaces(bus)
+        # a search step is at most Budget.max_models_per_step (50k) or the posterior box (60k): a
+        # request for far more is not a step (12.7M models held an executor for minutes)
+        self.max_models = (settings or Settings("executor")).max_models_per_execute
 
     async def execute(self, req: pb.ExecuteRequest) -> pb.FitResult:
         space = await self.spaces.get(req.configuration.space)
         try:
             state = codec.configuration_state(req.configuration)
             size = space.size(state)
-            if size > MAX_MODELS:
-                raise PermanentError(f"configuration: {size:,} models exceed the cap of {MAX_MODELS:,}")
+            if size > self.max_models:
+                raise PermanentError(f"configuration: {size:,} models exceed the cap of {self.max_models:,}")
             space.to_config(state)  # validates modules, indices and bounds before any engine work
         except (ConfigError, KeyError, IndexError, ValueError, TypeError) as exc:
             raise PermanentError(f"configuration.state_json: {exc}") from None

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
@@ -38,18 +37,18 @@ log = logging.getLogger(__name__)
 HINTS_TIMEOUT = 2.0
 
 
-def make_policy() -> Any:
+def make_policy(settings: Settings | None = None) -> Any:
     """The expert policy, or an LLM policy when MEPHISTO_LLM_URL is set (MEPHISTO_LLM_LARGE_URL: the
     model to escalate to); the expert stays the LLM's fallback."""
-    url = os.environ.get("MEPHISTO_LLM_URL", "")
-    if not url:
+    settings = settings or Settings("proposer")
+    if not settings.llm_url:
         return ExpertPolicy()
     from mephisto_sed.llm import backend_from_url
     from mephisto_sed.llm.llm_policy import LLMPolicy
 
-    large = os.environ.get("MEPHISTO_LLM_LARGE_URL", "")
-    backends = [backend_from_url(url)] + ([backend_from_url(large)] if large else [])
-    log.info("proposer policy: LLM %s (expert fallback)", url)
+    large = settings.llm_large_url
+    backends = [backend_from_url(settings.llm_url)] + ([backend_from_url(large)] if large else [])
+    log.info("proposer policy: LLM %s (expert fallback)", settings.llm_url)
     return LLMPolicy(backends)
 
 
@@ -59,7 +58,7 @@ class Proposer(pb_grpc.ProposerServicer):
     def __init__(self, bus: Bus, settings: Settings | None = None):
         self.bus = bus
         self.spaces = Spaces(bus)
-        self.policy = make_policy()
+        self.policy = make_policy(settings)
         self.use_knowledge = settings.use_knowledge if settings else False
         self.trees = TreeStore(bus)
         self.specs: OrderedDict[str, pb.JobSpec] = OrderedDict()  # immutable once written: cache them
