@@ -32,10 +32,9 @@ from .photometry import (
     window_column,
 )
 from .physics.agn import agn_components
-from .physics.attenuation import line_law, starburst_curve
 from .physics.dust_emission import dl_template
 from .physics.grids import METALLICITIES, NEB_LOGU, age_bin_edges, store
-from .sed_modules import SFH_MODELS
+from .sed_modules import ATTENUATION_MODELS, SFH_MODELS
 
 L_SUN_W = 3.826e26
 SFH_CHUNK = 20_000  # SFHs per chunk: bounds memory whatever the grid size
@@ -211,33 +210,8 @@ class ModelGrid:
         if not att:
             one = np.ones_like(wave_aa)
             return one, one, one, np.ones_like(line_wave), 0.0, 0.0
-        curve = starburst_curve(
-            wave_aa / 10.0,
-            att["uv_bump_wavelength"],
-            att["uv_bump_width"],
-            att["uv_bump_amplitude"],
-            att["powerlaw_slope"],
-        )
-        if self.att_module == "dustatt_modified_starburst":
-            ebv_lines = att["E_BV_lines"]
-            ebv_s = ebv_lines * att["E_BV_factor"]
-            t_star = 10 ** (-0.4 * ebv_s * curve)
-            law, rv = int(att["Ext_law_emission_lines"]), att["Rv"]
-            t_nc = 10 ** (-0.4 * ebv_lines * line_law(wave_aa / 10.0, law, rv))
-            t_l = 10 ** (-0.4 * ebv_lines * line_law(line_wave / 10.0, law, rv))
-            return t_star, t_star, t_nc, t_l, ebv_s, ebv_lines
-        ebv_y = att["E_BVs_young"]
-        ebv_o = ebv_y * att["E_BVs_old_factor"]
-        t_y = 10 ** (-0.4 * ebv_y * curve)
-        t_o = 10 ** (-0.4 * ebv_o * curve)
-        line_curve = starburst_curve(
-            line_wave / 10.0,
-            att["uv_bump_wavelength"],
-            att["uv_bump_width"],
-            att["uv_bump_amplitude"],
-            att["powerlaw_slope"],
-        )
-        return t_y, t_o, t_y, 10 ** (-0.4 * ebv_y * line_curve), ebv_y, ebv_y
+        assert self.att_module is not None  # parameters exist only with an attenuation module
+        return ATTENUATION_MODELS[self.att_module].transmission(att, wave_aa, line_wave)
 
     def _attenuation_cached(self, att: dict[str, Any]):
         key = tuple(sorted(att.items()))

@@ -11,7 +11,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from ..photometry import age_of_universe_myr
-from ..sed_modules import SFH_MODELS
+from ..sed_modules import ATTENUATION_MODELS, SFH_MODELS
 from .actions import Action
 from .evaluate import Evaluation
 from .execute import Source
@@ -320,8 +320,8 @@ class _Names:
 
     @classmethod
     def of(cls, st: State) -> _Names:
-        att = next((m for m in st.modules if m in ("dustatt_modified_starburst", "dustatt_calzleit")), None)
-        ebv = {"dustatt_modified_starburst": "E_BV_lines", "dustatt_calzleit": "E_BVs_young"}.get(att or "")
+        att = next((m for m in st.modules if m in ATTENUATION_MODELS), None)  # from sed_modules
+        ebv = ATTENUATION_MODELS[att].colour_excess if att else None
         sfh = next((m for m in st.modules if m in SFH_MODELS), None)  # the SFH modules of sed_modules
         return cls(att, ebv, sfh, SFH_MODELS[sfh].age if sfh else "age")
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import sfh2exp, sfhdelayed, sfhdelayedbq
-from .base import MAX_VALUES, ConfigError, ModuleSpec, Param, SFHModel
+from . import dustatt_calzleit, dustatt_modified_starburst, sfh2exp, sfhdelayed, sfhdelayedbq
+from .base import MAX_VALUES, AttenuationModel, ConfigError, ModuleSpec, Param, SFHModel
 
 __all__ = [
     "CATEGORY_ORDER",
@@ -21,6 +21,8 @@ __all__ = [
     "ModuleSpec",
     "Param",
     "SFH_MODELS",
+    "ATTENUATION_MODELS",
+    "AttenuationModel",
     "SFHModel",
     "validate_module",
 ]
@@ -35,14 +37,6 @@ CATEGORY_ORDER = (
     "agn",
     "restframe",
     "redshifting",
-)
-
-_BUMP = (
-    Param("uv_bump_wavelength", "Central wavelength of the UV bump in nm.", 217.5, bounds=(150, 300)),
-    Param("uv_bump_width", "Width (FWHM) of the UV bump in nm.", 35.0, bounds=(1, 100)),
-    Param("uv_bump_amplitude", "Amplitude of the UV bump (Milky Way: 3).", 0.0, bounds=(0, 10)),
-    Param("powerlaw_slope", "Slope delta of the power law modifying the curve.", 0.0, bounds=(-3, 3)),
-    Param("filters", "Filters for which attenuation is reported (accepted, not computed).", "", kind=str, grid=False),
 )
 
 MODULES: dict[str, ModuleSpec] = {
@@ -86,41 +80,8 @@ MODULES: dict[str, ModuleSpec] = {
                 Param("line_list", "Lines to report (accepted, not computed).", "", kind=str, grid=False),
             ),
         ),
-        ModuleSpec(
-            "dustatt_modified_starburst",
-            "attenuation",
-            "Calzetti (2000) starburst curve (Leitherer 2002 below 150 nm) modified by a UV bump and a "
-            "power law; nebular emission attenuated with a Milky Way, LMC or SMC law.",
-            (
-                Param("E_BV_lines", "E(B-V) of the nebular lines in mag.", 0.3, bounds=(0, 5)),
-                Param(
-                    "E_BV_factor",
-                    "Reduction factor: E(B-V) of the stellar continuum over E_BV_lines.",
-                    0.44,
-                    bounds=(0, 1),
-                ),
-                *_BUMP[:4],
-                Param(
-                    "Ext_law_emission_lines",
-                    "Law for the lines: 1 MW (Cardelli+89), 2 LMC, 3 SMC (Pei 1992).",
-                    1,
-                    kind=int,
-                    choices=(1, 2, 3),
-                ),
-                Param("Rv", "R_V of the Milky Way law for the lines.", 3.1, bounds=(2, 6)),
-                _BUMP[4],
-            ),
-        ),
-        ModuleSpec(
-            "dustatt_calzleit",
-            "attenuation",
-            "Calzetti (2000) + Leitherer (2002) curve with separate young and old E(B-V).",
-            (
-                Param("E_BVs_young", "E(B-V) of the young stellar continuum in mag.", 0.3, bounds=(0, 5)),
-                Param("E_BVs_old_factor", "Ratio of the old to the young E(B-V).", 1.0, bounds=(0, 1)),
-                *_BUMP,
-            ),
-        ),
+        dustatt_modified_starburst.SPEC,
+        dustatt_calzleit.SPEC,
         ModuleSpec(
             "dl2014",
             "dust_emission",
@@ -175,8 +136,11 @@ MODULES: dict[str, ModuleSpec] = {
 }
 
 
-# star formation histories: how each enters the model grid (declared in its own file)
+# star formation histories and attenuation laws: how each enters the model grid (each in its own file)
 SFH_MODELS: dict[str, SFHModel] = {m.SPEC.name: m.MODEL for m in (sfhdelayed, sfh2exp, sfhdelayedbq)}
+ATTENUATION_MODELS: dict[str, AttenuationModel] = {
+    m.SPEC.name: m.MODEL for m in (dustatt_modified_starburst, dustatt_calzleit)
+}
 
 
 def _coerce(module: str, p: Param, raw: Any) -> Any:

@@ -59,3 +59,16 @@ class SFHModel:
     # grid keeps one copy of those histories (CIGALE computes them all)
     burst: tuple[str, ...] = ()
     valid: Callable[[dict[str, float]], bool] = lambda _row: True  # histories that are not models
+
+
+AttenuationTransmission = Callable[[dict[str, Any], np.ndarray, np.ndarray], tuple[Any, ...]]
+
+
+@dataclass(frozen=True)
+class AttenuationModel:
+    """How an attenuation law enters the grid. ``transmission(params, wavelengths Å, line
+    wavelengths Å)`` returns the transmissions of young stars, old stars, the nebular continuum and
+    the lines, and the stellar and line E(B-V)."""
+
+    colour_excess: str  # the parameter the agents move to add or remove dust
+    transmission: AttenuationTransmission
