@@ -164,10 +164,9 @@ class ResultColumns:
         values: dict[str, Any] = {"id": fit.id, "redshift": fit.redshift, "model_redshift": fit.model_redshift}
         values.update(fit.row)
         model_fluxes = fit.best.fluxes
-        has_model = model_fluxes is not None
+        residuals = fit.residuals if model_fluxes is not None else None
         for j, b in enumerate(self.bands):
             values[f"best.{b}"] = float(model_fluxes[j]) if model_fluxes is not None else np.nan
-        residuals = fit.residuals if has_model else None
         for j, b in enumerate(self.bands):
             values[f"residual.{b}"] = float(residuals[j]) if residuals is not None else np.nan
         for key, value in values.items():

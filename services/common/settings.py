@@ -41,7 +41,7 @@ def external_nats_url() -> str:
 
 def token_from_env() -> str:
     """The first of MEPHISTO_TOKENS (what `up` gives its gateway when no --token is given)."""
-    return _env_list("MEPHISTO_TOKENS")[0] if _env_list("MEPHISTO_TOKENS") else ""
+    return (_env_list("MEPHISTO_TOKENS") or [""])[0]
 
 
 def _env_list(name: str) -> list[str]:
@@ -94,15 +94,14 @@ class Settings:
     tokens: list[str] = field(default_factory=list)
     max_sources: int = field(default_factory=lambda: int(_env_float("MEPHISTO_MAX_SOURCES", 1000)))
     max_message_mb: float = field(default_factory=lambda: _env_float("MEPHISTO_MAX_MESSAGE_MB", 16.0))
+    tls_cert: str = field(default_factory=lambda: os.environ.get("MEPHISTO_TLS_CERT", ""))
+    tls_key: str = field(default_factory=lambda: os.environ.get("MEPHISTO_TLS_KEY", ""))
+    port_file: str = ""  # write the bound gRPC port here (used by `mephisto-sed up` and tests)
 
     @property
     def max_reply_bytes(self) -> int:
         """GetResults fills a reply up to this size (3/4 of the message limit) and names the rest."""
         return int(self.max_message_mb * 2**20 * 0.75)
-
-    tls_cert: str = field(default_factory=lambda: os.environ.get("MEPHISTO_TLS_CERT", ""))
-    tls_key: str = field(default_factory=lambda: os.environ.get("MEPHISTO_TLS_KEY", ""))
-    port_file: str = ""  # write the bound gRPC port here (used by `mephisto-sed up` and tests)
 
     @classmethod
     def parse(cls, role: str, argv: list[str] | None = None) -> Settings:

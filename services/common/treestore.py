@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import asyncio
 from collections import OrderedDict
-from collections.abc import Callable
-from typing import Any
 
 from nats.js.errors import KeyNotFoundError
 
@@ -30,9 +28,7 @@ class TreeStore:
         self.cache_size = cache_size
         self.hits = self.misses = 0
 
-    async def load(
-        self, job_id: str, space: SearchSpace, policy: Policy, hints: Callable[..., Any] | None = None
-    ) -> tuple[SearchTree | None, int]:
+    async def load(self, job_id: str, space: SearchSpace, policy: Policy) -> tuple[SearchTree | None, int]:
         """(tree, header revision), or (None, 0) when the job has no search yet."""
         try:
             entry = await self.bus.kv[KV_SEARCH].get(job_id)
@@ -42,16 +38,13 @@ class TreeStore:
         if cached is not None and cached[0] == entry.revision:
             self.hits += 1
             self.cache.move_to_end(job_id)
-            cached[1].hints = hints
             return cached[1], entry.revision
         self.misses += 1
         header = codec.unpack(entry.value)
         records = [
             codec.unpack((await self.bus.kv[KV_NODES].get(f"{job_id}.{i}")).value) for i in range(header["n_nodes"])
         ]
-        tree = await asyncio.to_thread(
-            SearchTree.from_parts, header, records, space, policy, hints
-        )  # CPU: off the loop
+        tree = await asyncio.to_thread(SearchTree.from_parts, header, records, space, policy)  # CPU: off the loop
         return tree, entry.revision
 
     async def create(self, job_id: str, tree: SearchTree) -> int:

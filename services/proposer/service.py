@@ -113,9 +113,9 @@ class Proposer(pb_grpc.ProposerServicer):
         spec = await self._spec(req.job_id)
         ref = pb.SearchSpaceRef(space_id=spec.space_id)
         space = await self.spaces.get(ref)
-        hints = None  # knowledge comes with each node (_fetch_knowledge), never asked from the search
+        # knowledge comes with each node (_fetch_knowledge): the tree is never given a way to ask
         for _ in range(8):  # revision conflicts: another replica wrote meanwhile
-            tree, revision = await self.trees.load(req.job_id, space, self.policy, hints)
+            tree, revision = await self.trees.load(req.job_id, space, self.policy)
             if tree is None:
                 if req.step != -1:
                     raise PermanentError(f"step {req.step} for job {req.job_id} that was never started")
@@ -127,7 +127,7 @@ class Proposer(pb_grpc.ProposerServicer):
                 budget.max_tokens = int(b.max_tokens) or budget.max_tokens
                 budget.max_seconds = float(b.max_seconds) or budget.max_seconds
                 outcomes = await self._outcomes(source.redshift) if self.use_knowledge else {}
-                tree = SearchTree(source, space, self.policy, budget, hints, seed=spec.seed, outcomes=_fixed(outcomes))
+                tree = SearchTree(source, space, self.policy, budget, seed=spec.seed, outcomes=_fixed(outcomes))
                 try:
                     step: Step | None = await asyncio.to_thread(tree.begin)  # CPU work never on the loop
                 except ActionError as exc:
@@ -231,12 +231,15 @@ class Proposer(pb_grpc.ProposerServicer):
         job_id = req.job_id
         spec = await self._spec(job_id)
         sid = spec.observation.source_id
-        fresh = pb.Job(job_id=job_id, source_id=sid, created_unix=spec.created_unix)
+
+        def fresh() -> pb.Job:  # the record when there is none yet: a new one each call (it gets changed)
+            return pb.Job(job_id=job_id, source_id=sid, created_unix=spec.created_unix)
+
         if req.step >= 0 and not reply.duplicate:
             ev = req.evaluation
 
             def progress(job: pb.Job | None) -> pb.Job:
-                job = job or fresh
+                job = job or fresh()
                 if job.status not in FINAL_STATUSES:  # a late step never turns a finished job back
                     job.status = pb.JOB_STATUS_RUNNING
                 job.steps = max(job.steps, req.step + 1)
@@ -270,7 +273,7 @@ class Proposer(pb_grpc.ProposerServicer):
         res = reply.done
 
         def finish(job: pb.Job | None) -> pb.Job | None:
-            job = job or fresh
+            job = job or fresh()
             if job.status == pb.JOB_STATUS_DONE:
                 return None
             job.status, job.error = pb.JOB_STATUS_DONE, ""
