@@ -11,46 +11,17 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from pydantic import ValidationError
+
 from ..sed_modules import MODULES, ConfigError
+from .action_schema import ACTION_SCHEMA, ACTION_TYPES, ActionModel, validation_message
 from .space import SWAPS, SearchSpace, State
 
 __all__ = ["Action", "ActionError", "ACTION_TYPES", "apply_action", "parse_action", "ACTION_SCHEMA"]
 
-ACTION_TYPES = (
-    "zoom",
-    "scan",
-    "refine",
-    "widen",
-    "shift",
-    "narrow",
-    "set",
-    "add_module",
-    "remove_module",
-    "swap_module",
-    "add_burst",
-)
 DEFAULT_MAX_MODELS = 50_000
 NEW_COMPONENT_MODELS = 20_000  # a new module is tried around the best model at most this wide
 _REQUIRED_MODULES = {"sfh", "ssp", "redshifting"}
-
-ACTION_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "additionalProperties": False,
-    "required": ["type"],
-    "properties": {
-        "type": {"enum": list(ACTION_TYPES)},
-        "module": {"type": "string", "maxLength": 40},
-        "param": {"type": "string", "maxLength": 40},
-        "to": {"type": "string", "maxLength": 40},
-        "direction": {"enum": ["up", "down", "both"]},
-        "steps": {"type": "integer", "minimum": 1, "maximum": 5},
-        "width": {"type": "integer", "minimum": 0, "maximum": 8},
-        "values": {"type": "array", "maxItems": 30, "items": {"type": "number"}},
-        "around": {"type": "object", "maxProperties": 16, "additionalProperties": {"type": "number"}},
-        "couple": {"type": "array", "maxItems": 4, "items": {"type": "string", "maxLength": 80}},
-        "rationale": {"type": "string", "maxLength": 500},
-    },
-}
 
 
 class ActionError(ValueError):
@@ -91,60 +62,26 @@ class Action:
 
 
 def parse_action(data: Any) -> Action:
-    """Strictly parse one action from JSON-like data (an LLM's output is data, never code)."""
+    """Strictly parse one action from JSON-like data (an LLM's output is data, never code), against
+    the one typed definition of an action, ``action_schema.ActionModel``."""
     if not isinstance(data, dict):
         raise ActionError(f"an action must be an object, got {type(data).__name__}")
-    props = ACTION_SCHEMA["properties"]
-    unknown = set(data) - set(props)
-    if unknown:
-        raise ActionError(f"unknown action field(s): {', '.join(sorted(map(str, unknown)))}")
-    kind = data.get("type")
-    if kind not in ACTION_TYPES:
-        raise ActionError(f"unknown action type {kind!r}; allowed: {', '.join(ACTION_TYPES)}")
-    for key in ("module", "param", "to", "rationale"):
-        if key in data and (not isinstance(data[key], str) or len(data[key]) > props[key]["maxLength"]):
-            raise ActionError(f"action field {key!r} must be a short string")
-    for key in ("steps", "width"):
-        if key in data:
-            v = data[key]
-            if not isinstance(v, int) or isinstance(v, bool) or not props[key]["minimum"] <= v <= props[key]["maximum"]:
-                raise ActionError(
-                    f"action field {key!r} must be an integer in [{props[key]['minimum']}, {props[key]['maximum']}]"
-                )
-    if "direction" in data and data["direction"] not in ("up", "down", "both"):
-        raise ActionError("action field 'direction' must be up, down or both")
-    values = data.get("values", [])
-    if (
-        not isinstance(values, list)
-        or len(values) > 30
-        or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
-    ):
-        raise ActionError("action field 'values' must be a list of at most 30 numbers")
-    around = data.get("around", {})
-    if (
-        not isinstance(around, dict)
-        or len(around) > 16
-        or not all(
-            isinstance(k, str) and len(k) <= 80 and isinstance(v, (int, float)) and not isinstance(v, bool)
-            for k, v in around.items()
-        )
-    ):
-        raise ActionError("action field 'around' must map at most 16 'module.param' names to numbers")
-    couple = data.get("couple", [])
-    if not isinstance(couple, list) or len(couple) > 4 or not all(isinstance(c, str) and len(c) <= 80 for c in couple):
-        raise ActionError("action field 'couple' must list at most 4 'module.param' names")
+    try:
+        m = ActionModel.model_validate(data)
+    except ValidationError as exc:
+        raise ActionError(validation_message(exc)) from None
     return Action(
-        type=kind,
-        module=data.get("module"),
-        param=data.get("param"),
-        to=data.get("to"),
-        direction=data.get("direction"),
-        steps=data.get("steps", 1),
-        width=data.get("width", 1),
-        values=tuple(float(v) for v in values),
-        around=tuple(sorted((k, float(v)) for k, v in around.items())),
-        couple=tuple(couple),
-        rationale=data.get("rationale", ""),
+        type=m.type,
+        module=m.module,
+        param=m.param,
+        to=m.to,
+        direction=m.direction,
+        steps=m.steps,
+        width=m.width,
+        values=tuple(float(v) for v in m.values),
+        around=tuple(sorted((k, float(v)) for k, v in m.around.items())),
+        couple=tuple(m.couple),
+        rationale=m.rationale,
     )
 
 

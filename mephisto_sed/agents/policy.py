@@ -87,6 +87,7 @@ class ProposalContext:
     budget_left: int = 0
     alternatives: list[tuple[float, dict[str, dict[str, Any]]]] = field(default_factory=list)
     tokens_left: int | None = None  # LLM tokens left in the budget (None: no limit)
+    seconds_left: float | None = None  # wall time left in the budget: an LLM call ends by then
 
 
 class Policy(Protocol):

@@ -358,6 +358,7 @@ class SearchTree:
                 budget.max_models - self.models,
                 node.execution.alternatives,
                 budget.max_tokens - self.tokens,
+                budget.max_seconds - (time.time() - self.started),
             )
             node.proposals = list(self.policy.propose(ctx))
             self.tokens += int(getattr(self.policy, "last_tokens", 0))
