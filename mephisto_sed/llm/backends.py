@@ -41,7 +41,10 @@ TRITON_INPUTS = {
     "stream": "TYPE_BOOL",
     "guided_decoding_guide_type": "TYPE_STRING",
     "guided_decoding_guide": "TYPE_STRING",
+    "return_num_input_tokens": "TYPE_BOOL",
+    "return_num_output_tokens": "TYPE_BOOL",
 }
+TRITON_COUNTS = ("num_input_tokens", "num_output_tokens")  # the server's token counts, when asked
 TRITON_OUTPUT = "text_output"
 Messages = list[dict[str, str]]
 
@@ -186,6 +189,9 @@ class TritonBackend:
             ins.append(t)
         if "stream" in self._inputs:
             ins.append(self._tensor("stream", self.stream and self._decoupled, "BOOL"))
+        for flag in ("return_num_input_tokens", "return_num_output_tokens"):
+            if flag in self._inputs:
+                ins.append(self._tensor(flag, True, "BOOL"))
         if schema is not None and self.guided:
             ins.append(self._tensor("guided_decoding_guide_type", b"json_schema", "BYTES"))
             ins.append(self._tensor("guided_decoding_guide", json.dumps(schema).encode(), "BYTES"))
@@ -206,7 +212,11 @@ class TritonBackend:
             prompt = self.format(messages)
             ins = self._inputs_for(prompt, max_tokens, temperature, schema)
             t0 = time.perf_counter()
-            text = self._streamed(ins, timeout) if self._decoupled else self._unary(ins, timeout)
+            counts: dict[str, int] = {}
+            if self._decoupled:
+                text = self._streamed(ins, timeout, counts)
+            else:
+                text = self._unary(ins, timeout, counts)
         except LLMError:
             raise
         except Exception as exc:  # noqa: BLE001 - connection refused, deadline exceeded, server errors
@@ -214,16 +224,29 @@ class TritonBackend:
         latency = time.perf_counter() - t0
         for w in STOP_WORDS:
             text = text.split(w)[0]
-        p, c = self._count(prompt), self._count(text, add_special=False)
+        if set(counts) == set(TRITON_COUNTS):  # the server counted
+            p, c = TokenCount(counts["num_input_tokens"], True), TokenCount(counts["num_output_tokens"], True)
+        else:
+            p, c = self._count(prompt), self._count(text, add_special=False)
         return Completion(text, p.n, min(c.n, max_tokens), not (p.exact and c.exact), latency, self.model)
 
-    def _unary(self, ins: list[Any], timeout: float) -> str:
+    @staticmethod
+    def _add_counts(result: Any, counts: dict[str, int]) -> None:
+        """Input tokens once; output tokens summed over streamed responses (each carries its own)."""
+        for name in TRITON_COUNTS:
+            arr = result.as_numpy(name)
+            if arr is not None and arr.size:
+                n = int(np.sum(arr))
+                counts[name] = max(counts.get(name, 0), n) if name == "num_input_tokens" else counts.get(name, 0) + n
+
+    def _unary(self, ins: list[Any], timeout: float, counts: dict[str, int]) -> str:
         res = self.client.infer(self.model, ins, client_timeout=timeout)
+        self._add_counts(res, counts)
         return b"".join(
             x if isinstance(x, bytes) else str(x).encode() for x in res.as_numpy(TRITON_OUTPUT).ravel()
         ).decode()
 
-    def _streamed(self, ins: list[Any], timeout: float) -> str:
+    def _streamed(self, ins: list[Any], timeout: float, counts: dict[str, int]) -> str:
         q: queue.Queue = queue.Queue()
         self.client.start_stream(callback=lambda result, error: q.put((result, error)))
         pieces: list[str] = []
@@ -243,6 +266,7 @@ class TritonBackend:
                 arr = result.as_numpy(TRITON_OUTPUT)
                 if arr is not None and arr.size:
                     pieces.append(b"".join(x for x in arr.ravel()).decode(errors="replace"))
+                self._add_counts(result, counts)
                 final = result.get_response().parameters.get("triton_final_response")
                 if final is not None and final.bool_param:
                     return "".join(pieces)
