@@ -15,6 +15,7 @@
 | MEPHISTO_LLM_CONCURRENCY | LLM calls in flight at once per backend in one process (default 4) |
 | MEPHISTO_LLM_CONTEXT | the model's context in tokens: prompts are trimmed to fit with the reply (default 4096) |
 | MEPHISTO_LLM_MODE | `free` (the LLM writes actions) or `choose` (it picks one expert candidate by index) |
+| MEPHISTO_LLAMA_SERVER | a llama.cpp `llama-server` to use instead of the one built into the cache |
 | MEPHISTO_LLM_TOKENIZER | a llama.cpp-style `/tokenize` URL that counts a Triton model's tokens exactly |
 """
 
@@ -45,6 +46,7 @@ class CoreSettings:
     llm_context: int = 4096
     llm_mode: str = "free"
     llm_tokenizer: str = ""
+    llama_server: str = ""
 
     @classmethod
     def from_env(cls) -> CoreSettings:
@@ -63,6 +65,7 @@ class CoreSettings:
             "llm_context": "MEPHISTO_LLM_CONTEXT",
             "llm_mode": "MEPHISTO_LLM_MODE",
             "llm_tokenizer": "MEPHISTO_LLM_TOKENIZER",
+            "llama_server": "MEPHISTO_LLAMA_SERVER",
         }
         given = {k: env.get(name) for k, name in names.items()}
         kinds = {"cache_dir": Path, "cosmos_dir": Path, "llm_timeout": float}

@@ -17,6 +17,7 @@ from pathlib import Path
 from ..settings import settings
 
 SCRIPT = Path(__file__).with_name("scripted_triton.py")
+LLAMA_SCRIPT = Path(__file__).with_name("llama_triton.py")
 
 
 def pytriton_python() -> str:
@@ -35,9 +36,14 @@ def pytriton_python() -> str:
 class ScriptedTriton:
     """``with ScriptedTriton() as url:`` → "127.0.0.1:PORT" serving ensemble, garbage, hostile, slow."""
 
-    def __init__(self, log: str | Path | None = None, timeout: float = 180.0):
-        self.log = Path(log) if log else Path(os.environ.get("TMPDIR", "/tmp")) / f"scripted-triton-{os.getpid()}.log"
+    script = SCRIPT
+
+    def __init__(self, log: str | Path | None = None, timeout: float = 180.0, args: tuple[str, ...] = ()):
+        self.log = (
+            Path(log) if log else Path(os.environ.get("TMPDIR", "/tmp")) / f"{self.script.stem}-{os.getpid()}.log"
+        )
         self.timeout = timeout
+        self.args = args
         self.proc: subprocess.Popen | None = None
 
     def __enter__(self) -> str:
@@ -53,7 +59,10 @@ class ScriptedTriton:
         env = {**os.environ, "LD_LIBRARY_PATH": f"{libdir}:{os.environ.get('LD_LIBRARY_PATH', '')}"}
         with open(self.log, "wb") as out:
             self.proc = subprocess.Popen(
-                [pytriton_python(), str(SCRIPT), *map(str, ports)], stdout=out, stderr=subprocess.STDOUT, env=env
+                [pytriton_python(), str(self.script), *map(str, ports), *self.args],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=env,
             )
         deadline = time.monotonic() + self.timeout
         while b"READY" not in self.log.read_bytes():
@@ -70,3 +79,13 @@ class ScriptedTriton:
                 self.proc.wait(30)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
+
+
+class LlamaTriton(ScriptedTriton):
+    """``with LlamaTriton(llama_url) as url:`` → a real Triton whose model ``gemma`` has the
+    TensorRT-LLM ensemble's contract and forwards to the llama.cpp server at ``llama_url``."""
+
+    script = LLAMA_SCRIPT
+
+    def __init__(self, llama_url: str, log: str | Path | None = None, timeout: float = 180.0):
+        super().__init__(log, timeout, (llama_url,))
