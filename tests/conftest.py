@@ -38,6 +38,7 @@ INTEGRATION = {
     "test_deploy",
     "test_tracing",
     "test_llm",
+    "test_llm_real",
     "test_triton_models",
     "test_cosmos_grid",
     "test_bagpipes_reference",

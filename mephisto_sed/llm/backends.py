@@ -330,6 +330,8 @@ class OpenAIBackend:
         t0 = time.perf_counter()
         try:
             text, usage = self._post(body, timeout)
+        except self._httpx.TimeoutException:
+            raise LLMError(f"{self.name}: no complete reply within {timeout:g} s") from None
         except LLMError:
             raise
         except Exception as exc:  # noqa: BLE001 - any failure of the endpoint or its reply is an LLMError
