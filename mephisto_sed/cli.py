@@ -132,7 +132,7 @@ def _policy(args: argparse.Namespace):
 
     backends = [backend_from_url(args.llm)] + ([backend_from_url(args.llm_large)] if args.llm_large else [])
     cost = CostModel(args.usd_per_m_prompt, args.usd_per_m_completion, args.usd_per_gpu_second)
-    return LLMPolicy(backends, cost=cost)
+    return LLMPolicy(backends, cost=cost, mode=getattr(args, "llm_mode", None))
 
 
 def _llm_summary(policy, n_sources: int) -> dict:
@@ -345,6 +345,23 @@ def _bench_llm(args: argparse.Namespace) -> dict:
     return bench_llm(cat, args.triton, Budget(max_models=args.max_models, max_steps=args.max_steps))
 
 
+def _bench_backbones(args: argparse.Namespace) -> dict:
+    from .llm.bench_backbones import bench_backbones
+    from .llm.llm_policy import CostModel
+
+    return bench_backbones(
+        args.llm or [],
+        n=args.n if args.n != 20 else 6,
+        n_train=args.n_train if args.n_train != 20 else 10,
+        max_models=args.max_models if args.max_models != 190_000 else 40_000,
+        max_tokens=args.max_tokens,
+        catalog=args.catalog,
+        ini=args.config,
+        cost=CostModel(args.usd_per_m_prompt, args.usd_per_m_completion, args.usd_per_gpu_second),
+        progress=not args.json,
+    )
+
+
 # name -> benchmark (args -> JSON-able dict); the platform registers its own (services/commands.py)
 BENCHMARKS: dict[str, Callable[[argparse.Namespace], dict]] = {
     "engine": _bench_engine,
@@ -352,6 +369,7 @@ BENCHMARKS: dict[str, Callable[[argparse.Namespace], dict]] = {
     "accuracy": _bench_accuracy,
     "memory": _bench_memory,
     "llm": _bench_llm,
+    "backbones": _bench_backbones,
 }
 
 
@@ -393,6 +411,11 @@ def add_agent_args(a: argparse.ArgumentParser) -> None:
         "(default: the built-in expert policy, which is also the fallback)",
     )
     a.add_argument("--llm-large", help="the model to escalate to when proposals stall (e.g. the 70B)")
+    a.add_argument(
+        "--llm-mode",
+        choices=["free", "choose"],
+        help="free: the LLM writes actions; choose: it picks one expert candidate (default: $MEPHISTO_LLM_MODE or free)",
+    )
     a.add_argument(
         "--llm-critique",
         action="store_true",
@@ -502,6 +525,15 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--max-steps", type=int, default=80, help="platform: step budget per source")
     b.add_argument("--executors", type=int, default=1, help="platform: executor replicas")
     b.add_argument("--json", action="store_true", help="one-line JSON")
+    b.add_argument(
+        "--llm",
+        action="append",
+        help="backbones: an LLM URL to compare (repeatable; default: the local Gemma 3 270M on llama.cpp)",
+    )
+    b.add_argument("--max-tokens", type=int, default=10_000, help="backbones: LLM token budget per source")
+    b.add_argument("--usd-per-m-prompt", type=float, default=0.0, help="backbones: $ per 1M prompt tokens")
+    b.add_argument("--usd-per-m-completion", type=float, default=0.0, help="backbones: $ per 1M completion tokens")
+    b.add_argument("--usd-per-gpu-second", type=float, default=0.0, help="backbones: $ per second of LLM latency")
     b.add_argument("--models", type=int, default=1_000_000, help="engine: approximate grid size")
     b.add_argument("--no-bagpipes", action="store_true", help="skip the bagpipes comparison")
     b.add_argument("--no-cosmos-grid", action="store_true", help="skip timing the COSMOS team's full grid")
