@@ -171,6 +171,7 @@ def _row_problem(
     upper: np.ndarray,
     bad_negative: np.ndarray,
     pairs: list[tuple[str, str, str]],
+    photoz: bool = False,
 ) -> tuple[str, str] | None:
     """Why a row cannot be fitted, as (column, reason), or None: the catalogue's own conventions
     first, then the checks the gateway and the alerts apply too (observation_checks)."""
@@ -186,7 +187,7 @@ def _row_problem(
         problem = band_problem(float(flux[j]), float(err[j]))
         if problem is not None:
             return pairs[j][0 if problem[0] == "flux" else 1], problem[1]
-    problem = source_problem(float(z), flux[~missing].tolist(), upper[~missing].tolist())
+    problem = source_problem(float(z), flux[~missing].tolist(), upper[~missing].tolist(), photoz)
     if problem is not None:
         return ("redshift" if problem[0] == "redshift" else "fluxes"), problem[1]
     return None
@@ -295,8 +296,11 @@ def read_catalog(
     on_unknown: Literal["error", "skip"] = "error",
     preset: str | None = None,
     redshift: float | None = None,
+    photoz: bool = False,
 ) -> Catalog:
-    """Load and validate a photometric catalogue (see the module docstring for conventions)."""
+    """Load and validate a photometric catalogue (see the module docstring for conventions).
+    With ``photoz`` a source without a redshift (empty, NaN or negative, as in CIGALE) is kept,
+    its redshift NaN, for a photometric redshift; otherwise it is rejected."""
     unsupported: dict[str, str] = {}
     if preset is not None:
         if preset not in PRESETS:
@@ -329,10 +333,14 @@ def read_catalog(
     keep = np.ones(n, dtype=bool)
     bands = [b for _, _, b in pairs]
     for i in range(n):
-        reason = _row_problem(z[i], flux[i], err[i], missing[i], infinite[i], upper[i], bad_negative[i], pairs)
+        reason = _row_problem(
+            z[i], flux[i], err[i], missing[i], infinite[i], upper[i], bad_negative[i], pairs, photoz
+        )
         if reason is not None and reason[0] == "redshift":
             reason = (redshift_column, reason[1])
         if reason:
             keep[i] = False
             rejected.append(Rejection(ids[i], *reason))
+    if photoz:
+        z = np.where(z < 0, np.nan, z)  # CIGALE's -1: no redshift
     return Catalog(ids[keep], z[keep], bands, flux[keep], err[keep], upper[keep], rejected, dropped, name)

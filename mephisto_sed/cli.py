@@ -29,15 +29,29 @@ def _load_config(path: str | None) -> Configuration:
 
 
 def cmd_grid(args: argparse.Namespace) -> int:
+    import numpy as np
+
     from .gridfit import fit_catalog
     from .outputs import SourceFiles, write_table
 
     cfg = _load_config(args.config)
-    cat = load_catalog(args)
+    cat = load_catalog(args, photoz=args.engine != "cigale")
     if len(cat) == 0:
         print("no valid source to fit", file=sys.stderr)
         return 2
     print(f"{len(cat)} sources, {len(cat.bands)} bands, {cfg.n_models:,} models per redshift", file=sys.stderr)
+    n_photoz = int(np.sum(~np.isfinite(cat.redshift)))
+    if n_photoz:
+        from .gridfit import fixed_redshift
+        from .photoz import redshift_grid
+
+        if fixed_redshift(cfg) is None:
+            zs = redshift_grid(cfg)
+            print(
+                f"{n_photoz} sources without a redshift: photometric redshifts over {len(zs)} redshifts "
+                f"({zs[0]:g}-{zs[-1]:g})",
+                file=sys.stderr,
+            )
     if args.engine == "cigale":
         from .cigale_engine import CigaleNotInstalled, fit_with_cigale
 
@@ -98,9 +112,10 @@ def search_space(args: argparse.Namespace, cat):
     return space
 
 
-def load_catalog(args: argparse.Namespace):
+def load_catalog(args: argparse.Namespace, photoz: bool = False):
     """The catalogue named on the command line (or the embedded example), with every band not fitted
-    and every rejected row reported, trimmed to ``--limit``."""
+    and every rejected row reported, trimmed to ``--limit``; with ``photoz`` sources without a
+    redshift are kept for a photometric one."""
     catalog_path = args.catalog or str(example_catalog_path())
     if args.catalog is None:
         print(f"no catalogue given: using the embedded example {catalog_path}", file=sys.stderr)
@@ -113,6 +128,7 @@ def load_catalog(args: argparse.Namespace):
         on_unknown="skip" if args.skip_unknown_bands else "error",
         redshift_column=getattr(args, "redshift_column", "redshift"),
         id_column=getattr(args, "id_column", "id"),
+        photoz=photoz,
     )
     for band, why in cat.dropped_bands.items():
         print(f"not fitted: {band}: {why}", file=sys.stderr)

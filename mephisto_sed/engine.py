@@ -509,6 +509,7 @@ RESULT_PREFIX = {
     "attenuation": "attenuation",
     "dust_emission": "dust",
     "agn": "agn",
+    "redshifting": "universe",  # CIGALE's universe.redshift
 }
 
 

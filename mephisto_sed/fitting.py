@@ -79,6 +79,8 @@ class FitAccumulator:
         self.sum_l = np.zeros(s)
         self.sum_l2 = np.zeros(s)  # for the effective number of well-fitting models
         self.moments: dict[str, list[np.ndarray]] = {}
+        # Σ likelihood per redshift, for chunks that carry one (photometric redshifts: P(z))
+        self.pz: dict[float, np.ndarray] = {}
         self.best = [BestModel() for _ in range(s)]
         self.n_models = 0
 
@@ -113,7 +115,7 @@ class FitAccumulator:
         for mom in self.moments.values():
             mom[0] *= shift
             mom[1] *= shift
-        for per_value in self.marginals.values():
+        for per_value in [*self.marginals.values(), self.pz]:
             for v in per_value.values():
                 v *= shift
         self.chi2_min = new_min
@@ -123,6 +125,9 @@ class FitAccumulator:
         self.sum_l2 += (like**2).sum(axis=1)
         if self.track_marginals:
             self._add_marginals(chunk, like)
+        z = chunk.params.get("universe", {}).get("redshift")
+        if z is not None:
+            self.pz[z] = self.pz.get(z, 0.0) + like.sum(axis=1)
         props = self._chunk_props(chunk)
         for key, value in props.items():
             x = value[None, :] * scale if key in EXTENSIVE else np.broadcast_to(value, like.shape)
@@ -167,6 +172,11 @@ class FitAccumulator:
                     arr = per_value.setdefault(float(u), np.zeros(like.shape[0]))
                     arr[i] += w
 
+    def redshift_pdf(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+        """Source ``i``'s Σ likelihood per redshift (photo-z chunks), on the sorted redshift grid."""
+        z = np.array(sorted(self.pz))
+        return z, np.array([self.pz[v][i] for v in z])
+
     def posterior(self, i: int) -> tuple[float, dict[str, list[list[float]]]]:
         """Source ``i``'s Σ likelihood (relative to its best χ²) and, when tracked, the Σ likelihood
         per value of every parameter as ``{key: [[value, weight], ...]}`` (JSON-safe)."""
@@ -185,12 +195,13 @@ class FitAccumulator:
             "attenuation.E_BVs": chunk.params["attenuation"].get("E_BVs"),
         }
         for cat, names in (
+            ("universe", ("redshift",)),
             ("nebular", ("logU", "zgas", "f_esc", "f_dust")),
             ("dust", ("qpah", "umin", "gamma")),
             ("agn", ("fracAGN", "EBV")),
         ):
             for k in names:
-                if k in chunk.params[cat]:
+                if k in chunk.params.get(cat, {}):
                     consts[f"{cat}.{k}"] = chunk.params[cat][k]
         for k, v in consts.items():
             if v is not None:

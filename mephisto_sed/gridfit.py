@@ -38,6 +38,7 @@ class SourceFit:
     model: dict[str, dict[str, Any]] = field(default_factory=dict)
     sed: SED | None = None
     additionalerror: float = 0.0  # the fraction of the flux added to σ in quadrature, as in χ²
+    pz: tuple[np.ndarray, np.ndarray] | None = None  # photometric redshift: (z grid, P(z))
 
     @property
     def sigma(self) -> np.ndarray:
@@ -71,6 +72,16 @@ def fit_bands(catalog: Catalog, config: Configuration) -> list[str]:
     return [b for b in config.bands if b in catalog.bands]
 
 
+PHOTOZ_BATCH = 512  # photo-z sources per accumulator: each block of models is fitted to every batch
+
+
+def fixed_redshift(config: Configuration) -> float | None:
+    """The one redshift the ini imposes on every source, if it gives exactly one (CIGALE: a list
+    serves the sources without a redshift; each other source is fitted at its own)."""
+    values = config.params[config.required("redshifting")]["redshift"]
+    return float(values[0]) if len(values) == 1 and values[0] is not None else None
+
+
 def fit_catalog(
     catalog: Catalog,
     config: Configuration,
@@ -83,63 +94,128 @@ def fit_catalog(
     keep_fits: bool = True,
 ) -> FitResults:
     """Fit every source with every model of ``config``; models are computed once per redshift
-    rounded to ``redshift_decimals`` (CIGALE's ``redshift_decimals``).
+    rounded to ``redshift_decimals`` (CIGALE's ``redshift_decimals``). Sources without a redshift
+    (NaN) get a photometric one: fitted at every redshift of ``photoz.redshift_grid(config)``.
 
     ``on_fit`` sees each source's fit as soon as it is made (to write its files); with
     ``keep_fits=False`` the fits are not kept (``FitResults.fits`` is empty) and memory stays
     flat in the number of sources: the results table is filled column by column."""
+    from .photoz import redshift_grid
+
     bands = fit_bands(catalog, config)
     idx = [catalog.bands.index(b) for b in bands]
     grid = ModelGrid(config, bands, cosmology=cosmology)
-    fixed_z = config.params[config.required("redshifting")]["redshift"][0]
-    zs = np.full(len(catalog), fixed_z) if fixed_z is not None else catalog.redshift
+    fixed_z = fixed_redshift(config)
+    zs = np.full(len(catalog), fixed_z) if fixed_z is not None else np.asarray(catalog.redshift, float)
+    photo = ~np.isfinite(zs)
     model_z = np.round(zs, redshift_decimals)
     fits: list[SourceFit | None] = [None] * len(catalog) if keep_fits else []
     columns = ResultColumns(len(catalog), bands, config.additionalerror)
-    groups = sorted(set(model_z.tolist()))
-    total = sum(grid.n_models(z) for z in groups)
+    groups = sorted(set(model_z[~photo].tolist()))
+    zgrid = redshift_grid(config) if photo.any() else np.array([])
+    total = sum(grid.n_models(z) for z in groups) + sum(grid.n_models(float(z)) for z in zgrid)
     bar = tqdm(
         total=total, desc=f"grid fit of {len(catalog)} sources", unit="model", unit_scale=True, disable=not progress
     )
-    for z in groups:
-        members = np.flatnonzero(model_z == z)
-        data = SourceData(
+
+    def data(members: np.ndarray) -> SourceData:
+        return SourceData(
             catalog.flux[members][:, idx],
             catalog.err[members][:, idx],
             catalog.upper_limit[members][:, idx],
             config.additionalerror,
         )
-        acc = FitAccumulator(data)
-        for chunk in grid.iter_chunks(float(z)):
-            acc.add(chunk)
-            bar.update(len(chunk))
+
+    def emit(members: np.ndarray, acc: FitAccumulator, z: float | None) -> None:
         for pos, (k, row) in enumerate(zip(members, acc.results())):
-            best = acc.best[pos]
-            fit = SourceFit(
-                str(catalog.ids[k]),
-                float(catalog.redshift[k]),
-                float(z),
-                bands,
-                catalog.flux[k, idx],
-                catalog.err[k, idx],
-                catalog.upper_limit[k, idx],
-                best,
-                row,
-                additionalerror=config.additionalerror,
-            )
-            if np.isfinite(best.chi2):
-                fit.model = model_from_params(config, best.params)
-                row["warnings"] = "; ".join(estimate_warnings(bayes_values(row), fit.model, float(z)))
-                if with_sed:
-                    fit.sed = grid.sed(fit.model, float(z))
+            fit = _source_fit(catalog, int(k), idx, bands, config, grid, acc, pos, row, z, with_sed)
             columns.put(int(k), fit)
             if on_fit is not None:
                 on_fit(fit)
             if keep_fits:
                 fits[k] = fit
+
+    for z in groups:
+        members = np.flatnonzero(model_z == z)
+        acc = FitAccumulator(data(members))
+        for chunk in grid.iter_chunks(float(z)):
+            acc.add(chunk)
+            bar.update(len(chunk))
+        emit(members, acc, float(z))
+    if photo.any():
+        _fit_photoz(grid, zgrid, np.flatnonzero(photo), data, emit, bar)
     bar.close()
     done = [f for f in fits if f is not None]
     return FitResults(columns.table(), done, bands, config)
+
+
+def _fit_photoz(
+    grid: ModelGrid,
+    zgrid: np.ndarray,
+    members: np.ndarray,
+    data: Callable[[np.ndarray], SourceData],
+    emit: Callable[[np.ndarray, FitAccumulator, float | None], None],
+    bar: Any,
+) -> None:
+    """All models at every redshift of ``zgrid`` in one likelihood per source; each block of models
+    is made once and fitted to every batch of sources."""
+    from .photoz import with_redshift
+
+    batches = [members[i : i + PHOTOZ_BATCH] for i in range(0, len(members), PHOTOZ_BATCH)]
+    accs = [FitAccumulator(data(b)) for b in batches]
+    for z in zgrid:
+        for chunk in grid.iter_chunks(float(z)):
+            tagged = with_redshift(chunk, float(z))
+            for acc in accs:
+                acc.add(tagged)
+            bar.update(len(chunk))
+    for b, acc in zip(batches, accs):
+        emit(b, acc, None)
+
+
+def _source_fit(
+    catalog: Catalog,
+    k: int,
+    idx: list[int],
+    bands: list[str],
+    config: Configuration,
+    grid: ModelGrid,
+    acc: FitAccumulator,
+    pos: int,
+    row: dict[str, Any],
+    z: float | None,
+    with_sed: bool,
+) -> SourceFit:
+    """Source ``k``'s fit (``z`` None: a photometric redshift, read off its P(z))."""
+    from .photoz import pz_summary
+
+    best = acc.best[pos]
+    pz = None
+    if z is None:
+        zz, weight = acc.redshift_pdf(pos)
+        summary = pz_summary(zz, weight)
+        pz = (zz, summary.pop("pz"))
+        row.update({f"photoz.{key}": value for key, value in summary.items()})
+        z = float(best.params.get("universe", {}).get("redshift", np.nan))
+    fit = SourceFit(
+        str(catalog.ids[k]),
+        float(catalog.redshift[k]),
+        float(z),
+        bands,
+        catalog.flux[k, idx],
+        catalog.err[k, idx],
+        catalog.upper_limit[k, idx],
+        best,
+        row,
+        additionalerror=config.additionalerror,
+        pz=pz,
+    )
+    if np.isfinite(best.chi2):
+        fit.model = model_from_params(config, best.params)
+        row["warnings"] = "; ".join(estimate_warnings(bayes_values(row), fit.model, float(z)))
+        if with_sed:
+            fit.sed = grid.sed(fit.model, float(z))
+    return fit
 
 
 class ResultColumns:

@@ -37,12 +37,17 @@ def band_problem(flux_mjy: float, error_mjy: float) -> tuple[str, str] | None:
     return None
 
 
-def source_problem(redshift: float, fluxes: Sequence[float], upper_limits: Sequence[bool]) -> tuple[str, str] | None:
+def source_problem(
+    redshift: float, fluxes: Sequence[float], upper_limits: Sequence[bool], photoz: bool = False
+) -> tuple[str, str] | None:
     """What is wrong with a source whose bands each passed :func:`band_problem`, as (field,
-    reason): field is ``redshift`` or ``bands``; None when it can be fitted."""
-    if math.isnan(redshift):
-        return "redshift", "missing (the agents need a redshift)"
-    if not 0.0 <= redshift <= MAX_REDSHIFT:
+    reason): field is ``redshift`` or ``bands``; None when it can be fitted. With ``photoz`` a
+    missing (NaN) or negative redshift (CIGALE's convention) asks for a photometric redshift."""
+    if photoz and (math.isnan(redshift) or redshift < 0):
+        pass
+    elif math.isnan(redshift):
+        return "redshift", "missing (the agents need a redshift; `mephisto-sed grid` finds a photometric one)"
+    elif not 0.0 <= redshift <= MAX_REDSHIFT:
         return "redshift", f"{redshift} is not in [0, {MAX_REDSHIFT:g}] (the IGM tables end at z = {MAX_REDSHIFT:g})"
     detected = [f for f, ul in zip(fluxes, upper_limits, strict=True) if not ul]
     if len(detected) < MIN_DETECTIONS:

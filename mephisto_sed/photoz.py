@@ -1,0 +1,81 @@
+"""Photometric redshifts, in CIGALE's terms: a source without a redshift (NaN, or negative as in a
+CIGALE input file) is fitted at every redshift of the ``redshifting`` module's ``redshift`` list
+(or of ``DEFAULT_GRID`` when the list does not give several), all models at all redshifts in one
+likelihood. The results are CIGALE's ``best.universe.redshift`` (χ² minimum) and
+``bayes.universe.redshift(_err)``, plus P(z) and what photo-z catalogues report: its peak, the 68 %
+interval and whether it has more than one peak.
+
+Band matrices are built once per redshift and every photo-z source is fitted against each block of
+models while it is in memory, so the cost per source falls with the number of sources.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+
+from .config import Configuration
+from .engine import ModelChunk
+
+__all__ = ["DEFAULT_GRID", "SECONDARY_PEAK", "pz_summary", "redshift_grid", "with_redshift"]
+
+
+def _default_grid() -> np.ndarray:
+    """0.01 ≤ z ≤ 7, steps of 0.01 (1 + z): uniform in ln(1 + z), as photo-z codes sample it."""
+    n = int(np.ceil(np.log(8.0 / 1.01) / np.log(1.01))) + 1
+    return np.round(1.01 * 1.01 ** np.arange(n) - 1.0, 4)
+
+
+DEFAULT_GRID = _default_grid()
+SECONDARY_PEAK = 0.2  # a second peak at least this fraction of the first, well apart, makes P(z) multi-modal
+PEAK_SEPARATION = 0.1  # ... apart by more than this in Δz / (1 + z)
+
+
+def redshift_grid(config: Configuration) -> np.ndarray:
+    """The redshifts a photo-z source is fitted at: the ini's list when it gives several."""
+    module = config.required("redshifting")
+    values = [v for v in config.params[module]["redshift"] if v is not None]
+    if len(values) > 1:
+        return np.unique(np.asarray(values, dtype=float))
+    return DEFAULT_GRID
+
+
+def with_redshift(chunk: ModelChunk, z: float) -> ModelChunk:
+    """The chunk with its redshift as a parameter (``universe.redshift``), so the likelihood
+    accumulates over redshift like over any other parameter."""
+    return replace(chunk, params={**chunk.params, "universe": {"redshift": float(z)}})
+
+
+def pz_summary(z: np.ndarray, weight: np.ndarray) -> dict[str, Any]:
+    """P(z) on the grid (Σ likelihood per redshift, normalised) and its summary: ``z_peak``, the 68 %
+    interval (``z_lo68``, ``z_hi68``, from the cumulative distribution), ``multimodal``."""
+    z = np.asarray(z, float)
+    w = np.clip(np.nan_to_num(np.asarray(weight, float)), 0.0, None)
+    total = w.sum()
+    if total <= 0:
+        return {"z_peak": np.nan, "z_lo68": np.nan, "z_hi68": np.nan, "multimodal": False, "pz": w}
+    p = w / total
+    cdf = np.cumsum(p)
+    lo = float(np.interp(0.16, cdf, z))
+    hi = float(np.interp(0.84, cdf, z))
+    peak = int(np.argmax(p))
+    return {
+        "z_peak": float(z[peak]),
+        "z_lo68": min(lo, float(z[peak])),
+        "z_hi68": max(hi, float(z[peak])),
+        "multimodal": _multimodal(z, p, peak),
+        "pz": p,
+    }
+
+
+def _multimodal(z: np.ndarray, p: np.ndarray, peak: int) -> bool:
+    """A local maximum of P(z) per unit ln(1 + z) (the grid's own measure) holding at least
+    SECONDARY_PEAK of the main peak, more than PEAK_SEPARATION in Δz/(1+z) away."""
+    if p.size < 3:
+        return False
+    inner = (p[1:-1] >= p[:-2]) & (p[1:-1] > p[2:])
+    maxima = np.flatnonzero(np.concatenate([[p[0] > p[1]], inner, [p[-1] > p[-2]]]))
+    far = np.abs(z[maxima] - z[peak]) / (1 + z[peak]) > PEAK_SEPARATION
+    return bool(np.any(far & (p[maxima] >= SECONDARY_PEAK * p[peak])))
