@@ -333,9 +333,7 @@ def read_catalog(
     keep = np.ones(n, dtype=bool)
     bands = [b for _, _, b in pairs]
     for i in range(n):
-        reason = _row_problem(
-            z[i], flux[i], err[i], missing[i], infinite[i], upper[i], bad_negative[i], pairs, photoz
-        )
+        reason = _row_problem(z[i], flux[i], err[i], missing[i], infinite[i], upper[i], bad_negative[i], pairs, photoz)
         if reason is not None and reason[0] == "redshift":
             reason = (redshift_column, reason[1])
         if reason:

@@ -87,8 +87,6 @@ def cmd_grid(args: argparse.Namespace) -> int:
             rows.writerow(["id", "column", "reason"])
             rows.writerows([r.source, r.column, r.reason] for r in cat.rejected)
     t = results.table
-    import numpy as np
-
     print(
         f"wrote {out}/results.csv ({len(t)} sources); median reduced chi2 = "
         f"{np.nanmedian(t['best.reduced_chi_square']):.2f}"

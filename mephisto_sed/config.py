@@ -90,8 +90,8 @@ class Configuration:
 
     @property
     def n_models(self) -> int:
-        """Models per redshift (the product of every parameter list's length)."""
-        return math.prod(len(v) for p in self.params.values() for v in p.values())
+        """Models per redshift (the product of every parameter list's length but the redshifts')."""
+        return math.prod(len(v) for m, p in self.params.items() for k, v in p.items() if k != "redshift")
 
     def axes(self) -> list[tuple[str, str, list[Any]]]:
         return [(m, k, v) for m in self.modules for k, v in self.params[m].items()]

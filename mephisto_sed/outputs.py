@@ -56,7 +56,7 @@ def write_table(table: Table, out: Path) -> None:
 
 class SourceFiles:
     """Writes one source's files: ``<id>_best_model.fits`` when ``seds`` (CIGALE's
-    ``save_best_sed``), ``<id>.png`` when ``plots``. As ``fit_catalog``'s ``on_fit`` it writes
+    ``save_best_sed``), ``<id>.png`` when ``plots``, ``<id>_pz.csv`` (P(z)) for a photometric redshift. As ``fit_catalog``'s ``on_fit`` it writes
     each as soon as the fit is made, so no spectrum has to be kept."""
 
     def __init__(self, out: Path, plots: bool, seds: bool):
@@ -68,11 +68,14 @@ class SourceFiles:
         return self.plots or self.seds
 
     def __call__(self, fit: SourceFit) -> None:
+        stem = file_stem(fit.id)
+        if fit.pz is not None:  # a photometric redshift's P(z), as photo-z codes save it
+            z, p = fit.pz
+            Table({"redshift": z, "pz": p}).write(self.out / f"{stem}_pz.csv", overwrite=True)
         if fit.sed is None:
             return
         from .plotting import plot_fit
 
-        stem = file_stem(fit.id)
         if self.seds:
             sed_table(fit).write(self.out / f"{stem}_best_model.fits", overwrite=True)
         if self.plots:

@@ -26,6 +26,21 @@ _COLOURS = {
 }
 
 
+def _inset_pz(ax, fit: SourceFit) -> None:
+    """P(z) of a photometric redshift, with its 68 % interval, in the upper left corner."""
+    assert fit.pz is not None
+    z, p = fit.pz
+    inset = ax.inset_axes([0.06, 0.62, 0.3, 0.32])
+    inset.plot(z, p, color="tab:blue", lw=0.9)
+    lo, hi = fit.row.get("photoz.z_lo68", np.nan), fit.row.get("photoz.z_hi68", np.nan)
+    if np.isfinite(lo) and np.isfinite(hi):
+        inset.axvspan(lo, hi, color="tab:blue", alpha=0.2, lw=0)
+    inset.set_xlabel("z", fontsize=7, labelpad=1)
+    inset.set_ylabel("P(z)", fontsize=7, labelpad=1)
+    inset.tick_params(labelsize=6)
+    inset.set_yticks([])
+
+
 def plot_fit(fit: SourceFit, path: str | Path | None = None, *, show_components: bool = True):
     """Plot one source's fit; returns the matplotlib Figure (saved to ``path`` when given)."""
     from .best_sed import sed_table
@@ -74,8 +89,11 @@ def plot_fit(fit: SourceFit, path: str | Path | None = None, *, show_components:
     ax.set_ylabel(r"$F_\nu$ [mJy]")
     chi = fit.row.get("best.reduced_chi_square", np.nan)
     mass = fit.row.get("bayes.stellar.m_star", np.nan)
+    ztext = f"z={fit.redshift:.3f}" if np.isfinite(fit.redshift) else f"z_phot={fit.model_redshift:.3f}"
+    if fit.pz is not None:
+        _inset_pz(ax, fit)
     ax.set_title(
-        f"{fit.id}  z={fit.redshift:.3f}  "
+        f"{fit.id}  {ztext}  "
         + r"$\chi^2_\nu$"
         + f"={chi:.2f}  "
         + r"$\log M_\star$"

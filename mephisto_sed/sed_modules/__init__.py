@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from . import dustatt_calzleit, dustatt_modified_starburst, sfh2exp, sfhdelayed, sfhdelayedbq
-from .base import MAX_VALUES, AttenuationModel, ConfigError, ModuleSpec, Param, SFHModel
+from .base import MAX_REDSHIFTS, MAX_VALUES, AttenuationModel, ConfigError, ModuleSpec, Param, SFHModel
 
 __all__ = [
     "CATEGORY_ORDER",
@@ -130,7 +130,16 @@ MODULES: dict[str, ModuleSpec] = {
             "redshifting",
             "redshifting",
             "Redshifting and Inoue (2014) IGM absorption; empty redshift = the catalogue's.",
-            (Param("redshift", "Redshift; empty to use each source's.", None, bounds=(0, 10)),),
+            (
+                Param(
+                    "redshift",
+                    "Redshift; empty to use each source's. Several: the redshifts of photometric redshifts "
+                    "for sources without one.",
+                    None,
+                    bounds=(0, 10),
+                    max_values=MAX_REDSHIFTS,
+                ),
+            ),
         ),
     )
 }
@@ -204,8 +213,9 @@ def validate_module(name: str, params: dict[str, Any]) -> dict[str, list[Any]]:
             values = [p.default]
         if not p.grid and len(values) > 1:
             raise ConfigError(f"{name}.{p.name}: takes one value, got {len(values)}")
-        if len(values) > MAX_VALUES:
-            raise ConfigError(f"{name}.{p.name}: {len(values)} values, at most {MAX_VALUES} per parameter")
+        cap = p.max_values or MAX_VALUES
+        if len(values) > cap:
+            raise ConfigError(f"{name}.{p.name}: {len(values)} values, at most {cap} per parameter")
         typed = [_coerce(name, p, v) for v in values]
         out[p.name] = list(dict.fromkeys(typed))  # keep order, drop repeats
     return out

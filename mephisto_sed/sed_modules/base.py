@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 MAX_VALUES = 64  # values per parameter: keeps every ladder the agents walk short (CIGALE grids use < 20)
+MAX_REDSHIFTS = 1_000  # a photo-z redshift list (each value costs one grid, checked as models in all)
 
 
 class ConfigError(ValueError):
@@ -26,6 +27,7 @@ class Param:
     bounds: tuple[float, float] | None = None
     choices: tuple[Any, ...] | None = None
     grid: bool = True  # may hold several values (a grid axis)
+    max_values: int | None = None  # more values than MAX_VALUES allowed (a photo-z redshift list)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,123 @@
+"""Photometric redshifts in grid fits: injected mocks without their redshift come back at it, P(z)
+is a distribution whose summary photo-z catalogues use, sources with a redshift are untouched, and
+the CLI takes CIGALE's -1."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mephisto_sed.catalog import read_catalog
+from mephisto_sed.config import Configuration
+from mephisto_sed.gridfit import fit_catalog, fixed_redshift
+from mephisto_sed.mock import make_mock_catalog
+from mephisto_sed.photoz import DEFAULT_GRID, pz_summary, redshift_grid
+
+from .conftest import BROAD_BANDS
+
+MODS = {
+    "sfhdelayed": {
+        "tau_main": [100.0, 1000.0, 5000.0],
+        "age_main": [300.0, 1000.0, 3000.0],
+        "f_burst": [0.0],
+        "age_burst": [20.0],
+        "tau_burst": [50.0],
+    },
+    "bc03": {"imf": [1], "metallicity": [0.02]},
+    "nebular": {"logU": [-2.0]},
+    "dustatt_modified_starburst": {"E_BV_lines": [0.0, 0.2, 0.5]},
+    "redshifting": {"redshift": [None]},
+}
+
+
+@pytest.fixture(scope="module")
+def mocks():
+    cfg = Configuration.from_modules(MODS, additionalerror=0.05)
+    cat, truth = make_mock_catalog(cfg, list(BROAD_BANDS), 16, seed=1, z_range=(0.2, 4.0))
+    return cfg, cat, truth
+
+
+def test_mocks_without_their_redshift_come_back_at_it(mocks):
+    cfg, cat, truth = mocks
+    cat = cat.select(np.arange(len(cat)))  # a copy: the fixture is shared
+    z_true = np.asarray(truth["redshift"], float)
+    cat.redshift[:8] = np.nan  # half photo-z, half at their spectroscopic redshift
+    res = fit_catalog(cat, cfg, with_sed=False, progress=False)
+    t = res.table
+    photo = t[:8]
+    dz = np.abs(np.asarray(photo["best.universe.redshift"]) - z_true[:8]) / (1 + z_true[:8])
+    assert np.median(dz) < 0.02 and np.all(dz < 0.1), dz
+    bayes = np.asarray(photo["bayes.universe.redshift"])
+    err = np.asarray(photo["bayes.universe.redshift_err"])
+    assert np.all(np.abs(bayes - z_true[:8]) / (1 + z_true[:8]) < 0.1) and np.all(err < 0.3)
+    lo, hi = np.asarray(photo["photoz.z_lo68"]), np.asarray(photo["photoz.z_hi68"])
+    assert np.all(lo <= photo["photoz.z_peak"]) and np.all(photo["photoz.z_peak"] <= hi)
+    # P(z) per source: on the grid, normalised, peaked where the column says
+    for fit in res.fits[:8]:
+        z, p = fit.pz
+        assert np.allclose(z, DEFAULT_GRID) and p.sum() == pytest.approx(1.0)
+        assert z[np.argmax(p)] == pytest.approx(fit.row["photoz.z_peak"])
+        assert fit.model_redshift == pytest.approx(fit.row["best.universe.redshift"])
+    # the others were fitted at their own redshift, as if alone
+    alone = fit_catalog(cat.select(slice(8, 16)), cfg, with_sed=False, progress=False).table
+    assert np.allclose(t["best.chi_square"][8:], alone["best.chi_square"])
+    assert np.all(np.isnan(np.asarray(t["photoz.z_peak"][8:], float)))
+    assert all(f.pz is None for f in res.fits[8:])
+
+
+def test_pz_summary_flags_two_peaks_and_brackets_one():
+    z = DEFAULT_GRID
+    one = np.exp(-0.5 * ((z - 2.0) / 0.05) ** 2)
+    s = pz_summary(z, one)
+    assert s["z_peak"] == pytest.approx(2.0, abs=0.03) and not s["multimodal"]
+    assert s["z_lo68"] == pytest.approx(1.95, abs=0.03) and s["z_hi68"] == pytest.approx(2.05, abs=0.03)
+    two = one + 0.5 * np.exp(-0.5 * ((z - 0.4) / 0.03) ** 2)  # a low-z interloper solution
+    assert pz_summary(z, two)["multimodal"]
+    close = one + 0.5 * np.exp(-0.5 * ((z - 2.15) / 0.03) ** 2)  # a shoulder, not another solution
+    assert not pz_summary(z, close)["multimodal"]
+    assert np.isnan(pz_summary(z, np.zeros_like(z))["z_peak"])
+
+
+def test_the_ini_decides_fixed_or_free_redshifts():
+    listed = Configuration.from_modules({**MODS, "redshifting": {"redshift": [0.5, 1.0, 1.5]}})
+    assert fixed_redshift(listed) is None and list(redshift_grid(listed)) == [0.5, 1.0, 1.5]
+    one = Configuration.from_modules({**MODS, "redshifting": {"redshift": [1.2]}})
+    assert fixed_redshift(one) == 1.2
+    assert np.array_equal(redshift_grid(Configuration.from_modules(MODS)), DEFAULT_GRID)
+
+
+def test_catalogues_keep_sources_without_a_redshift_only_for_photoz(tmp_path):
+    path = tmp_path / "cat.txt"
+    path.write_text(
+        "# id redshift cfht.megacam.u cfht.megacam.u_err subaru.suprime.r subaru.suprime.r_err\n"
+        "a -1 0.01 0.001 0.02 0.002\nb nan 0.01 0.001 0.02 0.002\nc 1.5 0.01 0.001 0.02 0.002\n"
+    )
+    strict = read_catalog(path)
+    assert list(strict.ids) == ["c"] and {r.source for r in strict.rejected} == {"a", "b"}
+    assert "photometric" in strict.rejected[1].reason
+    free = read_catalog(path, photoz=True)
+    assert list(free.ids) == ["a", "b", "c"] and np.isnan(free.redshift[:2]).all() and free.redshift[2] == 1.5
+
+
+def test_grid_on_the_command_line_writes_pz_files_and_plots(tmp_path, mocks):
+    from mephisto_sed.cli import main
+    from mephisto_sed.config import write_pcigale_ini
+
+    cfg, cat, truth = mocks
+    sub = cat.select(np.arange(3))  # a copy
+    sub.redshift[:2] = -1.0  # CIGALE's "no redshift"
+    sub.write_cigale(tmp_path / "cat.txt")
+    listed = Configuration.from_modules(
+        {**MODS, "redshifting": {"redshift": [round(z, 2) for z in np.arange(0.1, 4.51, 0.05)]}}, additionalerror=0.05
+    )
+    write_pcigale_ini(listed, tmp_path / "pcigale.ini")
+    out = tmp_path / "out"
+    assert main(["grid", str(tmp_path / "cat.txt"), "--config", str(tmp_path / "pcigale.ini"), "--out", str(out)]) == 0
+    from astropy.table import Table
+
+    t = Table.read(out / "results.csv")
+    assert np.isfinite(t["best.universe.redshift"][:2]).all() and np.isfinite(t["photoz.z_peak"][:2]).all()
+    for i in sub.ids[:2]:
+        pz = Table.read(out / f"{i}_pz.csv")
+        assert len(pz) == 89 and pz["pz"].sum() == pytest.approx(1.0) and (out / f"{i}.png").exists()
+    assert not (out / f"{sub.ids[2]}_pz.csv").exists()
