@@ -41,6 +41,14 @@ def _llm_urls(urls: list[str]) -> Iterator[list[str]]:
         yield [base.replace("http://", "openai://") + f"?model={MODEL_NAME}"]
 
 
+def _label(url: str) -> str:
+    """A backbone's name: its model (``?model=``) or Triton model, not the ephemeral port."""
+    from urllib.parse import parse_qs, urlparse
+
+    u = urlparse(url)
+    return parse_qs(u.query).get("model", [""])[0] or f"{u.scheme}:{u.path.strip('/') or u.netloc}"
+
+
 def _row(res: SearchResult, ref: dict[str, Any], tolerance: float, seconds: float) -> dict[str, Any]:
     return {
         "id": res.source.id,
