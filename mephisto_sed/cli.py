@@ -376,6 +376,12 @@ def _bench_backbones(args: argparse.Namespace) -> dict:
     )
 
 
+def _bench_photoz(args: argparse.Namespace) -> dict:
+    from .bench_photoz import bench_photoz
+
+    return bench_photoz(args.catalog, n=args.n if args.n != 20 else 100, ini=args.config, progress=not args.json)
+
+
 # name -> benchmark (args -> JSON-able dict); the platform registers its own (services/commands.py)
 BENCHMARKS: dict[str, Callable[[argparse.Namespace], dict]] = {
     "engine": _bench_engine,
@@ -384,6 +390,7 @@ BENCHMARKS: dict[str, Callable[[argparse.Namespace], dict]] = {
     "memory": _bench_memory,
     "llm": _bench_llm,
     "backbones": _bench_backbones,
+    "photoz": _bench_photoz,
 }
 
 

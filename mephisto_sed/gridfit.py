@@ -195,6 +195,7 @@ def _source_fit(
         zz, weight = acc.redshift_pdf(pos)
         summary = pz_summary(zz, weight)
         pz = (zz, summary.pop("pz"))
+        summary["multimodal"] = float(summary["multimodal"])  # a 0/1 flag column, NaN for sources with a redshift
         row.update({f"photoz.{key}": value for key, value in summary.items()})
         z = float(best.params.get("universe", {}).get("redshift", np.nan))
     fit = SourceFit(

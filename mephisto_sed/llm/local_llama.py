@@ -141,7 +141,9 @@ class LlamaServer:
             "-np",
             "1",
             "-t",
-            str(self.threads or os.cpu_count() or 2),
+            # one core left free: llama.cpp's threads spin at each barrier, and on a busy machine a
+            # thread that loses its core stalls the others (calls of 7 s took minutes)
+            str(self.threads or max(1, (os.cpu_count() or 2) - 1)),
             "--no-jinja",
             "--chat-template",
             "gemma",
