@@ -1,4 +1,6 @@
-"""Alert packets (JSON, modelled on Rubin alerts) to observations.
+"""Alert packets to observations: real Rubin alerts (Avro, ``rubin_alerts.py``) and a JSON shape
+of our own for pipelines that do not speak Avro, kept because it can carry a redshift (a Rubin
+alert has none) and any CIGALE filter:
 
     {"alertId": 1234, "diaObject": {"diaObjectId": 99, "redshift": 0.84},
      "fluxes": [{"band": "r", "psfFlux": 1520.0, "psfFluxErr": 31.0}, ...],
@@ -32,7 +34,14 @@ def _number(value: Any, where: str) -> float:
 
 
 def parse_alert(data: bytes) -> tuple[str, pb.Observation]:
-    """(alert id, observation) or BadAlert naming the field."""
+    """(alert id, observation) or BadAlert naming the field; Avro packets are Rubin alerts."""
+    from .rubin_alerts import BadRubinAlert, is_rubin_packet, parse_rubin_alert
+
+    if is_rubin_packet(data):
+        try:
+            return parse_rubin_alert(data)
+        except BadRubinAlert as exc:
+            raise BadAlert(f"Rubin alert: {exc}") from None
     try:
         alert = json.loads(data)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
