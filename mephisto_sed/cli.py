@@ -163,7 +163,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
     from .agents.knowledge import KnowledgeBase
     from .agents.search import Budget
 
-    cat = load_catalog(args)
+    cat = load_catalog(args, photoz=True)  # sources without a redshift get a photometric one
     space = search_space(args, cat)
     kb = None if args.no_knowledge else KnowledgeBase(path=knowledge_path(args))
     budget = Budget(

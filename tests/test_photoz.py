@@ -121,3 +121,25 @@ def test_grid_on_the_command_line_writes_pz_files_and_plots(tmp_path, mocks):
         pz = Table.read(out / f"{i}_pz.csv")
         assert len(pz) == 89 and pz["pz"].sum() == pytest.approx(1.0) and (out / f"{i}.png").exists()
     assert not (out / f"{sub.ids[2]}_pz.csv").exists()
+
+
+def test_the_agents_find_the_redshift_of_a_source_without_one():
+    """A first look over every redshift, then the tree search at the peak of P(z)."""
+    from mephisto_sed.agents.agentfit import agent_fit_catalog
+    from mephisto_sed.agents.search import Budget
+
+    from .test_agents import BASE, _space
+
+    cfg = Configuration.from_modules(BASE, additionalerror=0.05)
+    cat, truth = make_mock_catalog(cfg, list(BROAD_BANDS), 2, seed=4, z_range=(0.5, 3.0))
+    cat.redshift[0] = np.nan
+    res = agent_fit_catalog(cat, _space(), budget=Budget(max_models=30_000), progress=False)
+    t = res.table
+    z_true = float(truth["redshift"][0])
+    assert np.isnan(t["redshift"][0]) and t["redshift"][1] == pytest.approx(truth["redshift"][1])
+    z = float(t["best.universe.redshift"][0])
+    assert abs(z - z_true) / (1 + z_true) < 0.05, (z, z_true)
+    assert t["photoz.z_lo68"][0] <= t["photoz.z_peak"][0] <= t["photoz.z_hi68"][0]
+    assert t["models_evaluated"][0] > t["photoz.first_look_models"][0] > 0
+    assert res.searches[0].source.redshift == pytest.approx(z)  # the search ran at the photometric redshift
+    assert t["best.reduced_chi_square"][0] < 3

@@ -1,0 +1,94 @@
+"""Sources without a redshift in the agents' search: a first look that spans redshift, then the
+tree search at the redshifts that survive.
+
+1. The first look: the expert's coarse first-look grid (at most ``FIRST_LOOK_MODELS`` models per
+   redshift) at every redshift of ``photoz.DEFAULT_GRID``, all in one likelihood — P(z), its peak,
+   68 % interval and modality, as ``mephisto-sed grid`` reports them.
+2. The search: the usual tree search at the peak of P(z) and, when P(z) is multi-modal, also at the
+   second peak; the answer with the lower χ² is kept, and both are in its row.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+
+from ..engine import ModelGrid
+from ..fitting import FitAccumulator, SourceData
+from ..photoz import DEFAULT_GRID, PEAK_SEPARATION, pz_summary, with_redshift
+from .execute import Source
+from .policy import ExpertPolicy, Policy
+from .space import SearchSpace
+
+FIRST_LOOK_MODELS = 20_000  # the first look's budget: a quarter of it per redshift
+
+
+@dataclass
+class PhotoZLook:
+    z: np.ndarray
+    pz: np.ndarray
+    summary: dict[str, Any]
+    models: int
+    candidates: list[float] = field(default_factory=list)  # redshifts the search runs at, best first
+
+    def columns(self) -> dict[str, Any]:
+        """The photo-z columns of a results row (as ``mephisto-sed grid`` writes them)."""
+        out = {f"photoz.{k}": v for k, v in self.summary.items()}
+        out["photoz.multimodal"] = float(bool(self.summary["multimodal"]))
+        out["photoz.first_look_models"] = self.models
+        return out
+
+
+def first_look_over_redshift(
+    space: SearchSpace, source: Source, policy: Policy | None = None, zgrid: np.ndarray | None = None
+) -> PhotoZLook:
+    """P(z) of ``source`` from the first-look grid at every redshift of ``zgrid``."""
+    zgrid = DEFAULT_GRID if zgrid is None else np.asarray(zgrid, float)
+    policy = policy or ExpertPolicy()
+    # the first look is chosen at z = 0, where every age is allowed; each redshift drops the ages
+    # older than its universe by itself
+    state = policy.initial(space, replace(source, redshift=0.0), FIRST_LOOK_MODELS)
+    grid = ModelGrid(space.to_config(state), source.bands)
+    acc = FitAccumulator(
+        SourceData(source.flux[None, :], source.err[None, :], source.upper_limit[None, :], space.additionalerror)
+    )
+    for z in zgrid:
+        for chunk in grid.iter_chunks(float(z)):
+            acc.add(with_redshift(chunk, float(z)))
+    z, weight = acc.redshift_pdf(0)
+    summary = pz_summary(z, weight)
+    pz = summary.pop("pz")
+    return PhotoZLook(z, pz, summary, acc.n_models, _candidates(z, pz, summary))
+
+
+def _candidates(z: np.ndarray, pz: np.ndarray, summary: dict[str, Any]) -> list[float]:
+    """The peak of P(z), and the highest point well away from it when P(z) is multi-modal."""
+    if not np.isfinite(summary["z_peak"]):
+        return []
+    peak = float(summary["z_peak"])
+    out = [peak]
+    if summary["multimodal"]:
+        far = np.abs(z - peak) / (1 + peak) > PEAK_SEPARATION
+        out.append(float(z[far][np.argmax(pz[far])]))
+    return out
+
+
+def search_without_redshift(
+    source: Source, space: SearchSpace, policy: Policy, run: Any, look: PhotoZLook | None = None
+) -> tuple[Any, dict[str, Any]]:
+    """The search result at the best surviving redshift and the photo-z columns of its row.
+    ``run(source_at_z)`` runs one tree search."""
+    look = look or first_look_over_redshift(space, source, policy)
+    if not look.candidates:
+        raise ValueError(f"source {source.id}: no redshift fits its photometry (P(z) is empty)")
+    results = [run(replace(source, redshift=round(z, 4))) for z in look.candidates]
+    best = min(results, key=lambda r: r.best.chi2)
+    cols = look.columns()
+    cols["photoz.searched_at"] = ",".join(f"{r.source.redshift:g}" for r in results)
+    cols["photoz.search_chi2"] = ",".join(f"{r.best.chi2:.2f}" for r in results)
+    cols["best.universe.redshift"] = best.source.redshift
+    # every model evaluated for this source: the first look and each search
+    cols["models_evaluated"] = look.models + sum(r.models_evaluated for r in results)
+    return best, cols
