@@ -40,8 +40,6 @@ def check_observation(obs: pb.Observation, where: str = "source") -> None:
         raise Invalid(f"{where}.source_id: longer than {MAX_ID_BYTES} bytes in UTF-8")
     if not obs.source_id.isprintable():
         raise Invalid(f"{where}.source_id: holds control characters")
-    if not obs.HasField("redshift"):
-        raise Invalid(f"{where}.redshift: missing (the agents need a redshift)")
     seen: set[str] = set()
     for j, b in enumerate(obs.bands):
         w = f"{where}.bands[{j}]"
@@ -52,7 +50,10 @@ def check_observation(obs: pb.Observation, where: str = "source") -> None:
         problem = band_problem(b.flux_mjy, b.error_mjy)
         if problem is not None:
             raise Invalid(f"{w}.{'flux_mjy' if problem[0] == 'flux' else 'error_mjy'}: {problem[1]}")
-    problem = source_problem(obs.redshift, [b.flux_mjy for b in obs.bands], [b.upper_limit for b in obs.bands])
+    # no redshift: the proposer finds a photometric one; a given one must be a redshift
+    given = obs.HasField("redshift")
+    z = obs.redshift if given else math.nan
+    problem = source_problem(z, [b.flux_mjy for b in obs.bands], [b.upper_limit for b in obs.bands], photoz=not given)
     if problem is not None:
         raise Invalid(f"{where}.{problem[0]}: {problem[1]}")
     if len(obs.metadata) > MAX_METADATA:

@@ -77,6 +77,14 @@ def result_row(res: SearchResult) -> dict[str, Any]:
             "at_limits": ",".join(f"{e['module']}.{e['param']}={e['value']:g}" for e in res.best.evaluation.limits),
         }
     )
+    if res.extra_row:  # a photometric redshift: none was given; every model of the first look counts
+        row["redshift"] = np.nan
+        row.update(res.extra_row)
+        row["models_evaluated"] = (
+            res.models_evaluated
+            + int(res.extra_row.get("photoz.first_look_models", 0))
+            + int(res.extra_row.get("photoz.other_search_models", 0))
+        )
     return row
 
 
@@ -98,7 +106,6 @@ def agent_fit_catalog(
         raise ValueError("no band of the search space is in the catalogue")
     space.bands = bands
     searches, failed = [], []
-    photoz: dict[str, dict[str, Any]] = {}  # photo-z columns of the sources that came without a redshift
     for i in tqdm(range(len(catalog)), desc=f"agent fit ({policy.name})", unit="src", disable=not progress):
         src = Source.from_catalog(catalog, i, bands)
         try:
@@ -107,7 +114,7 @@ def agent_fit_catalog(
             else:  # a first look spanning redshift, then the search at the surviving redshifts
                 from .photoz_search import search_without_redshift
 
-                res, photoz[src.id] = search_without_redshift(
+                res = search_without_redshift(
                     src, space, policy, lambda s: search(s, space, policy, budget, knowledge=knowledge, seed=seed)
                 )
         except Exception as exc:  # one source's failure must not lose the others' work
@@ -127,10 +134,6 @@ def agent_fit_catalog(
             distill(res, knowledge, words=critic)
         searches.append(res)
     rows = [result_row(r) for r in searches]
-    for row in rows:
-        if str(row["id"]) in photoz:
-            row["redshift"] = np.nan  # as given: none
-            row.update(photoz[str(row["id"])])
     if critic is not None:  # an LLM's verdict on each best fit, next to the numbers
         from ..llm.backends import LLMError
         from ..llm.roles import critique

@@ -75,20 +75,27 @@ def _candidates(z: np.ndarray, pz: np.ndarray, summary: dict[str, Any]) -> list[
     return out
 
 
+def photoz_row(look: PhotoZLook, searched: list[tuple[float, float, int]]) -> dict[str, Any]:
+    """The columns a photometric redshift adds to a source's row (JSON-safe: no NaN), given the
+    searches made as (redshift, best χ², models); the first is the one kept."""
+    cols: dict[str, Any] = {k: v for k, v in look.columns().items() if isinstance(v, (int, float)) and np.isfinite(v)}
+    cols["photoz.searched_at"] = ",".join(f"{z:g}" for z, _, _ in searched)
+    if all(np.isfinite(c) for _, c, _ in searched):
+        cols["photoz.search_chi2"] = ",".join(f"{c:.2f}" for _, c, _ in searched)
+    cols["best.universe.redshift"] = searched[0][0]
+    cols["photoz.other_search_models"] = sum(m for _, _, m in searched[1:])
+    return cols
+
+
 def search_without_redshift(
     source: Source, space: SearchSpace, policy: Policy, run: Any, look: PhotoZLook | None = None
-) -> tuple[Any, dict[str, Any]]:
-    """The search result at the best surviving redshift and the photo-z columns of its row.
-    ``run(source_at_z)`` runs one tree search."""
+) -> Any:
+    """The search result at the best surviving redshift, its row's photo-z columns in
+    ``extra_row``. ``run(source_at_z)`` runs one tree search."""
     look = look or first_look_over_redshift(space, source, policy)
     if not look.candidates:
         raise ValueError(f"source {source.id}: no redshift fits its photometry (P(z) is empty)")
-    results = [run(replace(source, redshift=round(z, 4))) for z in look.candidates]
-    best = min(results, key=lambda r: r.best.chi2)
-    cols = look.columns()
-    cols["photoz.searched_at"] = ",".join(f"{r.source.redshift:g}" for r in results)
-    cols["photoz.search_chi2"] = ",".join(f"{r.best.chi2:.2f}" for r in results)
-    cols["best.universe.redshift"] = best.source.redshift
-    # every model evaluated for this source: the first look and each search
-    cols["models_evaluated"] = look.models + sum(r.models_evaluated for r in results)
-    return best, cols
+    results = sorted((run(replace(source, redshift=round(z, 4))) for z in look.candidates), key=lambda r: r.best.chi2)
+    best = results[0]
+    best.extra_row = photoz_row(look, [(r.source.redshift, r.best.chi2, r.models_evaluated) for r in results])
+    return best

@@ -86,6 +86,8 @@ class SearchResult:
     cost_usd: float = 0.0  # LLM cost by the policy's cost model
     # the estimates (bayes.* and errors) over the completed posterior box, see agents/estimate.py
     estimate: dict[str, Any] = field(default_factory=dict)
+    # columns found before the search (a photometric redshift's: agents/photoz_search.py)
+    extra_row: dict[str, Any] = field(default_factory=dict)
 
     def models_to_reach(self, chi2_target: float) -> int | None:
         """Models evaluated until the best χ² first reached ``chi2_target`` (None if never)."""
@@ -198,6 +200,7 @@ class SearchTree:
         self.trace: list[dict[str, Any]] = []
         self.history: list[dict[str, Any]] = []
         self.models = self.tokens = self.rejected = 0
+        self.extra_row: dict[str, Any] = {}  # columns found before the search (a photometric redshift's)
         self.cost_usd = 0.0
         self.since_improvement = 0
         self.even_start: State | None = None  # the even first look, kept while a learned one leads
@@ -471,6 +474,7 @@ class SearchTree:
             getattr(self.policy, "name", "policy"),
             self.cost_usd,
             self.estimate(),
+            dict(self.extra_row),
         )
 
     # -- persistence --------------------------------------------------------------------------
@@ -501,6 +505,7 @@ class SearchTree:
             "pending": step_to_dict(self.pending) if self.pending else None,
             "started": self.started,
             "elapsed": self.elapsed,
+            "extra_row": self.extra_row,
         }
 
     def node_record(self, i: int) -> dict[str, Any]:
@@ -537,6 +542,7 @@ class SearchTree:
         tree.even_start = state_from_dict(d["even_start"]) if d.get("even_start") else None
         tree.estimation = d.get("estimation")
         tree.started, tree.elapsed = d["started"], d["elapsed"]
+        tree.extra_row = dict(d.get("extra_row") or {})
         return tree
 
     @classmethod

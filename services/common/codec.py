@@ -74,7 +74,8 @@ def observation_to_source(obs: pb.Observation, bands: list[str]) -> Source:
     flux = np.array([given[b].flux_mjy if b in given else np.nan for b in bands], dtype=float)
     err = np.array([given[b].error_mjy if b in given else np.nan for b in bands], dtype=float)
     ul = np.array([bool(given[b].upper_limit) if b in given else False for b in bands], dtype=bool)
-    return Source(obs.source_id, float(obs.redshift), list(bands), flux, err, ul)
+    z = float(obs.redshift) if obs.HasField("redshift") else float("nan")  # none: a photometric one is found
+    return Source(obs.source_id, z, list(bands), flux, err, ul)
 
 
 def source_to_observation(src: Source, metadata: dict[str, str] | None = None) -> pb.Observation:
@@ -83,7 +84,10 @@ def source_to_observation(src: Source, metadata: dict[str, str] | None = None) -
         for b, f, e, u in zip(src.bands, src.flux, src.err, src.upper_limit)
         if np.isfinite(f)
     ]
-    return pb.Observation(source_id=src.id, redshift=float(src.redshift), bands=bands, metadata=metadata or {})
+    obs = pb.Observation(source_id=src.id, bands=bands, metadata=metadata or {})
+    if np.isfinite(src.redshift):
+        obs.redshift = float(src.redshift)
+    return obs
 
 
 # -- configurations, fits, evaluations ----------------------------------------------------------

@@ -9,6 +9,7 @@ re-publishes what follows it under the same message ids, which JetStream de-dupl
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 from collections import OrderedDict
@@ -16,13 +17,17 @@ from collections.abc import Callable
 from typing import Any
 
 import grpc
+import numpy as np
 from nats.aio.msg import Msg
 from nats.js.errors import KeyWrongLastSequenceError
 
 from mephisto_sed.agents.actions import ActionError
 from mephisto_sed.agents.evaluate import Evaluation
+from mephisto_sed.agents.execute import Source
+from mephisto_sed.agents.photoz_search import first_look_over_redshift, photoz_row
 from mephisto_sed.agents.policy import ExpertPolicy, KnowledgeHint, Outcomes, ProposalContext
 from mephisto_sed.agents.search import Budget, KnowledgeUnavailable, Node, SearchTree, Step, action_to_dict
+from mephisto_sed.agents.space import SearchSpace
 from mephisto_sed.api.v1 import mephisto_pb2 as pb
 from mephisto_sed.api.v1 import mephisto_pb2_grpc as pb_grpc
 
@@ -120,6 +125,7 @@ class Proposer(pb_grpc.ProposerServicer):
                 if req.step != -1:
                     raise PermanentError(f"step {req.step} for job {req.job_id} that was never started")
                 source = codec.observation_to_source(spec.observation, space.bands)
+                source, photoz = await self._redshift(source, space)
                 b = spec.budget
                 budget = Budget()
                 budget.max_models = int(b.max_models) or budget.max_models
@@ -128,6 +134,7 @@ class Proposer(pb_grpc.ProposerServicer):
                 budget.max_seconds = float(b.max_seconds) or budget.max_seconds
                 outcomes = await self._outcomes(source.redshift) if self.use_knowledge else {}
                 tree = SearchTree(source, space, self.policy, budget, seed=spec.seed, outcomes=_fixed(outcomes))
+                tree.extra_row = photoz
                 try:
                     step: Step | None = await asyncio.to_thread(tree.begin)  # CPU work never on the loop
                 except ActionError as exc:
@@ -161,6 +168,18 @@ class Proposer(pb_grpc.ProposerServicer):
             return self._reply(req.job_id, ref, spec, tree, step, duplicate=False)
         raise RuntimeError(f"job {req.job_id}: the search record kept changing underneath")
 
+    async def _redshift(self, source: Source, space: SearchSpace) -> tuple[Source, dict[str, Any]]:
+        """A source without a redshift gets its photometric one: the first look over every redshift
+        (CPU work, off the loop); the search then runs at the peak of P(z). (The in-process ``fit``
+        also searches a second peak of a multi-modal P(z); here the peak only.)"""
+        if np.isfinite(source.redshift):
+            return source, {}
+        look = await asyncio.to_thread(first_look_over_redshift, space, source, self.policy)
+        if not look.candidates:
+            raise PermanentError(f"source {source.id}: no redshift fits its photometry (P(z) is empty)")
+        z = round(look.candidates[0], 4)
+        return dataclasses.replace(source, redshift=z), photoz_row(look, [(z, float("nan"), 0)])
+
     def _reply(
         self,
         job_id: str,
@@ -172,10 +191,13 @@ class Proposer(pb_grpc.ProposerServicer):
     ) -> pb.AdvanceReply:
         if step is not None:
             cfg = codec.configuration(ref, tree.space, step.state)
+            obs = spec.observation
+            if not obs.HasField("redshift"):  # submitted without one: the photometric redshift searched at
+                obs = pb.Observation()
+                obs.CopyFrom(spec.observation)
+                obs.redshift = float(tree.source.redshift)
             return pb.AdvanceReply(
-                execute=pb.ExecuteRequest(
-                    job_id=job_id, step=step.index, observation=spec.observation, configuration=cfg
-                ),
+                execute=pb.ExecuteRequest(job_id=job_id, step=step.index, observation=obs, configuration=cfg),
                 duplicate=duplicate,
             )
         return pb.AdvanceReply(done=codec.result_to_proto(job_id, tree.result()), duplicate=duplicate)
@@ -190,7 +212,7 @@ class Proposer(pb_grpc.ProposerServicer):
             try:
                 space = await self.spaces.get(request.configuration.space)
                 if not request.observation.HasField("redshift"):
-                    raise PermanentError("observation.redshift: missing")
+                    raise PermanentError("observation.redshift: missing (Propose advises on a fit at a known redshift)")
                 state = codec.configuration_state(request.configuration)
                 ex = codec.fit_from_proto(request.fit)
                 ev = codec.evaluation_from_proto(request.evaluation)
