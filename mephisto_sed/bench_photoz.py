@@ -41,12 +41,21 @@ PHOTOZ_LADDERS: dict[str, dict[str, list[Any]]] = {
 OUTLIER = 0.15
 
 
-def photoz_config(reference: Configuration) -> Configuration:
-    """The reference ini with the photo-z ladders (its bands, lines and additionalerror kept)."""
+def _without_lya(line_list: Any) -> str:
+    names = line_list.split("&") if isinstance(line_list, str) else list(line_list or [])
+    kept = [n.strip() for n in names if n.strip() and n.strip() != "Ly-alpha"]
+    return " & ".join(kept) or "H-alpha"
+
+
+def photoz_config(reference: Configuration, lya: bool = False) -> Configuration:
+    """The reference ini with the photo-z ladders (its bands, lines and additionalerror kept);
+    Lyα left out of the line list unless ``lya`` (it drags z by ~0.1 at z ≈ 2.5, docs/physics.md)."""
     modules = {}
     for m in reference.modules:
         raw = dict(reference.raw_module_params.get(m, {})) or {k: v for k, v in reference.params[m].items()}
         modules[m] = raw | PHOTOZ_LADDERS.get(m, {})
+        if m == "nebular" and not lya:
+            modules[m]["line_list"] = _without_lya(raw.get("line_list", ""))
     return Configuration.from_modules(modules, bands=list(reference.bands), additionalerror=reference.additionalerror)
 
 

@@ -37,6 +37,7 @@ from .physics.grids import METALLICITIES, NEB_LOGU, age_bin_edges, store
 from .sed_modules import ATTENUATION_MODELS, SFH_MODELS
 
 L_SUN_W = 3.826e26
+LYA_ANGSTROM = 1215.67
 SFH_CHUNK = 20_000  # SFHs per chunk: bounds memory whatever the grid size
 SFH_CACHE_LIMIT = 5_000_000  # SFH × age cells kept in memory between chunks (40 MB)
 
@@ -121,6 +122,7 @@ class ModelGrid:
         self.neb_combos = [n for n in self.neb_combos if not n or n["f_esc"] + n["f_dust"] <= 1]
         if not self.neb_combos:
             raise ConfigError("nebular: every f_esc + f_dust combination exceeds 1")
+        self.line_keep = self._line_keep(config)
         self.att_combos = _combos(
             config,
             "attenuation",
@@ -220,6 +222,19 @@ class ModelGrid:
         return self._att_cache[key]
 
     # -- nebular --------------------------------------------------------------------------
+    def _line_keep(self, config: Configuration) -> np.ndarray:
+        """1 per Cloudy line, 0 for Lyα when the nebular ``line_list`` is given without
+        ``Ly-alpha``: resonant scattering leaves most continuum-selected galaxies far below Case B,
+        and a photo-z grid must be able to leave it out. (The other lines are always computed.)"""
+        keep = np.ones(len(self.store.line_wave))
+        if self.neb_module is None:
+            return keep
+        listed = str(config.params[self.neb_module].get("line_list", [""])[0] or "")
+        names = {x.strip() for x in listed.split("&") if x.strip()}
+        if names and "Ly-alpha" not in names:
+            keep[np.abs(self.store.line_wave - LYA_ANGSTROM) < 0.5] = 0.0
+        return keep
+
     def _nebular_templates(self, logu: float, zgas: float) -> tuple[np.ndarray, np.ndarray]:
         """Per-photon nebular continuum [neb_age, λ] and lines [neb_age, line], interpolated
         linearly in logU and in log Z between the Cloudy grids."""
@@ -238,7 +253,7 @@ class ModelGrid:
                 c, li = self.store.nebular(jz, ju)
                 cont = cont + w * c
                 lines = lines + w * li
-        return cont, lines
+        return cont, lines * self.line_keep
 
     # -- the grid -------------------------------------------------------------------------
     def iter_chunks(self, redshift: float) -> Iterator[ModelChunk]:

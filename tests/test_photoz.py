@@ -143,3 +143,19 @@ def test_the_agents_find_the_redshift_of_a_source_without_one():
     assert t["models_evaluated"][0] > t["photoz.first_look_models"][0] > 0
     assert res.searches[0].source.redshift == pytest.approx(z)  # the search ran at the photometric redshift
     assert t["best.reduced_chi_square"][0] < 3
+
+
+def test_a_line_list_without_ly_alpha_leaves_it_out_and_nothing_else():
+    from mephisto_sed.engine import ModelGrid
+
+    bands = ["subaru.suprime.IB427", "subaru.suprime.r", "paranal.vircam.Ks"]
+    base = {**MODS, "redshifting": {"redshift": [2.5]}}
+    seds = {}
+    for lines in ("", "Ly-alpha & H-alpha", "H-alpha & H-beta"):
+        cfg = Configuration.from_modules({**base, "nebular": {**base["nebular"], "line_list": lines}})
+        model = {m: {k: v[0] for k, v in cfg.params[m].items()} for m in cfg.modules}
+        seds[lines] = ModelGrid(cfg, bands).sed(model, 2.5).fluxes
+    assert np.array_equal(seds[""], seds["Ly-alpha & H-alpha"])  # empty or with Lyα: as before
+    lya_free = seds["H-alpha & H-beta"]
+    assert lya_free[0] < 0.9 * seds[""][0]  # IB427 holds Lyα at z = 2.5
+    assert np.allclose(lya_free[1:], seds[""][1:])

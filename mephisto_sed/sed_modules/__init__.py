@@ -77,7 +77,14 @@ MODULES: dict[str, ModuleSpec] = {
                 Param("f_dust", "Fraction of Lyman-continuum photons absorbed by dust.", 0.0, bounds=(0, 1)),
                 Param("lines_width", "Line FWHM in km/s (spectra only).", 300.0, bounds=(1, 1e4)),
                 Param("emission", "Include nebular emission.", True, kind=bool, grid=False),
-                Param("line_list", "Lines to report (accepted, not computed).", "", kind=str, grid=False),
+                Param(
+                    "line_list",
+                    "CIGALE's line list. Given without Ly-alpha, Lyα is left out of the models; every other "
+                    "Cloudy line is always computed.",
+                    "",
+                    kind=str,
+                    grid=False,
+                ),
             ),
         ),
         dustatt_modified_starburst.SPEC,
