@@ -62,6 +62,22 @@ def reference_chi2(space: SearchSpace, sources: list[Source], cache: Path | None
     return known
 
 
+def benchmark_sources(
+    catalog: str | Path | None, ini: str | Path | None, n: int, n_train: int
+) -> tuple[SearchSpace, list[Source], list[Source], Path, Path]:
+    """The search space of ``ini`` (default: the COSMOS team's 2.5 < z < 3 grid) and the first ``n``
+    sources of ``catalog`` to test on, the next ``n_train`` to learn from."""
+    catalog = Path(catalog) if catalog else DEFAULT_CATALOG
+    ini = Path(ini) if ini else DEFAULT_INI
+    cfg = read_pcigale_ini(ini)
+    cat = read_catalog(catalog, on_unknown="skip")
+    space = SearchSpace.from_config(cfg)
+    space.bands = [b for b in cfg.bands if b in cat.bands] if cfg.bands else list(cat.bands)
+    test = [Source.from_catalog(cat, i, space.bands) for i in range(n)]
+    train = [Source.from_catalog(cat, i, space.bands) for i in range(n, n + n_train)]
+    return space, test, train, catalog, ini
+
+
 def bench_search(
     catalog: str | Path | None = None,
     n: int = 20,
@@ -75,14 +91,7 @@ def bench_search(
     from .knowledge import KnowledgeBase
     from .selfplay import selfplay
 
-    catalog = Path(catalog) if catalog else DEFAULT_CATALOG
-    ini = Path(ini) if ini else DEFAULT_INI
-    cfg = read_pcigale_ini(ini)
-    cat = read_catalog(catalog, on_unknown="skip")
-    space = SearchSpace.from_config(cfg)
-    space.bands = [b for b in cfg.bands if b in cat.bands] if cfg.bands else list(cat.bands)
-    test = [Source.from_catalog(cat, i, space.bands) for i in range(n)]
-    train = [Source.from_catalog(cat, i, space.bands) for i in range(n, n + n_train)]
+    space, test, train, catalog, ini = benchmark_sources(catalog, ini, n, n_train)
     t0 = time.perf_counter()
     ref = reference_chi2(space, test, _cache_path(ini, catalog), progress)
     grid_models = int(np.median([ref[s.id]["models"] for s in test]))

@@ -19,13 +19,9 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from ..agents.bench_search import DCHI2_ABSOLUTE, DEFAULT_CATALOG, DEFAULT_INI, _cache_path, reference_chi2
-from ..agents.execute import Source
+from ..agents.bench_search import DCHI2_ABSOLUTE, _cache_path, benchmark_sources, reference_chi2
 from ..agents.policy import ExpertPolicy
 from ..agents.search import Budget, SearchResult, search
-from ..agents.space import SearchSpace
-from ..catalog import read_catalog
-from ..config import read_pcigale_ini
 from .backends import backend_from_url
 from .llm_policy import CostModel, LLMPolicy
 
@@ -106,14 +102,7 @@ def bench_backbones(
     cost: CostModel | None = None,
     progress: bool = True,
 ) -> dict[str, Any]:
-    catalog = Path(catalog) if catalog else DEFAULT_CATALOG
-    ini = Path(ini) if ini else DEFAULT_INI
-    cfg = read_pcigale_ini(ini)
-    cat = read_catalog(catalog, on_unknown="skip")
-    space = SearchSpace.from_config(cfg)
-    space.bands = [b for b in cfg.bands if b in cat.bands] if cfg.bands else list(cat.bands)
-    test = [Source.from_catalog(cat, i, space.bands) for i in range(n)]
-    train = [Source.from_catalog(cat, i, space.bands) for i in range(n, n + n_train)]
+    space, test, train, catalog, ini = benchmark_sources(catalog, ini, n, n_train)
     ref = reference_chi2(space, test, _cache_path(ini, catalog), progress)
     budget = Budget(max_models=max_models, max_tokens=max_tokens)
     backbones = []
