@@ -130,3 +130,12 @@ def test_the_same_model_behind_a_real_triton_with_guided_decoding(llama_url, tmp
         s = policy.stats
         assert s.calls >= 1 and s.parsed == s.calls and s.overruns == 0 and not s.estimated_tokens
         assert res.tokens <= budget.max_tokens and _llm_steps(res.trace) >= 1
+
+
+def test_a_critique_from_the_real_model_is_a_valid_verdict(llama_url):
+    from mephisto_sed.llm.roles import VERDICTS, critique
+
+    src, _ = _mock(BASE, BROAD_BANDS, seed=2)
+    res = search(src, _space(), ExpertPolicy(), Budget(max_models=10_000, max_steps=3))
+    c = critique(OpenAIBackend(llama_url, MODEL_NAME, timeout=600), res.best.evaluation)
+    assert c.verdict in VERDICTS and len(c.notes) <= 300 and c.tokens > 0

@@ -23,6 +23,15 @@ WORDS_SYSTEM = (
 )
 
 
+# decoding constrained to exactly the reply critique() accepts
+CRITIQUE_SCHEMA = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["verdict", "notes"],
+    "properties": {"verdict": {"enum": list(VERDICTS)}, "notes": {"type": "string", "maxLength": 300}},
+}
+
+
 @dataclass
 class Critique:
     verdict: str
@@ -33,7 +42,9 @@ class Critique:
 def critique(backend: Backend, evaluation: Evaluation) -> Critique:
     """An LLM's verdict on a fit (LLMError when the reply is not a valid verdict)."""
     reply = backend.complete(
-        [{"role": "system", "content": CRITIC_SYSTEM}, {"role": "user", "content": evaluation.summary()}], 160
+        [{"role": "system", "content": CRITIC_SYSTEM}, {"role": "user", "content": evaluation.summary()}],
+        160,
+        schema=CRITIQUE_SCHEMA,
     )
     m = re.search(r"\{.*\}", reply.text, re.S)
     try:
