@@ -259,3 +259,17 @@ def test_llm_replies_give_valid_states_or_precise_errors(text):
         except ActionError:
             continue
         space.to_config(new)  # what an accepted action yields is a configuration that validates
+
+
+@FUZZ
+@given(st.sampled_from([300, 504, 703, 1000, 1101, 999]), st.binary(max_size=400))
+def test_rubin_packets_of_any_bytes_give_an_observation_or_a_bad_alert(schema_id, body):
+    """Whatever follows a Confluent header (a known schema id or not), the alert parser answers with
+    an observation or a BadAlert naming the problem: no other exception, no hang."""
+    data = b"\x00" + schema_id.to_bytes(4, "big") + body
+    try:
+        _, obs = parse_alert(data)
+    except BadAlert as exc:
+        assert str(exc).startswith("Rubin alert:")
+        return
+    assert all(b.filter.startswith("lsst.") for b in obs.bands)
