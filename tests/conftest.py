@@ -39,6 +39,7 @@ INTEGRATION = {
     "test_tracing",
     "test_llm",
     "test_llm_real",
+    "test_photoz",
     "test_triton_models",
     "test_cosmos_grid",
     "test_bagpipes_reference",
