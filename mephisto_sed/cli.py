@@ -9,11 +9,15 @@ import sys
 from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .catalog import FLUX_UNITS, PRESETS, CatalogError, read_catalog
 from .config import DEFAULT_CONFIG, ConfigError, Configuration, read_pcigale_ini, write_pcigale_ini
 from .filters import UnknownFilterError
 from .settings import settings
+
+if TYPE_CHECKING:
+    from .llm.llm_policy import CostModel
 
 log = logging.getLogger("mephisto_sed")
 
@@ -142,11 +146,10 @@ def _policy(args: argparse.Namespace):
     if not getattr(args, "llm", None):
         return None
     from .llm import backend_from_url
-    from .llm.llm_policy import CostModel, LLMPolicy
+    from .llm.llm_policy import LLMPolicy
 
     backends = [backend_from_url(args.llm)] + ([backend_from_url(args.llm_large)] if args.llm_large else [])
-    cost = CostModel(args.usd_per_m_prompt, args.usd_per_m_completion, args.usd_per_gpu_second)
-    return LLMPolicy(backends, cost=cost, mode=getattr(args, "llm_mode", None))
+    return LLMPolicy(backends, cost=cost_model(args), mode=getattr(args, "llm_mode", None))
 
 
 def _llm_summary(policy, n_sources: int) -> dict:
@@ -361,7 +364,6 @@ def _bench_llm(args: argparse.Namespace) -> dict:
 
 def _bench_backbones(args: argparse.Namespace) -> dict:
     from .llm.bench_backbones import bench_backbones
-    from .llm.llm_policy import CostModel
 
     return bench_backbones(
         args.llm or [],
@@ -371,7 +373,7 @@ def _bench_backbones(args: argparse.Namespace) -> dict:
         max_tokens=args.max_tokens,
         catalog=args.catalog,
         ini=args.config,
-        cost=CostModel(args.usd_per_m_prompt, args.usd_per_m_completion, args.usd_per_gpu_second),
+        cost=cost_model(args),
         progress=not args.json,
     )
 
@@ -409,6 +411,21 @@ def _register_plugins(sub: argparse._SubParsersAction) -> None:
         ep.load()(sub, BENCHMARKS)
 
 
+def add_llm_cost_args(a: argparse.ArgumentParser, what: str = "") -> None:
+    """The LLM token budget and cost model of fit, submit, selfplay and bench backbones."""
+    a.add_argument("--max-tokens", type=int, default=10_000, help=f"{what}LLM token budget per source")
+    a.add_argument("--usd-per-m-prompt", type=float, default=0.0, help=f"{what}cost model: $ per 1M prompt tokens")
+    a.add_argument("--usd-per-m-completion", type=float, default=0.0, help=f"{what}$ per 1M completion tokens")
+    a.add_argument("--usd-per-gpu-second", type=float, default=0.0, help=f"{what}$ per second of LLM latency")
+
+
+def cost_model(args: argparse.Namespace) -> CostModel:
+    """The cost model of the command line's --usd-per-* flags."""
+    from .llm.llm_policy import CostModel
+
+    return CostModel(args.usd_per_m_prompt, args.usd_per_m_completion, args.usd_per_gpu_second)
+
+
 def add_agent_args(a: argparse.ArgumentParser) -> None:
     """The catalogue, search-space, budget and LLM options of fit, submit and selfplay."""
     a.add_argument("catalog", nargs="?", help="observation table (default: the embedded example)")
@@ -442,10 +459,7 @@ def add_agent_args(a: argparse.ArgumentParser) -> None:
         action="store_true",
         help="with --llm: the LLM also critiques each best fit (results) and words learned rules (knowledge)",
     )
-    a.add_argument("--max-tokens", type=int, default=10_000, help="LLM token budget per source")
-    a.add_argument("--usd-per-m-prompt", type=float, default=0.0, help="cost model: $ per 1M prompt tokens")
-    a.add_argument("--usd-per-m-completion", type=float, default=0.0, help="$ per 1M completion tokens")
-    a.add_argument("--usd-per-gpu-second", type=float, default=0.0, help="$ per second of LLM latency")
+    add_llm_cost_args(a)
     a.add_argument("-q", "--quiet", action="store_true")
 
 
@@ -551,10 +565,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         help="backbones: an LLM URL to compare (repeatable; default: the local Gemma 3 270M on llama.cpp)",
     )
-    b.add_argument("--max-tokens", type=int, default=10_000, help="backbones: LLM token budget per source")
-    b.add_argument("--usd-per-m-prompt", type=float, default=0.0, help="backbones: $ per 1M prompt tokens")
-    b.add_argument("--usd-per-m-completion", type=float, default=0.0, help="backbones: $ per 1M completion tokens")
-    b.add_argument("--usd-per-gpu-second", type=float, default=0.0, help="backbones: $ per second of LLM latency")
+    add_llm_cost_args(b, "backbones: ")
     b.add_argument("--models", type=int, default=1_000_000, help="engine: approximate grid size")
     b.add_argument("--no-bagpipes", action="store_true", help="skip the bagpipes comparison")
     b.add_argument("--no-cosmos-grid", action="store_true", help="skip timing the COSMOS team's full grid")

@@ -159,16 +159,11 @@ def _fit_photoz(
 ) -> None:
     """All models at every redshift of ``zgrid`` in one likelihood per source; each block of models
     is made once and fitted to every batch of sources."""
-    from .photoz import with_redshift
+    from .photoz import fit_over_redshifts
 
     batches = [members[i : i + PHOTOZ_BATCH] for i in range(0, len(members), PHOTOZ_BATCH)]
     accs = [FitAccumulator(data(b)) for b in batches]
-    for z in zgrid:
-        for chunk in grid.iter_chunks(float(z)):
-            tagged = with_redshift(chunk, float(z))
-            for acc in accs:
-                acc.add(tagged)
-            bar.update(len(chunk))
+    fit_over_redshifts(grid, zgrid, accs, bar.update)
     for b, acc in zip(batches, accs):
         emit(b, acc, None)
 
@@ -187,16 +182,14 @@ def _source_fit(
     with_sed: bool,
 ) -> SourceFit:
     """Source ``k``'s fit (``z`` None: a photometric redshift, read off its P(z))."""
-    from .photoz import pz_summary
+    from .photoz import pz_columns
 
     best = acc.best[pos]
     pz = None
     if z is None:
-        zz, weight = acc.redshift_pdf(pos)
-        summary = pz_summary(zz, weight)
-        pz = (zz, summary.pop("pz"))
-        summary["multimodal"] = float(summary["multimodal"])  # a 0/1 flag column, NaN for sources with a redshift
-        row.update({f"photoz.{key}": value for key, value in summary.items()})
+        zz, p, columns = pz_columns(acc, pos)
+        pz = (zz, p)
+        row.update(columns)
         z = float(best.params.get("universe", {}).get("redshift", np.nan))
     fit = SourceFit(
         str(catalog.ids[k]),

@@ -11,15 +11,27 @@ models while it is in memory, so the cost per source falls with the number of so
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .config import Configuration
-from .engine import ModelChunk
+from .engine import ModelChunk, ModelGrid
 
-__all__ = ["DEFAULT_GRID", "SECONDARY_PEAK", "pz_summary", "redshift_grid", "with_redshift"]
+if TYPE_CHECKING:
+    from .fitting import FitAccumulator
+
+__all__ = [
+    "DEFAULT_GRID",
+    "SECONDARY_PEAK",
+    "fit_over_redshifts",
+    "pz_columns",
+    "pz_summary",
+    "redshift_grid",
+    "with_redshift",
+]
 
 
 def _default_grid() -> np.ndarray:
@@ -46,6 +58,34 @@ def with_redshift(chunk: ModelChunk, z: float) -> ModelChunk:
     """The chunk with its redshift as a parameter (``universe.redshift``), so the likelihood
     accumulates over redshift like over any other parameter."""
     return replace(chunk, params={**chunk.params, "universe": {"redshift": float(z)}})
+
+
+def fit_over_redshifts(
+    grid: ModelGrid,
+    zgrid: np.ndarray,
+    accs: Sequence[FitAccumulator],
+    on_chunk: Callable[[int], None] | None = None,
+) -> None:
+    """Every model of ``grid`` at every redshift of ``zgrid``, tagged with its redshift, into each
+    accumulator (each block of models is made once for all of them); ``on_chunk(n_models)``
+    reports progress."""
+    for z in zgrid:
+        for chunk in grid.iter_chunks(float(z)):
+            tagged = with_redshift(chunk, float(z))
+            for acc in accs:
+                acc.add(tagged)
+            if on_chunk is not None:
+                on_chunk(len(chunk))
+
+
+def pz_columns(acc: FitAccumulator, i: int) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+    """Source ``i``'s redshift grid, P(z) and the ``photoz.*`` columns of its row (``multimodal``
+    a 0/1 flag: a results column of numbers, NaN for sources with a redshift)."""
+    z, weight = acc.redshift_pdf(i)
+    summary = pz_summary(z, weight)
+    p = summary.pop("pz")
+    summary["multimodal"] = float(summary["multimodal"])
+    return z, p, {f"photoz.{k}": v for k, v in summary.items()}
 
 
 def pz_summary(z: np.ndarray, weight: np.ndarray) -> dict[str, Any]:

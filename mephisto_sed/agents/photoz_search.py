@@ -17,7 +17,7 @@ import numpy as np
 
 from ..engine import ModelGrid
 from ..fitting import FitAccumulator, SourceData
-from ..photoz import DEFAULT_GRID, PEAK_SEPARATION, pz_summary, with_redshift
+from ..photoz import DEFAULT_GRID, PEAK_SEPARATION, fit_over_redshifts, pz_columns
 from .execute import Source
 from .policy import ExpertPolicy, Policy
 from .space import SearchSpace
@@ -29,16 +29,13 @@ FIRST_LOOK_MODELS = 20_000  # the first look's budget: a quarter of it per redsh
 class PhotoZLook:
     z: np.ndarray
     pz: np.ndarray
-    summary: dict[str, Any]
+    summary: dict[str, Any]  # the photo-z columns, as ``mephisto-sed grid`` writes them
     models: int
     candidates: list[float] = field(default_factory=list)  # redshifts the search runs at, best first
 
     def columns(self) -> dict[str, Any]:
-        """The photo-z columns of a results row (as ``mephisto-sed grid`` writes them)."""
-        out = {f"photoz.{k}": v for k, v in self.summary.items()}
-        out["photoz.multimodal"] = float(bool(self.summary["multimodal"]))
-        out["photoz.first_look_models"] = self.models
-        return out
+        """The photo-z columns of a results row, with the first look's cost."""
+        return {**self.summary, "photoz.first_look_models": self.models}
 
 
 def first_look_over_redshift(
@@ -54,22 +51,18 @@ def first_look_over_redshift(
     acc = FitAccumulator(
         SourceData(source.flux[None, :], source.err[None, :], source.upper_limit[None, :], space.additionalerror)
     )
-    for z in zgrid:
-        for chunk in grid.iter_chunks(float(z)):
-            acc.add(with_redshift(chunk, float(z)))
-    z, weight = acc.redshift_pdf(0)
-    summary = pz_summary(z, weight)
-    pz = summary.pop("pz")
-    return PhotoZLook(z, pz, summary, acc.n_models, _candidates(z, pz, summary))
+    fit_over_redshifts(grid, zgrid, [acc])
+    z, pz, columns = pz_columns(acc, 0)
+    return PhotoZLook(z, pz, columns, acc.n_models, _candidates(z, pz, columns))
 
 
-def _candidates(z: np.ndarray, pz: np.ndarray, summary: dict[str, Any]) -> list[float]:
+def _candidates(z: np.ndarray, pz: np.ndarray, columns: dict[str, Any]) -> list[float]:
     """The peak of P(z), and the highest point well away from it when P(z) is multi-modal."""
-    if not np.isfinite(summary["z_peak"]):
+    if not np.isfinite(columns["photoz.z_peak"]):
         return []
-    peak = float(summary["z_peak"])
+    peak = float(columns["photoz.z_peak"])
     out = [peak]
-    if summary["multimodal"]:
+    if columns["photoz.multimodal"]:
         far = np.abs(z - peak) / (1 + peak) > PEAK_SEPARATION
         out.append(float(z[far][np.argmax(pz[far])]))
     return out

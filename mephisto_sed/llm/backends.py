@@ -89,6 +89,12 @@ def messages_upper_bound(messages: Messages) -> int:
     return sum(token_upper_bound(m["content"]) for m in messages) + 8
 
 
+def count_text(tokenizer: ServerTokenizer | None, text: str, add_special: bool = True) -> TokenCount:
+    """``text``'s tokens by ``tokenizer`` where it answers, else the byte bound."""
+    n = tokenizer.count(text, add_special) if tokenizer is not None else None
+    return TokenCount(n, True) if n is not None else TokenCount(token_upper_bound(text), False)
+
+
 class ServerTokenizer:
     """A model's own tokenizer behind llama.cpp's ``POST /tokenize`` (``{"content": text}`` →
     ``{"tokens": [...]}``); ``None`` from ``count`` once the endpoint has failed (then bounds)."""
@@ -160,12 +166,8 @@ class TritonBackend:
             self.check_contract()
         return "guided_decoding_guide" in self._inputs and "guided_decoding_guide_type" in self._inputs
 
-    def _count(self, text: str, add_special: bool = True) -> TokenCount:
-        n = self.tokenizer.count(text, add_special) if self.tokenizer else None
-        return TokenCount(n, True) if n is not None else TokenCount(token_upper_bound(text), False)
-
     def count_tokens(self, messages: Messages) -> TokenCount:
-        return self._count(self.format(messages))
+        return count_text(self.tokenizer, self.format(messages))
 
     def _tensor(self, name: str, value: Any, dtype: str) -> Any:
         arr = np.array(
@@ -227,7 +229,7 @@ class TritonBackend:
         if set(counts) == set(TRITON_COUNTS):  # the server counted
             p, c = TokenCount(counts["num_input_tokens"], True), TokenCount(counts["num_output_tokens"], True)
         else:
-            p, c = self._count(prompt), self._count(text, add_special=False)
+            p, c = count_text(self.tokenizer, prompt), count_text(self.tokenizer, text, add_special=False)
         return Completion(text, p.n, min(c.n, max_tokens), not (p.exact and c.exact), latency, self.model)
 
     @staticmethod
@@ -340,9 +342,7 @@ class OpenAIBackend:
         if "prompt_tokens" in usage and "completion_tokens" in usage:
             p, c = TokenCount(int(usage["prompt_tokens"]), True), TokenCount(int(usage["completion_tokens"]), True)
         else:
-            p = self.count_tokens(messages)
-            n = self.tokenizer.count(text, add_special=False)
-            c = TokenCount(n, True) if n is not None else TokenCount(token_upper_bound(text), False)
+            p, c = self.count_tokens(messages), count_text(self.tokenizer, text, add_special=False)
         return Completion(text, p.n, min(c.n, max_tokens), not (p.exact and c.exact), latency, self.model)
 
     def _post(self, body: dict[str, Any], timeout: float) -> tuple[str, dict[str, Any]]:
