@@ -134,3 +134,35 @@ def test_grid_reports_sfr_averages_and_plausibility_warnings():
     cfg = Configuration.from_modules(quiet, additionalerror=0.1)
     cat, _ = make_mock_catalog(cfg, BROAD_BANDS, 1, seed=1, z_range=(1.0, 1.5))
     assert fit_catalog(cat, cfg, progress=False, with_sed=False).table[0]["warnings"] == ""
+
+
+def test_log_estimates_are_the_weighted_mean_of_the_log():
+    """``bayes.stellar.m_star_log`` (CIGALE's ``_log`` variables) is the likelihood-weighted mean and σ
+    of log10 M* over every model, computed here model by model; it is not the log of the linear mean."""
+    cfg = Configuration.from_modules(MOCK_CONFIG, additionalerror=0.1)
+    grid = ModelGrid(cfg, BROAD_BANDS)
+    chunks = list(grid.iter_chunks(1.2))
+    truth = chunks[7].fluxes[2] * 2e10
+    rng = np.random.default_rng(1)
+    err = 0.15 * truth
+    obs = truth + rng.normal(0.0, err)
+    data = SourceData(obs[None, :], err[None, :], np.zeros((1, obs.size), bool), additionalerror=0.1)
+    acc = FitAccumulator(data)
+    logs, chi2s = [], []
+    for ch in chunks:
+        acc.add(ch)
+        chi2, scale = acc.chi2(ch.fluxes)
+        ok = np.isfinite(chi2[0])
+        chi2s.append(chi2[0][ok])
+        logs.append(np.log10(scale[0][ok] * ch.props["stellar.m_star"][ok]))
+    chi2, logm = np.concatenate(chi2s), np.concatenate(logs)
+    w = np.exp(-(chi2 - chi2.min()) / 2)
+    mean = np.sum(w * logm) / w.sum()
+    sd = np.sqrt(np.sum(w * (logm - mean) ** 2) / w.sum())
+    row = acc.results()[0]
+    assert row["bayes.stellar.m_star_log"] == pytest.approx(mean, abs=1e-9)
+    assert row["bayes.stellar.m_star_log_err"] == pytest.approx(sd, rel=1e-6)
+    assert sd > 0.05  # a real spread: the log of the linear mean lies above the mean of the log
+    assert np.log10(row["bayes.stellar.m_star"]) > mean + 0.1 * sd**2
+    for key in ("sfh.sfr", "sfh.sfr10Myrs", "sfh.sfr100Myrs"):
+        assert np.isfinite(row[f"bayes.{key}_log"]) and row[f"bayes.{key}_log_err"] >= 0

@@ -159,3 +159,29 @@ def test_a_line_list_without_ly_alpha_leaves_it_out_and_nothing_else():
     lya_free = seds["H-alpha & H-beta"]
     assert lya_free[0] < 0.9 * seds[""][0]  # IB427 holds Lyα at z = 2.5
     assert np.allclose(lya_free[1:], seds[""][1:])
+
+
+def test_an_anomaly_at_a_wrong_catalogue_redshift_names_the_redshift_that_fits():
+    """Issue 16 item 7: a galaxy at z = 0.8 given as z = 3 is unexplained there; before it is called
+    an anomaly of physics the search tries every other redshift and names the one that fits. A
+    source explained at its redshift is not tried elsewhere."""
+    from mephisto_sed.agents.agentfit import result_row
+    from mephisto_sed.agents.execute import Source
+    from mephisto_sed.agents.policy import ExpertPolicy
+    from mephisto_sed.agents.search import Budget, search
+
+    from .test_agents import BASE, _space
+
+    cfg = Configuration.from_modules(BASE, additionalerror=0.05)
+    cat, truth = make_mock_catalog(cfg, list(BROAD_BANDS), 1, seed=2, z_range=(0.8, 0.8))
+    right = Source.from_catalog(cat, 0, list(BROAD_BANDS))
+    wrong = Source(right.id, 3.0, right.bands, right.flux, right.err, right.upper_limit)
+    res = search(wrong, _space(), ExpertPolicy(), Budget(max_models=20_000))
+    assert res.anomaly and "another redshift fits better" in res.anomaly_reason, res.anomaly_reason
+    row = result_row(res)
+    assert abs(row["other_redshift.z"] - 0.8) / 1.8 < 0.1 and row["other_redshift.better"]
+    assert row["other_redshift.chi2"] < res.best.chi2 - 9
+    assert row["models_evaluated"] == res.models_evaluated + row["other_redshift.models"]
+    assert row["redshift"] == 3.0  # the catalogue's redshift stays the one the search ran at
+    fine = search(right, _space(), ExpertPolicy(), Budget(max_models=20_000))
+    assert not fine.anomaly and not any(k.startswith("other_redshift.") for k in result_row(fine))

@@ -77,14 +77,17 @@ def result_row(res: SearchResult) -> dict[str, Any]:
             "at_limits": ",".join(f"{e['module']}.{e['param']}={e['value']:g}" for e in res.best.evaluation.limits),
         }
     )
-    if res.extra_row:  # a photometric redshift: none was given; every model of the first look counts
+    row.update(res.extra_row)
+    # every model of a first look over redshift counts: a photometric redshift's, or the one that
+    # tried an anomaly at other redshifts
+    row["models_evaluated"] = (
+        res.models_evaluated
+        + int(res.extra_row.get("photoz.first_look_models", 0))
+        + int(res.extra_row.get("photoz.other_search_models", 0))
+        + int(res.extra_row.get("other_redshift.models", 0))
+    )
+    if "photoz.searched_at" in res.extra_row:  # a photometric redshift: none was given
         row["redshift"] = np.nan
-        row.update(res.extra_row)
-        row["models_evaluated"] = (
-            res.models_evaluated
-            + int(res.extra_row.get("photoz.first_look_models", 0))
-            + int(res.extra_row.get("photoz.other_search_models", 0))
-        )
     return row
 
 
@@ -115,7 +118,12 @@ def agent_fit_catalog(
                 from .photoz_search import search_without_redshift
 
                 res = search_without_redshift(
-                    src, space, policy, lambda s: search(s, space, policy, budget, knowledge=knowledge, seed=seed)
+                    src,
+                    space,
+                    policy,
+                    lambda s: search(
+                        s, space, policy, budget, knowledge=knowledge, seed=seed, check_other_redshift=False
+                    ),
                 )
         except Exception as exc:  # one source's failure must not lose the others' work
             log.exception("source %s: search failed", src.id)

@@ -46,7 +46,7 @@ def reference_chi2(space: SearchSpace, sources: list[Source], cache: Path | None
         known = json.loads(cache.read_text())
     state = space.reference_state()
     for src in tqdm(sources, desc="reference grid", unit="src", disable=not progress):
-        if "m_star" in known.get(src.id, {}):
+        if "m_star_log" in known.get(src.id, {}):
             continue
         ex = execute(space, state, src)
         known[src.id] = {
@@ -55,6 +55,8 @@ def reference_chi2(space: SearchSpace, sources: list[Source], cache: Path | None
             "models": ex.n_models,
             "m_star": ex.row["bayes.stellar.m_star"],
             "m_star_err": ex.row["bayes.stellar.m_star_err"],
+            "m_star_log": ex.row["bayes.stellar.m_star_log"],
+            "m_star_log_err": ex.row["bayes.stellar.m_star_log_err"],
         }
         if cache is not None:
             cache.parent.mkdir(parents=True, exist_ok=True)
@@ -105,7 +107,7 @@ def bench_search(
             r = ref[src.id]
             target = r["chi2"] * (1 + tolerance)
             reach = res.models_to_reach(target)
-            m_star = {**res.best.execution.row, **res.estimate}["bayes.stellar.m_star"]
+            log_m = {**res.best.execution.row, **res.estimate}["bayes.stellar.m_star_log"]
             rows.append(
                 {
                     "id": src.id,
@@ -115,8 +117,8 @@ def bench_search(
                     # a relative tolerance widens as fits worsen: also the models to Δχ² ≤ 2 of the grid's best
                     "models_to_dchi2_2": res.models_to_reach(r["chi2"] + DCHI2_ABSOLUTE),
                     # speed is never bought with wrong answers: the mass against the full grid's
-                    "abs_dlogm_vs_grid": float(abs(np.log10(m_star) - np.log10(r["m_star"]))),
-                    "inside_grid_1sigma": bool(abs(m_star - r["m_star"]) <= r["m_star_err"]),
+                    "abs_dlogm_vs_grid": float(abs(log_m - r["m_star_log"])),
+                    "inside_grid_1sigma": bool(abs(log_m - r["m_star_log"]) <= r["m_star_log_err"]),
                     "models_evaluated": res.models_evaluated,
                     "steps": res.steps,
                     "grid_models": ref[src.id]["models"],

@@ -23,6 +23,10 @@ from .policy import ExpertPolicy, Policy
 from .space import SearchSpace
 
 FIRST_LOOK_MODELS = 20_000  # the first look's budget: a quarter of it per redshift
+# an anomaly at the catalogue's redshift: another redshift "explains" the data when even the coarse
+# first look there beats the whole search by this much in χ² (3σ for one extra parameter, z)
+OTHER_REDSHIFT_DCHI2 = 9.0
+OTHER_REDSHIFT_SEPARATION = 0.15  # Δz / (1 + z): a catastrophic photo-z outlier's definition
 
 
 @dataclass
@@ -32,6 +36,8 @@ class PhotoZLook:
     summary: dict[str, Any]  # the photo-z columns, as ``mephisto-sed grid`` writes them
     models: int
     candidates: list[float] = field(default_factory=list)  # redshifts the search runs at, best first
+    best_chi2: float = float("inf")  # the first look's best model, over every redshift
+    best_z: float = float("nan")
 
     def columns(self) -> dict[str, Any]:
         """The photo-z columns of a results row, with the first look's cost."""
@@ -53,7 +59,28 @@ def first_look_over_redshift(
     )
     fit_over_redshifts(grid, zgrid, [acc])
     z, pz, columns = pz_columns(acc, 0)
-    return PhotoZLook(z, pz, columns, acc.n_models, _candidates(z, pz, columns))
+    best = acc.best[0]
+    best_z = float(best.params.get("universe", {}).get("redshift", np.nan)) if best.params else np.nan
+    return PhotoZLook(z, pz, columns, acc.n_models, _candidates(z, pz, columns), best.chi2, best_z)
+
+
+def other_redshift(space: SearchSpace, source: Source, chi2: float, policy: Policy | None = None) -> dict[str, Any]:
+    """Whether a source left unexplained at its catalogue redshift is explained at another one: the
+    first look over every redshift of ``photoz.DEFAULT_GRID`` farther than
+    ``OTHER_REDSHIFT_SEPARATION`` in Δz/(1+z) from it. Columns ``other_redshift.z``, ``.chi2``,
+    ``.models`` and ``.better`` (its χ² below the search's ``chi2`` by ≥ ``OTHER_REDSHIFT_DCHI2``:
+    the coarse look is an upper bound on what that redshift allows, so a win is conservative)."""
+    z0 = source.redshift
+    far = DEFAULT_GRID[np.abs(DEFAULT_GRID - z0) / (1 + z0) > OTHER_REDSHIFT_SEPARATION]
+    look = first_look_over_redshift(space, replace(source, redshift=float("nan")), policy, zgrid=far)
+    if not np.isfinite(look.best_chi2):
+        return {"other_redshift.models": look.models, "other_redshift.better": False}
+    return {
+        "other_redshift.z": round(look.best_z, 4),
+        "other_redshift.chi2": look.best_chi2,
+        "other_redshift.models": look.models,
+        "other_redshift.better": bool(look.best_chi2 <= chi2 - OTHER_REDSHIFT_DCHI2),
+    }
 
 
 def _candidates(z: np.ndarray, pz: np.ndarray, columns: dict[str, Any]) -> list[float]:

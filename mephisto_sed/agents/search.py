@@ -201,6 +201,8 @@ class SearchTree:
         self.history: list[dict[str, Any]] = []
         self.models = self.tokens = self.rejected = 0
         self.extra_row: dict[str, Any] = {}  # columns found before the search (a photometric redshift's)
+        # an anomaly at the given redshift is tried at other redshifts (not where z was searched for)
+        self.check_other_redshift = True
         self.cost_usd = 0.0
         self.since_improvement = 0
         self.even_start: State | None = None  # the even first look, kept while a learned one leads
@@ -307,7 +309,24 @@ class SearchTree:
             if step is not None:
                 return step
             node.exhausted = True
-        return self._estimation_step()
+        step = self._estimation_step()
+        if step is None:
+            self._check_other_redshift()
+        return step
+
+    def _check_other_redshift(self) -> None:
+        """Once the search is over, an anomaly at the catalogue's redshift is tried at every other
+        redshift (once: the columns stay in ``extra_row``): a wrong redshift is a cause to name."""
+        if not self.check_other_redshift or not np.isfinite(self.source.redshift):
+            return
+        if any(k.startswith("other_redshift.") for k in self.extra_row):
+            return
+        best = min(self.nodes, key=lambda n: n.chi2)
+        if not np.isfinite(best.chi2) or not _anomaly(best.evaluation)[0]:
+            return
+        from .photoz_search import other_redshift  # photoz_search imports the policies, which import this
+
+        self.extra_row.update(other_redshift(self.space, self.source, best.chi2, self.policy))
 
     def _budget_spent(self) -> str:
         """Which budget is spent ("" while none is)."""
@@ -458,6 +477,13 @@ class SearchTree:
     def result(self) -> SearchResult:
         best = min(self.nodes, key=lambda n: n.chi2)
         anomaly, reason = _anomaly(best.evaluation)
+        if anomaly and self.extra_row.get("other_redshift.better"):
+            other = self.extra_row
+            reason += (
+                f"; another redshift fits better: z = {other['other_redshift.z']:g} (chi2 "
+                f"{other['other_redshift.chi2']:.1f} against {best.chi2:.1f} at z = {self.source.redshift:g}): "
+                "the catalogue redshift may be wrong"
+            )
         return SearchResult(
             self.source,
             self.nodes,
@@ -506,6 +532,7 @@ class SearchTree:
             "started": self.started,
             "elapsed": self.elapsed,
             "extra_row": self.extra_row,
+            "check_other_redshift": self.check_other_redshift,
         }
 
     def node_record(self, i: int) -> dict[str, Any]:
@@ -543,6 +570,7 @@ class SearchTree:
         tree.estimation = d.get("estimation")
         tree.started, tree.elapsed = d["started"], d["elapsed"]
         tree.extra_row = dict(d.get("extra_row") or {})
+        tree.check_other_redshift = bool(d.get("check_other_redshift", True))
         return tree
 
     @classmethod
@@ -564,9 +592,11 @@ def search(
     knowledge: Any | None = None,
     patience: int = 6,
     seed: int = 0,
+    check_other_redshift: bool = True,
 ) -> SearchResult:
     """Search configurations for ``source``. ``knowledge`` (a KnowledgeBase) places the first look
-    and ranks proposals."""
+    and ranks proposals. ``check_other_redshift``: an anomaly is tried at other redshifts (off where
+    the redshift is itself a photometric one)."""
     tree = SearchTree(
         source,
         space,
@@ -577,6 +607,7 @@ def search(
         seed,
         knowledge.outcomes if knowledge is not None else None,
     )
+    tree.check_other_redshift = check_other_redshift
     step: Step | None = tree.begin()
     while step is not None:
         ex = execute(space, step.state, source)

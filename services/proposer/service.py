@@ -135,6 +135,7 @@ class Proposer(pb_grpc.ProposerServicer):
                 outcomes = await self._outcomes(source.redshift) if self.use_knowledge else {}
                 tree = SearchTree(source, space, self.policy, budget, seed=spec.seed, outcomes=_fixed(outcomes))
                 tree.extra_row = photoz
+                tree.check_other_redshift = not photoz  # z searched for already: no other to try
                 try:
                     step: Step | None = await asyncio.to_thread(tree.begin)  # CPU work never on the loop
                 except ActionError as exc:
