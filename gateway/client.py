@@ -16,9 +16,10 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from mephisto_sed.agents.agentfit import AgentResults, rows_table, write_agent_results
-from mephisto_sed.agents.execute import Source
-from mephisto_sed.agents.search import SearchResult, execution_from_dict, state_from_dict
-from mephisto_sed.agents.space import SearchSpace
+from mephisto_sed.agents.execute import Execution, Source
+from mephisto_sed.agents.records import load
+from mephisto_sed.agents.search import SearchResult
+from mephisto_sed.agents.space import SearchSpace, State
 from mephisto_sed.api.v1 import mephisto_pb2 as pb
 from mephisto_sed.api.v1 import mephisto_pb2_grpc as pb_grpc
 from mephisto_sed.catalog import Catalog
@@ -176,8 +177,8 @@ def to_agent_results(sub: Submitted, catalog: Catalog, space: SearchSpace) -> Ag
         rows.append(json.loads(r.row_json))
         src = Source.from_catalog(catalog, index[r.source_id], space.bands)
         best = SimpleNamespace(
-            execution=execution_from_dict(json.loads(r.best_fit_json)),
-            state=state_from_dict(json.loads(r.best_state_json)),
+            execution=load(Execution, json.loads(r.best_fit_json)),
+            state=load(State, json.loads(r.best_state_json)),
         )
         searches.append(
             SimpleNamespace(

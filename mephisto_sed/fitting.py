@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 from scipy.special import log_ndtr
 
+from .arrays import FloatArray
 from .engine import EXTENSIVE, ModelChunk
 
 # the burst's shape parameters: moot (one copy per SFH) where f_burst = 0
@@ -66,7 +67,7 @@ class SourceData:
 class BestModel:
     chi2: float = np.inf
     scale: float = np.nan
-    fluxes: np.ndarray | None = None  # scaled model fluxes, mJy
+    fluxes: FloatArray | None = None  # scaled model fluxes, mJy
     params: dict[str, Any] = field(default_factory=dict)
     props: dict[str, float] = field(default_factory=dict)
 

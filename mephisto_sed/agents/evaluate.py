@@ -40,7 +40,7 @@ class Evaluation:
     chi2_red: float
     n_bands: int
     residuals: dict[str, float]  # (obs - model)/σ per band, σ including additionalerror
-    regimes: dict[str, dict[str, float]]  # regime -> n, mean, rms
+    regimes: dict[str, dict[str, int | float]]  # regime -> n (int), mean, rms
     patterns: list[str]
     edges: list[dict[str, Any]]  # parameters whose best value sits on the edge of their grid
     plausibility: list[str]
@@ -55,7 +55,7 @@ class Evaluation:
     limits: list[dict[str, Any]] = field(default_factory=list)
     # ≥5σ detections in bands lying wholly below rest 912 Å that the model leaves unexplained:
     # contamination, a wrong redshift, or ionising light escaping (f_esc > 0)
-    lyman_continuum: list[dict[str, float]] = field(default_factory=list)
+    lyman_continuum: list[dict[str, Any]] = field(default_factory=list)  # band, snr, residual
 
     @property
     def good(self) -> bool:

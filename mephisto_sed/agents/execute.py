@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from ..arrays import BoolArray, FloatArray
 from ..catalog import Catalog
 from ..engine import ModelGrid, model_from_params
 from ..fitting import BestModel, FitAccumulator, SourceData
@@ -25,9 +26,9 @@ class Source:
     id: str
     redshift: float
     bands: list[str]
-    flux: np.ndarray
-    err: np.ndarray
-    upper_limit: np.ndarray
+    flux: FloatArray
+    err: FloatArray
+    upper_limit: BoolArray
 
     @classmethod
     def from_catalog(cls, catalog: Catalog, i: int, bands: list[str] | None = None) -> Source:

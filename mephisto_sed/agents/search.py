@@ -21,12 +21,12 @@ from typing import Any
 
 import numpy as np
 
-from ..fitting import BestModel
 from .actions import Action, ActionError, apply_action
 from .estimate import Box, combine, extensions, grown, initial_box
 from .evaluate import Evaluation, evaluate
 from .execute import Execution, Source, execute
 from .policy import KnowledgeHint, Outcomes, Policy, ProposalContext
+from .records import dump, load
 from .space import SearchSpace, State
 
 __all__ = ["Budget", "Node", "SearchResult", "SearchTree", "Step", "search", "ANOMALY_CHI2_RED"]
@@ -230,8 +230,8 @@ class SearchTree:
         """Add the fit and evaluation of ``step`` (which must be the pending step)."""
         if self.pending is None or step.index != self.pending.index:
             raise ValueError(f"step {step.index} is not the pending step")
-        execution = execution_from_dict(json.loads(json.dumps(execution_to_dict(execution), default=json_default)))
-        evaluation = evaluation_from_dict(json.loads(json.dumps(evaluation_to_dict(evaluation), default=json_default)))
+        execution = load(Execution, json.loads(json.dumps(dump(execution), default=json_default)))
+        evaluation = load(Evaluation, json.loads(json.dumps(dump(evaluation), default=json_default)))
         self.pending = None
         parent = self.nodes[step.parent] if step.parent is not None else None
         self.memory.add(step.state.key)
@@ -510,13 +510,13 @@ class SearchTree:
     def header(self) -> dict[str, Any]:
         return {
             "version": 2,
-            "source": source_to_dict(self.source),
+            "source": dump(self.source),
             "budget": asdict(self.budget),
             "patience": self.patience,
             "seed": self.seed,
             "n_nodes": len(self.nodes),
             "mutable": [
-                [None if n.proposals is None else [action_to_dict(a) for a in n.proposals], n.exhausted, n.expansions]
+                [None if n.proposals is None else [dump(a) for a in n.proposals], n.exhausted, n.expansions]
                 for n in self.nodes
             ],
             "models": self.models,
@@ -524,11 +524,11 @@ class SearchTree:
             "cost_usd": self.cost_usd,
             "rejected": self.rejected,
             "since_improvement": self.since_improvement,
-            "even_start": state_to_dict(self.even_start) if self.even_start else None,
+            "even_start": dump(self.even_start) if self.even_start else None,
             "estimation": self.estimation,
             "best_chi2": self.best_chi2,
             "stop": self.stop,
-            "pending": step_to_dict(self.pending) if self.pending else None,
+            "pending": dump(self.pending) if self.pending else None,
             "started": self.started,
             "elapsed": self.elapsed,
             "extra_row": self.extra_row,
@@ -536,7 +536,7 @@ class SearchTree:
         }
 
     def node_record(self, i: int) -> dict[str, Any]:
-        return {**node_to_dict(self.nodes[i]), "trace": self.trace[i], "history": self.history[i]}
+        return {**dump(self.nodes[i]), "trace": self.trace[i], "history": self.history[i]}
 
     def to_dict(self) -> dict[str, Any]:
         """Everything needed to continue the search elsewhere (JSON-safe)."""
@@ -554,10 +554,10 @@ class SearchTree:
         d = header
         if len(records) != d["n_nodes"]:
             raise ValueError(f"{len(records)} node records for a tree of {d['n_nodes']} nodes")
-        tree = cls(source_from_dict(d["source"]), space, policy, Budget(**d["budget"]), hints, d["patience"], d["seed"])
-        tree.nodes = [node_from_dict(r) for r in records]
+        tree = cls(load(Source, d["source"]), space, policy, Budget(**d["budget"]), hints, d["patience"], d["seed"])
+        tree.nodes = [load(Node, r) for r in records]
         for node, (proposals, exhausted, expansions) in zip(tree.nodes, d["mutable"]):
-            node.proposals = None if proposals is None else [action_from_dict(a) for a in proposals]
+            node.proposals = None if proposals is None else [load(Action, a) for a in proposals]
             node.exhausted, node.expansions = exhausted, expansions
         tree.memory = {n.state.key for n in tree.nodes}
         tree.trace = [r["trace"] for r in records]
@@ -565,8 +565,8 @@ class SearchTree:
         tree.models, tree.tokens, tree.rejected = d["models"], d["tokens"], d["rejected"]
         tree.cost_usd = d.get("cost_usd", 0.0)
         tree.since_improvement, tree.best_chi2, tree.stop = d["since_improvement"], d["best_chi2"], d["stop"]
-        tree.pending = step_from_dict(d["pending"]) if d["pending"] else None
-        tree.even_start = state_from_dict(d["even_start"]) if d.get("even_start") else None
+        tree.pending = load(Step, d["pending"]) if d["pending"] else None
+        tree.even_start = load(State, d["even_start"]) if d.get("even_start") else None
         tree.estimation = d.get("estimation")
         tree.started, tree.elapsed = d["started"], d["elapsed"]
         tree.extra_row = dict(d.get("extra_row") or {})
@@ -614,146 +614,6 @@ def search(
         tree.record(step, ex, evaluate(ex, source, space))
         step = tree.next()
     return tree.result()
-
-
-# -- JSON records of the search's objects (the platform's payloads carry these) -----------------
-def state_to_dict(state: State) -> dict[str, Any]:
-    return {"modules": list(state.modules), "choice": [[m, p, list(idx)] for m, p, idx in state.choice]}
-
-
-def state_from_dict(d: dict[str, Any]) -> State:
-    return State(tuple(d["modules"]), tuple((m, p, tuple(int(i) for i in idx)) for m, p, idx in d["choice"]))
-
-
-def action_to_dict(action: Action) -> dict[str, Any]:
-    d = asdict(action)
-    d["around"] = [list(x) for x in action.around]
-    return d
-
-
-def action_from_dict(d: dict[str, Any]) -> Action:
-    d = dict(d)
-    d["values"] = tuple(d.get("values", ()))
-    d["around"] = tuple((str(k), v) for k, v in d.get("around", ()))
-    d["couple"] = tuple(d.get("couple", ()))
-    return Action(**d)
-
-
-def source_to_dict(source: Source) -> dict[str, Any]:
-    return {
-        "id": source.id,
-        "redshift": source.redshift,
-        "bands": list(source.bands),
-        "flux": [float(x) for x in source.flux],
-        "err": [float(x) for x in source.err],
-        "upper_limit": [bool(x) for x in source.upper_limit],
-    }
-
-
-def source_from_dict(d: dict[str, Any]) -> Source:
-    return Source(
-        d["id"],
-        float(d["redshift"]),
-        list(d["bands"]),
-        np.asarray(d["flux"], dtype=float),
-        np.asarray(d["err"], dtype=float),
-        np.asarray(d["upper_limit"], dtype=bool),
-    )
-
-
-def execution_to_dict(ex: Execution) -> dict[str, Any]:
-    b = ex.best
-    return {
-        "state": state_to_dict(ex.state),
-        "n_models": int(ex.n_models),
-        "best": {
-            "chi2": float(b.chi2),
-            "scale": float(b.scale),
-            "fluxes": None if b.fluxes is None else [float(x) for x in b.fluxes],
-            "params": b.params,
-            "props": b.props,
-        },
-        "row": ex.row,
-        "best_model": ex.best_model,
-        "seconds": float(ex.seconds),
-        "alternatives": [[float(c), m] for c, m in ex.alternatives],
-        "likelihood_sum": float(ex.likelihood_sum),
-        "marginals": ex.marginals,
-    }
-
-
-def execution_from_dict(d: dict[str, Any]) -> Execution:
-    b = d["best"]
-    best = BestModel(
-        b["chi2"],
-        b["scale"],
-        None if b["fluxes"] is None else np.asarray(b["fluxes"], dtype=float),
-        b["params"],
-        b["props"],
-    )
-    alternatives = [(float(c), m) for c, m in d["alternatives"]]
-    return Execution(
-        state_from_dict(d["state"]),
-        d["n_models"],
-        best,
-        d["row"],
-        d["best_model"],
-        d["seconds"],
-        alternatives,
-        float(d.get("likelihood_sum", 0.0)),
-        d.get("marginals", {}),
-    )
-
-
-def evaluation_to_dict(ev: Evaluation) -> dict[str, Any]:
-    return asdict(ev)
-
-
-def evaluation_from_dict(d: dict[str, Any]) -> Evaluation:
-    return Evaluation(**{k: v for k, v in d.items() if k != "summary"})
-
-
-def step_to_dict(step: Step) -> dict[str, Any]:
-    return {
-        "index": step.index,
-        "parent": step.parent,
-        "action": action_to_dict(step.action) if step.action else None,
-        "state": state_to_dict(step.state),
-        **({"knowledge": step.knowledge} if step.knowledge else {}),
-    }
-
-
-def step_from_dict(d: dict[str, Any]) -> Step:
-    action = action_from_dict(d["action"]) if d["action"] else None
-    return Step(d["index"], d["parent"], action, state_from_dict(d["state"]), d.get("knowledge", ""))
-
-
-def node_to_dict(n: Node) -> dict[str, Any]:
-    return {
-        "id": n.id,
-        "parent": n.parent,
-        "state": state_to_dict(n.state),
-        "action": action_to_dict(n.action) if n.action else None,
-        "execution": execution_to_dict(n.execution),
-        "evaluation": evaluation_to_dict(n.evaluation),
-        **({"hints": [asdict(h) for h in n.hints]} if n.hints is not None else {}),
-        **({"hints_missing": n.hints_missing} if n.hints_missing else {}),
-    }
-
-
-def node_from_dict(d: dict[str, Any]) -> Node:
-    node = Node(
-        d["id"],
-        d["parent"],
-        state_from_dict(d["state"]),
-        action_from_dict(d["action"]) if d["action"] else None,
-        execution_from_dict(d["execution"]),
-        evaluation_from_dict(d["evaluation"]),
-    )
-    if d.get("hints") is not None:
-        node.hints = [KnowledgeHint(**h) for h in d["hints"]]
-    node.hints_missing = d.get("hints_missing", "")
-    return node
 
 
 def _refined(best: Node, space: SearchSpace, tried: Callable[[State], bool]) -> bool:

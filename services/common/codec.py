@@ -17,16 +17,8 @@ import numpy as np
 from mephisto_sed.agents.agentfit import result_row
 from mephisto_sed.agents.evaluate import Evaluation
 from mephisto_sed.agents.execute import Execution, Source
-from mephisto_sed.agents.search import (
-    SearchResult,
-    evaluation_from_dict,
-    evaluation_to_dict,
-    execution_from_dict,
-    execution_to_dict,
-    json_default,
-    state_from_dict,
-    state_to_dict,
-)
+from mephisto_sed.agents.records import dump, load
+from mephisto_sed.agents.search import SearchResult, json_default
 from mephisto_sed.agents.space import SearchSpace, State
 from mephisto_sed.api.v1 import mephisto_pb2 as pb
 
@@ -93,12 +85,12 @@ def source_to_observation(src: Source, metadata: dict[str, str] | None = None) -
 # -- configurations, fits, evaluations ----------------------------------------------------------
 def configuration(space_ref: pb.SearchSpaceRef, space: SearchSpace, state: State) -> pb.Configuration:
     return pb.Configuration(
-        space=space_ref, modules=list(state.modules), state_json=dumps(state_to_dict(state)), n_models=space.size(state)
+        space=space_ref, modules=list(state.modules), state_json=dumps(dump(state)), n_models=space.size(state)
     )
 
 
 def configuration_state(cfg: pb.Configuration) -> State:
-    return state_from_dict(json.loads(cfg.state_json))
+    return load(State, json.loads(cfg.state_json))
 
 
 def fit_to_proto(ex: Execution) -> pb.FitResult:
@@ -108,12 +100,12 @@ def fit_to_proto(ex: Execution) -> pb.FitResult:
         reduced_chi_square=float(ex.chi2_red),
         best_model_json=dumps(ex.best_model),
         seconds=float(ex.seconds),
-        detail_json=dumps(execution_to_dict(ex)),
+        detail_json=dumps(dump(ex)),
     )
 
 
 def fit_from_proto(fit: pb.FitResult) -> Execution:
-    return execution_from_dict(json.loads(fit.detail_json))
+    return load(Execution, json.loads(fit.detail_json))
 
 
 def evaluation_to_proto(ev: Evaluation) -> pb.Evaluation:
@@ -125,12 +117,12 @@ def evaluation_to_proto(ev: Evaluation) -> pb.Evaluation:
         score=float(ev.score),
         summary=ev.summary(),
         signature=[float(x) for x in ev.signature()],
-        detail_json=dumps(evaluation_to_dict(ev)),
+        detail_json=dumps(dump(ev)),
     )
 
 
 def evaluation_from_proto(ev: pb.Evaluation) -> Evaluation:
-    return evaluation_from_dict(json.loads(ev.detail_json))
+    return load(Evaluation, json.loads(ev.detail_json))
 
 
 # -- results ------------------------------------------------------------------------------------
@@ -152,6 +144,6 @@ def result_to_proto(job_id: str, res: SearchResult) -> pb.SourceResult:
         policy=res.policy,
         trace_json=res.trace_json(),
         trace_markdown=res.trace_markdown(),
-        best_fit_json=dumps(execution_to_dict(res.best.execution)),
-        best_state_json=dumps(state_to_dict(res.best.state)),
+        best_fit_json=dumps(dump(res.best.execution)),
+        best_state_json=dumps(dump(res.best.state)),
     )

@@ -26,7 +26,8 @@ from mephisto_sed.agents.evaluate import Evaluation
 from mephisto_sed.agents.execute import Source
 from mephisto_sed.agents.photoz_search import first_look_over_redshift, photoz_row
 from mephisto_sed.agents.policy import ExpertPolicy, KnowledgeHint, Outcomes, ProposalContext
-from mephisto_sed.agents.search import Budget, KnowledgeUnavailable, Node, SearchTree, Step, action_to_dict
+from mephisto_sed.agents.records import dump
+from mephisto_sed.agents.search import Budget, KnowledgeUnavailable, Node, SearchTree, Step
 from mephisto_sed.agents.space import SearchSpace
 from mephisto_sed.api.v1 import mephisto_pb2 as pb
 from mephisto_sed.api.v1 import mephisto_pb2_grpc as pb_grpc
@@ -232,7 +233,7 @@ class Proposer(pb_grpc.ProposerServicer):
                         param=a.param or "",
                         rationale=a.rationale,
                         rule=a.rule,
-                        action_json=codec.dumps(action_to_dict(a)),
+                        action_json=codec.dumps(dump(a)),
                     )
                     for a in actions
                 ],
