@@ -34,7 +34,7 @@ from .photometry import (
 from .physics.agn import agn_components
 from .physics.dust_emission import dl_template
 from .physics.grids import METALLICITIES, NEB_LOGU, age_bin_edges, store
-from .sed_modules import ATTENUATION_MODELS, SFH_MODELS
+from .sed_modules import ATTENUATION_MODELS, MODULES, SFH_MODELS
 
 L_SUN_W = 3.826e26
 LYA_ANGSTROM = 1215.67
@@ -83,12 +83,14 @@ class SED:
         return np.sum([self.components[k] for k in keys], axis=0)
 
 
-def _combos(cfg: Configuration, category: str, names: tuple[str, ...]) -> list[dict[str, Any]]:
+def _combos(cfg: Configuration, category: str) -> list[dict[str, Any]]:
+    """Every combination of the grid values of ``category``'s module, in the order its declaration
+    gives (``ModuleSpec.grid_axes``)."""
     module = cfg.module_of(category)
     if module is None:
         return [{}]
     params = cfg.params[module]
-    keys = [k for k in names if k in params]
+    keys = [k for k in MODULES[module].grid_axes() if k in params]
     return [dict(zip(keys, vals)) for vals in itertools.product(*(params[k] for k in keys))]
 
 
@@ -115,32 +117,15 @@ class ModelGrid:
         self.dust_module = config.module_of("dust_emission")
         self.agn_module = config.module_of("agn")
         neb_on = self.neb_module is not None and config.params[self.neb_module]["emission"][0]
-        self.neb_combos = (
-            _combos(config, "nebular", ("logU", "zgas", "f_esc", "f_dust", "ne", "lines_width")) if neb_on else [{}]
-        )
+        self.neb_combos = _combos(config, "nebular") if neb_on else [{}]
         # More than all ionising photons cannot escape or be absorbed: such combinations are not models.
         self.neb_combos = [n for n in self.neb_combos if not n or n["f_esc"] + n["f_dust"] <= 1]
         if not self.neb_combos:
             raise ConfigError("nebular: every f_esc + f_dust combination exceeds 1")
         self.line_keep = self._line_keep(config)
-        self.att_combos = _combos(
-            config,
-            "attenuation",
-            (
-                "E_BV_lines",
-                "E_BV_factor",
-                "E_BVs_young",
-                "E_BVs_old_factor",
-                "uv_bump_wavelength",
-                "uv_bump_width",
-                "uv_bump_amplitude",
-                "powerlaw_slope",
-                "Ext_law_emission_lines",
-                "Rv",
-            ),
-        )
-        self.dust_combos = _combos(config, "dust_emission", ("qpah", "umin", "alpha", "gamma"))
-        self.agn_combos = _combos(config, "agn", ("fracAGN", "covering_factor", "EBV", "temperature", "emissivity"))
+        self.att_combos = _combos(config, "attenuation")
+        self.dust_combos = _combos(config, "dust_emission")
+        self.agn_combos = _combos(config, "agn")
         self.agn_window = self._agn_window()
         # SSP ages -> nebular template age (nearest in log age; older populations use the oldest).
         neb_ages = self.store.neb_ages

