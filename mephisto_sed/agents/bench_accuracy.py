@@ -225,6 +225,8 @@ def _real_galaxies(n: int, budget: Budget, progress: bool) -> dict[str, Any]:
         "real_frac_full_grid_inside_agent_1sigma": (
             float(np.mean([r["grid_inside_agent_1sigma"] for r in same])) if same else None
         ),
+        # every galaxy, other physics included (there the grid is not the reference)
+        "real_median_abs_dlogm_all": float(np.median([abs(r["dlogm"]) for r in same + other])),
         "real_other_physics": other,
         "real_per_source": same,
     }
