@@ -126,10 +126,32 @@ def main(runs: list[Path], docs: Path) -> None:
         reason = str(r["anomaly_reason"])
         if "Lyman limit" in reason:
             reasons["flux below the Lyman limit unexplained"] += 1
-        if "chi2" in reason:
+        if "reduced chi2" in reason:
             reasons["no configuration fits (χ²_red > 5)"] += 1
+        if "another redshift fits better" in reason:
+            reasons["another redshift fits better by Δχ² ≥ 9 (the EAZY z_phot may be wrong)"] += 1
     for k, v in reasons.most_common():
         lines.append(f"* {k}: {v}")
+    moved = [
+        r
+        for r, _ in anomalies
+        if "other_redshift.better" in r.colnames and str(r["other_redshift.better"]) in ("True", "1.0")
+    ]
+    if moved:
+        lines += [
+            "",
+            "Before an anomaly is reported the source is tried at every other redshift (a first look over "
+            "0.01 < z < 7): where one fits better by Δχ² ≥ 9 the reason names it. Those here:",
+            "",
+            "| id | z_phot (EAZY) | χ² there | other z | χ² there (first look) |",
+            "|---|---:|---:|---:|---:|",
+        ]
+        for r in sorted(moved, key=lambda r: float(r["redshift"])):
+            lines.append(
+                f"| {r['id']} | {float(r['redshift']):.2f} | {float(r['best.chi_square']):.1f} | "
+                f"{float(r['other_redshift.z']):.2f} | {float(r['other_redshift.chi2']):.1f} |"
+            )
+        lines.append("")
     ranked = sorted(anomalies, key=lambda a: -float(a[0]["misfit_sigma"]) if "misfit_sigma" in a[0].colnames else 0)
     for r, _ in ranked[:10]:
         sig = f", {float(r['misfit_sigma']):.1f} sigma" if "misfit_sigma" in r.colnames else ""
