@@ -34,10 +34,14 @@ __all__ = [
 ]
 
 
+def log_grid(step: float = 0.01, z_min: float = 0.01, z_max: float = 7.0) -> np.ndarray:
+    """z_min ≤ z ≤ z_max in steps of ``step`` (1 + z): uniform in ln(1 + z), as photo-z codes sample it."""
+    n = int(np.ceil(np.log((1 + z_max) / (1 + z_min)) / np.log(1 + step))) + 1
+    return np.round((1 + z_min) * (1 + step) ** np.arange(n) - 1.0, 4)
+
+
 def _default_grid() -> np.ndarray:
-    """0.01 ≤ z ≤ 7, steps of 0.01 (1 + z): uniform in ln(1 + z), as photo-z codes sample it."""
-    n = int(np.ceil(np.log(8.0 / 1.01) / np.log(1.01))) + 1
-    return np.round(1.01 * 1.01 ** np.arange(n) - 1.0, 4)
+    return log_grid()
 
 
 DEFAULT_GRID = _default_grid()

@@ -17,7 +17,7 @@ import numpy as np
 
 from ..engine import ModelGrid
 from ..fitting import FitAccumulator, SourceData
-from ..photoz import DEFAULT_GRID, PEAK_SEPARATION, fit_over_redshifts, pz_columns
+from ..photoz import DEFAULT_GRID, PEAK_SEPARATION, fit_over_redshifts, log_grid, pz_columns
 from .execute import Source
 from .policy import ExpertPolicy, Policy
 from .space import SearchSpace
@@ -27,6 +27,9 @@ FIRST_LOOK_MODELS = 20_000  # the first look's budget: a quarter of it per redsh
 # first look there beats the whole search by this much in χ² (3σ for one extra parameter, z)
 OTHER_REDSHIFT_DCHI2 = 9.0
 OTHER_REDSHIFT_SEPARATION = 0.15  # Δz / (1 + z): a catastrophic photo-z outlier's definition
+# the other redshifts tried: steps of 0.05 (1 + z), a third of the outlier separation (43 redshifts;
+# each costs a grid of models in every band, so the photo-z grid's 209 would cost minutes a source)
+OTHER_REDSHIFT_GRID = log_grid(0.05)
 
 
 @dataclass
@@ -66,12 +69,13 @@ def first_look_over_redshift(
 
 def other_redshift(space: SearchSpace, source: Source, chi2: float, policy: Policy | None = None) -> dict[str, Any]:
     """Whether a source left unexplained at its catalogue redshift is explained at another one: the
-    first look over every redshift of ``photoz.DEFAULT_GRID`` farther than
+    first look over every redshift of ``OTHER_REDSHIFT_GRID`` farther than
     ``OTHER_REDSHIFT_SEPARATION`` in Δz/(1+z) from it. Columns ``other_redshift.z``, ``.chi2``,
     ``.models`` and ``.better`` (its χ² below the search's ``chi2`` by ≥ ``OTHER_REDSHIFT_DCHI2``:
     the coarse look is an upper bound on what that redshift allows, so a win is conservative)."""
     z0 = source.redshift
-    far = DEFAULT_GRID[np.abs(DEFAULT_GRID - z0) / (1 + z0) > OTHER_REDSHIFT_SEPARATION]
+    grid = OTHER_REDSHIFT_GRID
+    far = grid[np.abs(grid - z0) / (1 + z0) > OTHER_REDSHIFT_SEPARATION]
     look = first_look_over_redshift(space, replace(source, redshift=float("nan")), policy, zgrid=far)
     if not np.isfinite(look.best_chi2):
         return {"other_redshift.models": look.models, "other_redshift.better": False}
