@@ -27,7 +27,7 @@ FIRST_LOOK_MODELS = 20_000  # the first look's budget: a quarter of it per redsh
 # first look there beats the whole search by this much in χ² (3σ for one extra parameter, z)
 OTHER_REDSHIFT_DCHI2 = 9.0
 OTHER_REDSHIFT_SEPARATION = 0.15  # Δz / (1 + z): a catastrophic photo-z outlier's definition
-# the other redshifts tried: steps of 0.05 (1 + z), a third of the outlier separation (43 redshifts;
+# the other redshifts tried: steps of 0.05 (1 + z), a third of the outlier separation (44 redshifts;
 # each costs a grid of models in every band, so the photo-z grid's 209 would cost minutes a source)
 OTHER_REDSHIFT_GRID = log_grid(0.05)
 
