@@ -7,8 +7,9 @@ template systematics CIGALE's ``additionalerror`` stands for, so the fit's error
 mocks' own), faint bands turned into 3σ upper limits. The catalogue's errors carry the depth term
 only, as a survey's do; the fit adds the rest in quadrature. The
 same mocks go through ``fit`` (the agent's search, budgeted) and ``grid`` (every model of the
-same universe). Printed per method: median |Δlog M*|, |Δlog SFR₁₀₀|, |Δ E(B−V)_lines| and the
-coverage of the ±1σ and ±2σ intervals of M* (68 % and 95 % expected). Real COSMOS2020 galaxies
+same universe). Printed per method, on the log estimates (``bayes.stellar.m_star_log``...):
+median |Δlog M*|, |Δlog SFR₁₀₀|, |Δ E(B−V)_lines| and the coverage of the ±1σ and ±2σ intervals
+of log M* (68 % and 95 % expected), with the coverage of the linear mean ± σ beside. Real COSMOS2020 galaxies
 are added when ``../shared/data`` is here: there the reference is the full COSMOS grid's own
 ``bayes.*`` (no truth is known), and the agent's mass is compared with it.
 """
