@@ -146,8 +146,10 @@ class FitAccumulator:
         log_keys = [key for key in LOG_ESTIMATES if key in props]
         if log_keys:
             log_scale = np.log10(np.where(live, scale, 1.0))  # one log of the scales for every key
+            tiny = np.finfo(float).tiny  # per M☉ formed, an SFR may be 0: its log is only bounded here
             for key in log_keys:
-                log_value = np.log10(np.maximum(props[key], LOG_FLOOR))[None, :] + log_scale
+                log_value = np.log10(np.maximum(props[key], tiny))[None, :] + log_scale
+                # the floor applies to the scaled value (M☉, M☉/yr), not to the one per M☉ formed
                 self._moment(f"{key}_log", like, np.where(live, np.maximum(log_value, np.log10(LOG_FLOOR)), 0.0))
         best_idx = chi2.argmin(axis=1)
         if self.track_blocks:

@@ -5,7 +5,7 @@ import pytest
 
 from mephisto_sed.config import Configuration
 from mephisto_sed.engine import ModelGrid
-from mephisto_sed.fitting import FitAccumulator, SourceData
+from mephisto_sed.fitting import LOG_FLOOR, FitAccumulator, SourceData
 from mephisto_sed.gridfit import fit_catalog
 from mephisto_sed.mock import make_mock_catalog
 
@@ -148,20 +148,23 @@ def test_log_estimates_are_the_weighted_mean_of_the_log():
     obs = truth + rng.normal(0.0, err)
     data = SourceData(obs[None, :], err[None, :], np.zeros((1, obs.size), bool), additionalerror=0.1)
     acc = FitAccumulator(data)
-    logs, chi2s = [], []
+    logs, log_sfrs, chi2s = [], [], []
     for ch in chunks:
         acc.add(ch)
         chi2, scale = acc.chi2(ch.fluxes)
         ok = np.isfinite(chi2[0])
         chi2s.append(chi2[0][ok])
         logs.append(np.log10(scale[0][ok] * ch.props["stellar.m_star"][ok]))
-    chi2, logm = np.concatenate(chi2s), np.concatenate(logs)
+        # the floor is on the SFR in M☉/yr; per M☉ formed, many old histories lie far below it
+        log_sfrs.append(np.log10(np.maximum(scale[0][ok] * ch.props["sfh.sfr100Myrs"][ok], LOG_FLOOR)))
+    chi2, logm, log_sfr = np.concatenate(chi2s), np.concatenate(logs), np.concatenate(log_sfrs)
     w = np.exp(-(chi2 - chi2.min()) / 2)
     mean = np.sum(w * logm) / w.sum()
     sd = np.sqrt(np.sum(w * (logm - mean) ** 2) / w.sum())
     row = acc.results()[0]
     assert row["bayes.stellar.m_star_log"] == pytest.approx(mean, abs=1e-9)
     assert row["bayes.stellar.m_star_log_err"] == pytest.approx(sd, rel=1e-6)
+    assert row["bayes.sfh.sfr100Myrs_log"] == pytest.approx(np.sum(w * log_sfr) / w.sum(), abs=1e-9)
     assert sd > 0.05  # a real spread: the log of the linear mean lies above the mean of the log
     assert np.log10(row["bayes.stellar.m_star"]) > mean + 0.1 * sd**2
     for key in ("sfh.sfr", "sfh.sfr10Myrs", "sfh.sfr100Myrs"):
