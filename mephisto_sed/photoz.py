@@ -40,11 +40,7 @@ def log_grid(step: float = 0.01, z_min: float = 0.01, z_max: float = 7.0) -> np.
     return np.round((1 + z_min) * (1 + step) ** np.arange(n) - 1.0, 4)
 
 
-def _default_grid() -> np.ndarray:
-    return log_grid()
-
-
-DEFAULT_GRID = _default_grid()
+DEFAULT_GRID = log_grid()
 SECONDARY_PEAK = 0.2  # a second peak at least this fraction of the first, well apart, makes P(z) multi-modal
 PEAK_SEPARATION = 0.1  # ... apart by more than this in Δz / (1 + z)
 

@@ -14,12 +14,6 @@ from typing import Any, TypeVar
 
 from pydantic import TypeAdapter
 
-from .actions import Action
-from .evaluate import Evaluation
-from .execute import Execution, Source
-from .policy import KnowledgeHint
-from .space import State
-
 __all__ = ["dump", "load"]
 
 T = TypeVar("T")
@@ -35,6 +29,7 @@ _ADAPTERS: dict[type, TypeAdapter[Any]] = {}
 
 
 def _adapter(cls: type) -> TypeAdapter[Any]:
+    """One adapter per record type, built on first use (not at import: the CLI starts fast)."""
     if cls not in _ADAPTERS:
         _ADAPTERS[cls] = TypeAdapter(cls)
     return _ADAPTERS[cls]
@@ -54,8 +49,3 @@ def load(cls: type[T], data: Any) -> T:
     """A ``cls`` from ``dump``'s dict (or its JSON read back); raises pydantic's ValidationError,
     naming the field, on a malformed record."""
     return _adapter(cls).validate_python(data)
-
-
-# the types whose records travel: built once here so a broken declaration fails at import
-for _cls in (State, Action, Source, Execution, Evaluation, KnowledgeHint):
-    _adapter(_cls)
