@@ -71,6 +71,11 @@ class BestModel:
     params: dict[str, Any] = field(default_factory=dict)
     props: dict[str, float] = field(default_factory=dict)
 
+    @property
+    def redshift(self) -> float:
+        """The model's redshift where its chunk carried one (photometric redshifts), else NaN."""
+        return float(self.params.get("universe", {}).get("redshift", np.nan))
+
 
 class FitAccumulator:
     """Accumulates χ², best models and Bayesian moments for several sources over chunks."""

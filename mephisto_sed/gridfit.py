@@ -190,7 +190,7 @@ def _source_fit(
         zz, p, columns = pz_columns(acc, pos)
         pz = (zz, p)
         row.update(columns)
-        z = float(best.params.get("universe", {}).get("redshift", np.nan))
+        z = best.redshift
     fit = SourceFit(
         str(catalog.ids[k]),
         float(catalog.redshift[k]),

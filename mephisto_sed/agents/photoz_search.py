@@ -63,8 +63,7 @@ def first_look_over_redshift(
     fit_over_redshifts(grid, zgrid, [acc])
     z, pz, columns = pz_columns(acc, 0)
     best = acc.best[0]
-    best_z = float(best.params.get("universe", {}).get("redshift", np.nan)) if best.params else np.nan
-    return PhotoZLook(z, pz, columns, acc.n_models, _candidates(z, pz, columns), best.chi2, best_z)
+    return PhotoZLook(z, pz, columns, acc.n_models, _candidates(z, pz, columns), best.chi2, best.redshift)
 
 
 def other_redshift(space: SearchSpace, source: Source, chi2: float, policy: Policy | None = None) -> dict[str, Any]:
