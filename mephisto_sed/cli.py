@@ -521,7 +521,7 @@ def build_parser() -> argparse.ArgumentParser:
     fa.add_argument(
         "--max-estimate-models",
         type=int,
-        default=60_000,
+        default=120_000,
         help="after the search: models of the posterior box around the best fit that bayes.* come from "
         "(at most --max-models; 0: the best step's own estimates)",
     )
@@ -553,7 +553,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--config", help="search: reference pcigale.ini (default: the COSMOS team's 2.5<z<3 grid)")
     b.add_argument("--n", type=int, default=20, help="search: test sources (accuracy: mocks, default 100)")
     b.add_argument("--n-real", type=int, default=20, help="accuracy: real COSMOS galaxies against the full grid")
-    b.add_argument("--max-estimate-models", type=int, default=60_000, help="accuracy: the posterior box's budget")
+    b.add_argument("--max-estimate-models", type=int, default=120_000, help="accuracy: the posterior box's budget")
     b.add_argument("--n-train", type=int, default=20, help="search: self-play sources for knowledge")
     b.add_argument("--max-models", type=int, default=190_000, help="search: model budget per source")
     b.add_argument("--per-source", action="store_true", help="search: include per-source rows")

@@ -86,6 +86,9 @@ class FitAccumulator:
         # agents read where the posterior mass lies to complete a neighbourhood before estimating
         self.track_marginals = track_marginals
         self.marginals: dict[str, dict[float, np.ndarray]] = {}
+        # and Σ likelihood × log10 M* per value: the mean log M* at each value, so the agents know
+        # which parameters the mass depends on (those must not be held at one value to save models)
+        self.mass_marginals: dict[str, dict[float, np.ndarray]] = {}
         # the best model of every chunk (one block of non-SFH parameters): other basins for the agents
         self.track_blocks = track_blocks
         self.block_best: list[list[tuple[float, dict[str, Any]]]] = [[] for _ in range(data.flux.shape[0])]
@@ -130,7 +133,7 @@ class FitAccumulator:
         for mom in self.moments.values():
             mom[0] *= shift
             mom[1] *= shift
-        for per_value in [*self.marginals.values(), self.pz]:
+        for per_value in [*self.marginals.values(), *self.mass_marginals.values(), self.pz]:
             for v in per_value.values():
                 v *= shift
         self.chi2_min = new_min
@@ -138,13 +141,17 @@ class FitAccumulator:
         like[~np.isfinite(like)] = 0.0
         self.sum_l += like.sum(axis=1)
         self.sum_l2 += (like**2).sum(axis=1)
-        if self.track_marginals:
-            self._add_marginals(chunk, like)
         z = chunk.params.get("universe", {}).get("redshift")
         if z is not None:
             self.pz[z] = self.pz.get(z, 0.0) + like.sum(axis=1)
         props = self._chunk_props(chunk)
         live = like > 0
+        if self.track_marginals:
+            self._add_marginals(chunk, like, self.marginals)
+            if "stellar.m_star" in props:
+                log_mass = np.log10(np.maximum(props["stellar.m_star"], np.finfo(float).tiny))[None, :]
+                log_mass = np.where(live, log_mass + np.log10(np.where(live, scale, 1.0)), 0.0)
+                self._add_marginals(chunk, like * log_mass, self.mass_marginals)
         for key, value in props.items():
             x = value[None, :] * scale if key in EXTENSIVE else np.broadcast_to(value, like.shape)
             self._moment(key, like, np.where(live, x, 0.0))
@@ -177,12 +184,14 @@ class FitAccumulator:
         mom[0] += np.sum(like * x, axis=1)
         mom[1] += np.sum(like * x * x, axis=1)
 
-    def _add_marginals(self, chunk: ModelChunk, like: np.ndarray) -> None:
+    @staticmethod
+    def _add_marginals(chunk: ModelChunk, like: np.ndarray, into: dict[str, dict[float, np.ndarray]]) -> None:
+        """Σ ``like`` [s, m] per value of every parameter of the chunk's models, added ``into``."""
         total = like.sum(axis=1)
         for cat, params in chunk.params.items():
             for k, v in (params or {}).items():
                 if isinstance(v, (int, float)) and not isinstance(v, bool):
-                    per_value = self.marginals.setdefault(f"{cat}.{k}", {})
+                    per_value = into.setdefault(f"{cat}.{k}", {})
                     per_value[float(v)] = per_value.get(float(v), 0.0) + total
         burst = chunk.props.get("sfh.f_burst")
         for key in _sfh_param_keys(chunk):
@@ -191,7 +200,7 @@ class FitAccumulator:
             if key in BURST_SHAPE and burst is not None:  # without a burst its shape is moot (one copy)
                 weights = like * (burst > 0)
             uniq, inv = np.unique(values, return_inverse=True)
-            per_value = self.marginals.setdefault(key, {})
+            per_value = into.setdefault(key, {})
             for i in range(like.shape[0]):
                 sums = np.bincount(inv, weights=weights[i], minlength=uniq.size)
                 for u, w in zip(uniq.tolist(), sums):
@@ -210,6 +219,17 @@ class FitAccumulator:
             key: [[v, float(w[i])] for v, w in sorted(per_value.items())] for key, per_value in self.marginals.items()
         }
         return float(self.sum_l[i]), marg
+
+    def log_mass_by_value(self, i: int) -> dict[str, list[list[float]]]:
+        """Source ``i``'s likelihood-weighted mean log10 M* at each value of every parameter (tracked
+        with the marginals): ``{key: [[value, mean log M*], ...]}``, values without likelihood left out."""
+        out: dict[str, list[list[float]]] = {}
+        for key, per_value in self.mass_marginals.items():
+            weights = self.marginals.get(key, {})
+            out[key] = [
+                [v, float(x[i] / weights[v][i])] for v, x in sorted(per_value.items()) if weights.get(v, [0.0])[i] > 0
+            ]
+        return out
 
     @staticmethod
     def _chunk_props(chunk: ModelChunk) -> dict[str, np.ndarray]:

@@ -71,6 +71,23 @@ def test_disjoint_slabs_combine_into_the_posterior_of_their_union():
         assert w * norm == pytest.approx(whole_marg[v], rel=1e-9)
 
 
+def test_a_thinned_box_grows_to_the_last_value_of_a_ladder():
+    """A box thinned to every other value steps by two when it grows; where that would pass the
+    ladder's end, the last value is still added (mock 53 of ``bench accuracy``: logU = -4 and
+    zgas = 0.051 carried the grid's posterior peak, one step beyond a thinned box's edge)."""
+    from mephisto_sed.agents.estimate import extensions
+
+    space = _space()  # logU: -3.5, -3, -2.5, -2
+    whole = space.reference_state()
+    box = Box(whole.modules, {(m, p): idx for m, p, idx in whole.choice})
+    box.indices[("nebular", "logU")] = (1, 3)
+    grows = extensions(space, box, {"nebular.logU": {-3.0: 1.0, -2.0: 0.05}})
+    assert [(m, p, new) for _, m, p, new in grows] == [("nebular", "logU", 0)]
+    box.indices[("nebular", "logU")] = (0, 2)
+    grows = extensions(space, box, {"nebular.logU": {-3.5: 0.05, -2.5: 1.0}})
+    assert [(m, p, new) for _, m, p, new in grows] == [("nebular", "logU", 3)]
+
+
 def test_agent_estimates_match_the_full_grid_and_cover_the_truth():
     """On a universe small enough to fit whole, the agent's estimates (posterior box) agree with the
     full grid's bayes.* within a fraction of their errors, while the search ran fewer models; the
@@ -203,3 +220,51 @@ def test_bench_accuracy_reports_both_methods_on_mocks_between_the_nodes():
     assert r["mocks"] == 10 and 0 < r["grid_models_per_source"] <= _space().size(_space().reference_state())
     assert r["grid_median_abs_dlogm"] < 0.3 and r["agent_median_abs_dlogm"] < 0.3
     assert 0 <= r["agent_coverage_68"] <= r["agent_coverage_95"] <= 1
+
+
+def test_a_box_never_holds_one_value_of_a_flat_parameter_the_mass_depends_on():
+    """Thinning a box to its model budget may hold a flat parameter at its best value only when the
+    mass does not change across its values: tau_main of a young galaxy fits equally well at every
+    value but each gives another mass (``bench accuracy``'s mock 53: held, +0.18 dex from the grid);
+    logU from broad bands fits equally well and leaves the mass alone, so it is the one held."""
+    from types import SimpleNamespace
+
+    from mephisto_sed.agents.estimate import initial_box
+    from mephisto_sed.agents.execute import Execution
+    from mephisto_sed.fitting import BestModel
+
+    space = _space()
+    state = space.reference_state()
+    ladders = space.ladders
+    flat = {
+        k: [[float(v), 1.0] for v in ladders[m][p]]
+        for k, (m, p) in {"sfh.tau_main": ("sfhdelayed", "tau_main"), "nebular.logU": ("nebular", "logU")}.items()
+    }
+    peaked = {
+        "sfh.age_main": ("sfhdelayed", "age_main"),
+        "sfh.f_burst": ("sfhdelayed", "f_burst"),
+        "stellar.metallicity": ("bc03", "metallicity"),
+        "attenuation.E_BV_lines": ("dustatt_modified_starburst", "E_BV_lines"),
+    }
+    marginals = {
+        **flat,
+        **{k: [[float(v), 0.3 + 0.7 * (i == 1)] for i, v in enumerate(ladders[m][p])] for k, (m, p) in peaked.items()},
+    }
+    mass = {k: [[v, 10.2] for v, _ in pairs] for k, pairs in marginals.items()}
+    mass["sfh.tau_main"] = [[v, 10.0 + 0.1 * i] for i, (v, _) in enumerate(marginals["sfh.tau_main"])]
+    best_model = {m: {p: ladders[m][p][1 if len(ladders[m][p]) > 1 else 0] for p in ps} for m, ps in ladders.items()}
+    ex = Execution(
+        state,
+        space.size(state),
+        BestModel(chi2=5.0),
+        {},
+        best_model,
+        likelihood_sum=1.0,
+        marginals=marginals,
+        log_mass_by_value=mass,
+    )
+    node = SimpleNamespace(state=state, execution=ex)
+    box = initial_box(space, node, [node], max_models=space.size(state) // 40)
+    assert space.size(box.state()) <= space.size(state) // 40
+    assert len(box.indices[("nebular", "logU")]) == 1  # flat, the mass unchanged: held
+    assert len(box.indices[("sfhdelayed", "tau_main")]) >= 2  # flat, but the mass changes with it

@@ -169,3 +169,37 @@ def test_log_estimates_are_the_weighted_mean_of_the_log():
     assert np.log10(row["bayes.stellar.m_star"]) > mean + 0.1 * sd**2
     for key in ("sfh.sfr", "sfh.sfr10Myrs", "sfh.sfr100Myrs"):
         assert np.isfinite(row[f"bayes.{key}_log"]) and row[f"bayes.{key}_log_err"] >= 0
+
+
+def test_mean_log_mass_at_each_parameter_value_is_computed_model_by_model():
+    """``log_mass_by_value``: the likelihood-weighted mean log10 M* at each value of a block parameter
+    (one per chunk: the metallicity) and of an SFH parameter (one per model: the age), computed here
+    model by model. The agents read from it which parameters the mass depends on."""
+    cfg = Configuration.from_modules(MOCK_CONFIG, additionalerror=0.1)
+    chunks = list(ModelGrid(cfg, BROAD_BANDS).iter_chunks(1.2))
+    truth = chunks[5].fluxes[3] * 3e10
+    err = 0.1 * truth
+    obs = truth + np.random.default_rng(2).normal(0.0, err)
+    acc = FitAccumulator(
+        SourceData(obs[None, :], err[None, :], np.zeros((1, obs.size), bool), 0.1), track_marginals=True
+    )
+    chi2s, logs, metal, age = [], [], [], []
+    for ch in chunks:
+        acc.add(ch)
+        chi2, scale = acc.chi2(ch.fluxes)
+        ok = np.isfinite(chi2[0])
+        chi2s.append(chi2[0][ok])
+        logs.append(np.log10(scale[0][ok] * ch.props["stellar.m_star"][ok]))
+        metal.append(np.full(ok.sum(), ch.params["stellar"]["metallicity"]))
+        age.append(ch.props["sfh.age_main"][ok])
+    chi2, logm = np.concatenate(chi2s), np.concatenate(logs)
+    w = np.exp(-(chi2 - chi2.min()) / 2)
+    by_value = acc.log_mass_by_value(0)
+    for key, values in (("stellar.metallicity", np.concatenate(metal)), ("sfh.age_main", np.concatenate(age))):
+        got = dict((v, lm) for v, lm in by_value[key])
+        assert sorted(got) == sorted(set(values.tolist()))
+        for v, lm in got.items():
+            sel = values == v
+            assert lm == pytest.approx(np.sum(w[sel] * logm[sel]) / w[sel].sum(), abs=1e-9), (key, v)
+    ages = [lm for _, lm in by_value["sfh.age_main"]]
+    assert max(ages) - min(ages) > 0.1  # older populations: more mass for the same light

@@ -29,6 +29,8 @@ EXTENT_MASS = 0.01  # likelihood, relative to the peak, that the search saw at a
 START_WIDTH = 1  # ladder steps either side of the best value in the first box
 UNSEEN_ROUGHNESS = 3.0  # a parameter the search never varied: thinned after the smooth ones
 FLAT_ROUGHNESS = 0.1  # neighbours within 10 % in likelihood: a flat parameter, thinned down to one value
+MASS_SPREAD = 0.02  # dex of log M* across a parameter's values below which the mass does not depend on it
+UNSEEN_SPREAD = 1.0  # a parameter the search never varied: assumed to matter to the mass
 
 
 @dataclass
@@ -83,9 +85,8 @@ def profile(executions: list[Execution]) -> dict[str, dict[float, float]]:
 
 def initial_box(space: SearchSpace, best: Any, searched: list[Any], max_models: int) -> Box:
     """Every ladder value where the search saw ≥ ``EXTENT_MASS`` of the peak likelihood (and one
-    beyond), around ``best``'s best model; where that exceeds ``max_models``, the smoothest
-    parameters are thinned to every other value (a flat one down to its best value), and as a
-    last resort the longest ranges narrowed towards the best value."""
+    beyond), around ``best``'s best model; where that exceeds ``max_models``, thinned where it
+    harms least (``_thin``), and as a last resort the longest ranges narrowed towards the best value."""
     model = best.execution.best_model
     same = [n.execution for n in searched if n.state.modules == best.state.modules]
     seen = profile(same)
@@ -106,37 +107,8 @@ def initial_box(space: SearchSpace, best: Any, searched: list[Any], max_models: 
         if space.is_held(best.state, m, p):  # a value only a rule tries: not part of the posterior's prior
             indices[(m, p)] = idx
     box = Box(best.state.modules, indices)
-
-    def roughness(m: str, p: str) -> float:
-        """The largest likelihood ratio (ln) between neighbouring values of the box, read off the best
-        step that varied the parameter (within one step's product grid, the marginal at each value
-        integrates the same other values): small where the posterior is smooth and can be thinned."""
-        key = param_key(m, p)
-        varied = [ex for ex in same if len(ex.marginals.get(key, [])) >= 2 and np.isfinite(ex.chi2)]
-        if not varied:
-            return UNSEEN_ROUGHNESS
-        per_value = {float(v): float(w) for v, w in min(varied, key=lambda ex: ex.chi2).marginals[key]}
-        peak = max(per_value.values(), default=0.0)
-        if peak <= 0:
-            return UNSEEN_ROUGHNESS
-        ladder = space.ladders[m][p]
-        inside = [float(ladder[i]) for i in box.indices[(m, p)]]
-        levels = [np.log(max(w / peak, 1e-3)) for v, w in sorted(per_value.items()) if _in(v, inside)]
-        return float(np.max(np.abs(np.diff(levels)))) if len(levels) > 1 else UNSEEN_ROUGHNESS
-
     while _size(space, box) > max_models:
-        # thin the smoothest parameter: every other value, counted from the best one. A flat one
-        # (the data do not constrain it: logU from broad bands, say) may be thinned again, down to
-        # its best value alone, since every value there carries the same likelihood
-        thinnable = []
-        for (m, p), idx in box.indices.items():
-            rough = roughness(m, p)
-            if (len(idx) >= 3 and box.step(m, p) == 1) or (len(idx) >= 2 and rough <= FLAT_ROUGHNESS):
-                thinnable.append((rough, (m, p)))
-        if thinnable:
-            _, (m, p) = min(thinnable)
-            c, stride = centre[(m, p)], 2 * box.step(m, p)
-            box.indices[(m, p)] = tuple(i for i in box.indices[(m, p)] if (i - c) % stride == 0)
+        if _thin(space, box, centre, same):
             continue
         narrowable = [(k, v) for k, v in box.indices.items() if len(v) > 1]
         if not narrowable:
@@ -145,6 +117,77 @@ def initial_box(space: SearchSpace, best: Any, searched: list[Any], max_models: 
         c = centre[(m, p)]
         box.indices[(m, p)] = idx[1:] if c - idx[0] >= idx[-1] - c else idx[:-1]
     return box
+
+
+def _thin(space: SearchSpace, box: Box, centre: dict[tuple[str, str], int], same: list[Execution]) -> bool:
+    """Thin one parameter of ``box`` where it harms least: every other value, counted from the best
+    one (False if none may be). A flat one (the data do not constrain it: logU from broad bands,
+    say) or one the mass does not depend on may be thinned again; down to its best value alone only
+    one that is both: a flat likelihood over values of different mass (tau_main of a young galaxy) is
+    exactly where holding one value would bias the mass."""
+    thinnable = []
+    for (m, p), idx in box.indices.items():
+        rough, spread = _roughness(space, box, same, m, p), _mass_spread(space, box, same, m, p)
+        c, stride = centre[(m, p)], 2 * box.step(m, p)
+        kept = tuple(i for i in idx if (i - c) % stride == 0)
+        flat = rough <= FLAT_ROUGHNESS
+        again = len(idx) >= 2 and (flat or spread <= MASS_SPREAD)
+        if len(kept) == len(idx) or not ((len(idx) >= 3 and box.step(m, p) == 1) or again):
+            continue
+        if len(kept) == 1 and not (flat and spread <= MASS_SPREAD):
+            continue
+        # the harm: kept values stand for their neighbours, so it is small where the likelihood is
+        # smooth or the mass does not change across the values
+        thinnable.append((spread * rough, rough, (m, p), kept))
+    if not thinnable:
+        return False
+    _, _, (m, p), kept = min(thinnable)
+    box.indices[(m, p)] = kept
+    return True
+
+
+def _best_varying(same: list[Execution], key: str, field: str) -> Execution | None:
+    """The best-fitting execution that ran ≥ 2 values of ``key`` (``field``: which per-value record)."""
+    varied = [ex for ex in same if len(getattr(ex, field).get(key, [])) >= 2 and np.isfinite(ex.chi2)]
+    return min(varied, key=lambda ex: ex.chi2) if varied else None
+
+
+def _inside(space: SearchSpace, box: Box, m: str, p: str) -> list[float]:
+    ladder = space.ladders[m][p]
+    return [float(ladder[i]) for i in box.indices[(m, p)]]
+
+
+def _roughness(space: SearchSpace, box: Box, same: list[Execution], m: str, p: str) -> float:
+    """The largest likelihood ratio (ln) between neighbouring values of the box, read off the best
+    step that varied the parameter (within one step's product grid, the marginal at each value
+    integrates the same other values): small where the posterior is smooth and can be thinned."""
+    ex = _best_varying(same, param_key(m, p), "marginals")
+    if ex is None:
+        return UNSEEN_ROUGHNESS
+    per_value = {float(v): float(w) for v, w in ex.marginals[param_key(m, p)]}
+    peak = max(per_value.values(), default=0.0)
+    if peak <= 0:
+        return UNSEEN_ROUGHNESS
+    inside = _inside(space, box, m, p)
+    levels = [np.log(max(w / peak, 1e-3)) for v, w in sorted(per_value.items()) if _in(v, inside)]
+    return float(np.max(np.abs(np.diff(levels)))) if len(levels) > 1 else UNSEEN_ROUGHNESS
+
+
+def _mass_spread(space: SearchSpace, box: Box, same: list[Execution], m: str, p: str) -> float:
+    """How much log M* depends on the parameter (dex): the likelihood-weighted spread of the mean
+    log M* at each of its values in the box, read off the best step that varied it."""
+    key = param_key(m, p)
+    ex = _best_varying(same, key, "log_mass_by_value")
+    if ex is None:
+        return UNSEEN_SPREAD
+    weight = {float(v): float(w) for v, w in ex.marginals.get(key, [])}
+    inside = _inside(space, box, m, p)
+    pairs = [(weight.get(float(v), 0.0), lm) for v, lm in ex.log_mass_by_value[key] if _in(float(v), inside)]
+    w, lm = np.array([q[0] for q in pairs]), np.array([q[1] for q in pairs])
+    if len(w) < 2 or w.sum() <= 0:
+        return UNSEEN_SPREAD
+    mean = float(np.sum(w * lm) / w.sum())
+    return float(np.sqrt(np.sum(w * (lm - mean) ** 2) / w.sum()))
 
 
 def combine(executions: list[Execution]) -> tuple[dict[str, float], dict[str, dict[float, float]]]:
@@ -193,8 +236,11 @@ def extensions(
         if peak <= 0:
             continue
         step = box.step(m, p)
-        for edge, new in ((idx[0], idx[0] - step), (idx[-1], idx[-1] + step)):
-            if not 0 <= new < len(ladder):
+        # a thinned range steps by its stride, but never past the ladder's end: the last value
+        # before the end must still be reachable (logU = -4 beside a box thinned from -3.8)
+        below, above = max(idx[0] - step, 0), min(idx[-1] + step, len(ladder) - 1)
+        for edge, new in ((idx[0], below), (idx[-1], above)):
+            if new == edge:
                 continue
             mass = _mass_at(per_value, float(ladder[edge])) / peak
             if mass >= EDGE_MASS:

@@ -60,6 +60,8 @@ class Execution:
     alternatives: list[tuple[float, dict[str, dict[str, Any]]]] = field(default_factory=list)  # other basins
     likelihood_sum: float = 0.0  # Σ exp(-(χ² - best χ²)/2) over the models
     marginals: dict[str, list[list[float]]] = field(default_factory=dict)  # "nebular.logU": [[value, Σ L], ...]
+    # the mean log10 M* at each value ("sfh.tau_main": [[value, log M*], ...]): what the mass depends on
+    log_mass_by_value: dict[str, list[list[float]]] = field(default_factory=dict)
 
     @property
     def chi2(self) -> float:
@@ -86,4 +88,7 @@ def execute(space: SearchSpace, state: State, source: Source, redshift_decimals:
     blocks = sorted(acc.block_best[0], key=lambda t: t[0])[: 1 + MAX_ALTERNATIVES]
     alternatives = [(c, model_from_params(cfg, p)) for c, p in blocks[1:]]
     like, marginals = acc.posterior(0)
-    return Execution(state, acc.n_models, best, row, model, time.perf_counter() - t0, alternatives, like, marginals)
+    seconds = time.perf_counter() - t0
+    return Execution(
+        state, acc.n_models, best, row, model, seconds, alternatives, like, marginals, acc.log_mass_by_value(0)
+    )

@@ -44,7 +44,7 @@ class Budget:
     max_models_per_step: int = 50_000
     # after the search: the posterior box around the best model that the estimates come from
     # (at most max_models too); counted in the models a search reports, beside max_models
-    max_estimate_models: int = 60_000
+    max_estimate_models: int = 120_000
 
 
 @dataclass

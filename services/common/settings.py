@@ -84,7 +84,7 @@ class Settings:
     # proposer (and distiller, for wording rules): the LLM, and the larger one to escalate to
     llm_url: str = field(default_factory=lambda: os.environ.get("MEPHISTO_LLM_URL", ""))
     llm_large_url: str = field(default_factory=lambda: os.environ.get("MEPHISTO_LLM_LARGE_URL", ""))
-    # executor: a request for more models than this is not a search step (a step is <= 60k)
+    # executor: a request for more models than this is not a search step (a step is <= 120k, the posterior box)
     max_models_per_execute: int = field(
         default_factory=lambda: int(_env_float("MEPHISTO_MAX_MODELS_PER_EXECUTE", 1_000_000))
     )

@@ -26,7 +26,7 @@ class Executor(pb_grpc.ExecutorServicer):
     def __init__(self, bus: Bus, settings: Settings | None = None):
         self.bus = bus
         self.spaces = Spaces(bus)
-        # a search step is at most Budget.max_models_per_step (50k) or the posterior box (60k): a
+        # a search step is at most Budget.max_models_per_step (50k) or the posterior box (120k): a
         # request for far more is not a step (12.7M models held an executor for minutes)
         self.max_models = (settings or Settings("executor")).max_models_per_execute
 
