@@ -384,6 +384,22 @@ def _bench_photoz(args: argparse.Namespace) -> dict:
     return bench_photoz(args.catalog, n=args.n if args.n != 20 else 100, ini=args.config, progress=not args.json)
 
 
+def _bench_transfer(args: argparse.Namespace) -> dict:
+    from .agents.bench_transfer import bench_transfer
+
+    result = bench_transfer(
+        n=args.n if args.n != 20 else 5,
+        n_train=args.n_train if args.n_train != 20 else 10,
+        max_models=args.max_models,
+        progress=not args.json,
+        seed=args.seed,
+    )
+    if not args.per_source:
+        for pair in result["pairs"]:
+            pair.pop("per_source")
+    return result
+
+
 # name -> benchmark (args -> JSON-able dict); the platform registers its own (services/commands.py)
 BENCHMARKS: dict[str, Callable[[argparse.Namespace], dict]] = {
     "engine": _bench_engine,
@@ -393,6 +409,7 @@ BENCHMARKS: dict[str, Callable[[argparse.Namespace], dict]] = {
     "llm": _bench_llm,
     "backbones": _bench_backbones,
     "photoz": _bench_photoz,
+    "transfer": _bench_transfer,
 }
 
 
@@ -551,10 +568,20 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--triton", help="llm: Triton gRPC HOST:PORT (default: start PyTriton with a scripted responder)")
     b.add_argument("--catalog", help="search: catalogue (default: COSMOS2020 2.5<z<3)")
     b.add_argument("--config", help="search: reference pcigale.ini (default: the COSMOS team's 2.5<z<3 grid)")
-    b.add_argument("--n", type=int, default=20, help="search: test sources (accuracy: mocks, default 100)")
+    b.add_argument(
+        "--n",
+        type=int,
+        default=20,
+        help="search: test sources (accuracy: mocks, default 100; transfer: per set, default 5)",
+    )
     b.add_argument("--n-real", type=int, default=20, help="accuracy: real COSMOS galaxies against the full grid")
     b.add_argument("--max-estimate-models", type=int, default=120_000, help="accuracy: the posterior box's budget")
-    b.add_argument("--n-train", type=int, default=20, help="search: self-play sources for knowledge")
+    b.add_argument(
+        "--n-train",
+        type=int,
+        default=20,
+        help="search: self-play sources for knowledge (transfer: per set, default 10)",
+    )
     b.add_argument("--max-models", type=int, default=190_000, help="search: model budget per source")
     b.add_argument("--per-source", action="store_true", help="search: include per-source rows")
     b.add_argument("--max-steps", type=int, default=80, help="platform: step budget per source")
