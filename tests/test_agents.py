@@ -411,6 +411,31 @@ def test_actions_validate_against_ladders_and_caps():
 
 
 # -- knowledge -----------------------------------------------------------------------------------
+def test_a_good_fit_from_a_learned_first_look_is_not_a_stop_before_the_even_look_ran():
+    """Never stop on knowledge alone (issue 17): a search whose learned first look fits well still
+    runs the even first look before it stops on a good fit, so both arms of a search stop on the
+    same evidence. Without knowledge there is one root."""
+    space = _space(sfhdelayed={**BASE["sfhdelayed"], "tau_main": [50.0, 100.0, 200.0, 400.0, 1000.0, 2000.0, 5000.0]})
+    cfg = Configuration.from_modules(
+        {**BASE, "sfhdelayed": {**BASE["sfhdelayed"], "tau_main": 100.0, "age_main": 1000.0}}, additionalerror=0.1
+    )
+    cat, _ = make_mock_catalog(cfg, list(BROAD_BANDS), 1, seed=4, z_range=(1.5, 1.5))
+    src = Source.from_catalog(cat, 0, list(BROAD_BANDS))
+    kb = KnowledgeBase(path=":memory:")
+    for i in range(10):  # galaxies like this one ended at short e-folding times
+        kb.add_outcome(f"g{i}", 1.5, [0.1] * 12, {"sfhdelayed": {"tau_main": 100.0 if i % 2 else 50.0}})
+    budget = Budget(max_models=60_000, max_steps=40)
+    res = search(src, space, ExpertPolicy(), budget, patience=2, knowledge=kb)
+    roots = [t for t in res.trace if t["parent"] is None]
+    assert res.stop_reason == "good fit, no longer improving"
+    assert len(roots) == 2 and "placed where similar galaxies ended" in roots[0]["rationale"]
+    assert "before stopping on a good fit" in roots[1]["rationale"]
+    assert res.trace[roots[1]["step"] - 1]["best_chi2"] / (len(BROAD_BANDS) - 1) <= 1.5  # it was good already
+    plain = search(src, space, ExpertPolicy(), budget, patience=2)
+    assert [t["rationale"] for t in plain.trace if t["parent"] is None] == ["coarse first look at the base modules"]
+    kb.close()
+
+
 def test_knowledge_merges_round_trips_and_survives_restart(tmp_path):
     path = tmp_path / "kb"
     kb = KnowledgeBase(path=path)

@@ -4,7 +4,8 @@ A node is a configuration with its fit and evaluation; its children are the conf
 its proposals lead to. The search goes deep from the best node while that improves, and wide
 (the best node that still has untried proposals) when it stalls. A configuration already tried,
 or one inside a configuration already tried, is never run. When knowledge placed the first look
-and the search stalls without a good fit, the even first look runs once as a second root. It
+the even first look runs once as a second root when the search stalls without a good fit, and in
+any case before it stops on one (never on knowledge alone). It
 stops on a good fit that stops improving, or when a budget (models, steps, tokens, wall time) is
 spent. Then it fits the posterior box around its best model that the estimates (``bayes.*``)
 come from (``estimate.py``), so they do not depend on the path. A source whose data keep features
@@ -299,6 +300,11 @@ class SearchTree:
                 and self.since_improvement >= self.patience
                 and _refined(best, self.space, self.tried)
             ):
+                # never stop on knowledge alone: a search from a learned first look has the even
+                # one's evidence too before it calls a fit good enough to stop (issue 17)
+                restart = self._restart()
+                if restart is not None:
+                    return restart
                 self.stop = "good fit, no longer improving"
                 break
             node = self._node_to_expand()
@@ -455,11 +461,13 @@ class SearchTree:
         if not self.nodes[:-1]:
             placed = self.even_start is not None
             return "coarse first look at the base modules" + (", placed where similar galaxies ended" if placed else "")
+        if min(self.nodes[:-1], key=lambda n: n.chi2).evaluation.good:
+            return "the even first look, before stopping on a good fit: never on knowledge alone"
         return "the even first look: the search from the one placed by knowledge stalled"
 
     def _restart(self) -> Step | None:
         """The even first look, once, when the search from a first look placed by knowledge stalls
-        (this galaxy may be unlike those the knowledge came from)."""
+        (this galaxy may be unlike those the knowledge came from) or would stop on a good fit."""
         even = self.even_start
         if even is None or self.since_improvement < self.patience:
             return None
