@@ -226,9 +226,7 @@ class FitAccumulator:
         out: dict[str, list[list[float]]] = {}
         for key, per_value in self.mass_marginals.items():
             weights = self.marginals.get(key, {})
-            out[key] = [
-                [v, float(x[i] / weights[v][i])] for v, x in sorted(per_value.items()) if weights.get(v, [0.0])[i] > 0
-            ]
+            out[key] = [[v, float(x[i] / weights[v][i])] for v, x in sorted(per_value.items()) if weights[v][i] > 0]
         return out
 
     @staticmethod
