@@ -30,7 +30,7 @@ START_WIDTH = 1  # ladder steps either side of the best value in the first box
 UNSEEN_ROUGHNESS = 3.0  # a parameter the search never varied: thinned after the smooth ones
 FLAT_ROUGHNESS = 0.1  # neighbours within 10 % in likelihood: a flat parameter, thinned down to one value
 MASS_SPREAD = 0.02  # dex of log M* across a parameter's values below which the mass does not depend on it
-UNSEEN_SPREAD = 1.0  # a parameter the search never varied: assumed to matter to the mass
+UNSEEN_SPREAD = 1.0  # a parameter no step saw the mass vary with: assumed to matter to the mass
 
 
 @dataclass
@@ -174,20 +174,25 @@ def _roughness(space: SearchSpace, box: Box, same: list[Execution], m: str, p: s
 
 
 def _mass_spread(space: SearchSpace, box: Box, same: list[Execution], m: str, p: str) -> float:
-    """How much log M* depends on the parameter (dex): the likelihood-weighted spread of the mean
-    log M* at each of its values in the box, read off the best step that varied it."""
+    """How much log M* depends on the parameter (dex): the range of the mean log M* over its values
+    in the box that carry ≥ ``EDGE_MASS`` of the marginal's peak, read off the best step that varied
+    it. Not weighted by the likelihood: a sharp posterior (E(B−V) peaked on one value) hides how
+    much the mass moves between the values a thinned box would keep."""
     key = param_key(m, p)
     ex = _best_varying(same, key, "log_mass_by_value")
     if ex is None:
         return UNSEEN_SPREAD
     weight = {float(v): float(w) for v, w in ex.marginals.get(key, [])}
+    peak = max(weight.values(), default=0.0)
     inside = _inside(space, box, m, p)
-    pairs = [(weight.get(float(v), 0.0), lm) for v, lm in ex.log_mass_by_value[key] if _in(float(v), inside)]
-    w, lm = np.array([q[0] for q in pairs]), np.array([q[1] for q in pairs])
-    if len(w) < 2 or w.sum() <= 0:
+    masses = [
+        lm
+        for v, lm in ex.log_mass_by_value[key]
+        if _in(float(v), inside) and weight.get(float(v), 0.0) >= EDGE_MASS * peak
+    ]
+    if len(masses) < 2:  # one value carries the step's likelihood: how the mass moves is not seen
         return UNSEEN_SPREAD
-    mean = float(np.sum(w * lm) / w.sum())
-    return float(np.sqrt(np.sum(w * (lm - mean) ** 2) / w.sum()))
+    return float(max(masses) - min(masses))
 
 
 def combine(executions: list[Execution]) -> tuple[dict[str, float], dict[str, dict[float, float]]]:
