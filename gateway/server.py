@@ -195,7 +195,9 @@ class Gateway(pb_grpc.GatewayServicer):
                     out.pending.append(job)
                     continue
                 n = job.result.ByteSize()
-                if out.results and size + n > self.settings.max_reply_bytes:
+                # past the size limit, this and every later result wait for the next call: results
+                # come back in the order asked for (a smaller later one must not overtake)
+                if out.not_sent or (out.results and size + n > self.settings.max_reply_bytes):
                     out.not_sent.append(job_id)  # the client asks again for these
                     continue
                 out.results.append(job.result)
