@@ -4,9 +4,11 @@ A search's own ``bayes.*`` come from whichever models its path happened to run, 
 the path and their errors are truncated. Before estimating, the search therefore fits a *box* of
 the ladders around its best model, spanning every value where any of its steps saw the
 likelihood reach ``EXTENT_MASS`` of its peak; a box too large for its model budget keeps every
-other value of its smoothest parameters (where the posterior is smooth each kept value stands for
-its neighbour; a flat parameter keeps its best value alone). The box then grows one slab at a time on any side where the
-posterior still carries mass at its edge (``EDGE_MASS`` of the marginal's peak). The slabs are
+other value of the parameters where that harms least: a smooth likelihood (each kept value stands
+for its neighbour) or a mass that does not move across the values (``Execution.log_mass_by_value``);
+only a parameter both flat and mass-free keeps its best value alone. The box then grows one slab
+at a time on any side where the posterior still carries mass at its edge (``EDGE_MASS`` of the
+marginal's peak), up to a ladder's last value. The slabs are
 disjoint, so their likelihood-weighted moments combine exactly into the posterior over the box:
 the full grid's own estimate wherever no mass lies outside it.
 """
