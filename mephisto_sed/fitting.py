@@ -146,23 +146,21 @@ class FitAccumulator:
             self.pz[z] = self.pz.get(z, 0.0) + like.sum(axis=1)
         props = self._chunk_props(chunk)
         live = like > 0
-        if self.track_marginals:
-            self._add_marginals(chunk, like, self.marginals)
-            if "stellar.m_star" in props:
-                log_mass = np.log10(np.maximum(props["stellar.m_star"], np.finfo(float).tiny))[None, :]
-                log_mass = np.where(live, log_mass + np.log10(np.where(live, scale, 1.0)), 0.0)
-                self._add_marginals(chunk, like * log_mass, self.mass_marginals)
         for key, value in props.items():
             x = value[None, :] * scale if key in EXTENSIVE else np.broadcast_to(value, like.shape)
             self._moment(key, like, np.where(live, x, 0.0))
-        log_keys = [key for key in LOG_ESTIMATES if key in props]
-        if log_keys:
-            log_scale = np.log10(np.where(live, scale, 1.0))  # one log of the scales for every key
-            tiny = np.finfo(float).tiny  # per M☉ formed, an SFR may be 0: its log is only bounded here
-            for key in log_keys:
-                log_value = np.log10(np.maximum(props[key], tiny))[None, :] + log_scale
-                # the floor applies to the scaled value (M☉, M☉/yr), not to the one per M☉ formed
-                self._moment(f"{key}_log", like, np.where(live, np.maximum(log_value, np.log10(LOG_FLOOR)), 0.0))
+        log_scale = np.log10(np.where(live, scale, 1.0))  # one log of the scales for every key
+        tiny = np.finfo(float).tiny  # per M☉ formed, an SFR may be 0: its log is only bounded here
+        logs = {
+            key: np.log10(np.maximum(props[key], tiny))[None, :] + log_scale for key in LOG_ESTIMATES if key in props
+        }
+        for key, log_value in logs.items():
+            # the floor applies to the scaled value (M☉, M☉/yr), not to the one per M☉ formed
+            self._moment(f"{key}_log", like, np.where(live, np.maximum(log_value, np.log10(LOG_FLOOR)), 0.0))
+        if self.track_marginals:
+            self._add_marginals(chunk, like, self.marginals)
+            if "stellar.m_star" in logs:
+                self._add_marginals(chunk, like * np.where(live, logs["stellar.m_star"], 0.0), self.mass_marginals)
         best_idx = chi2.argmin(axis=1)
         if self.track_blocks:
             for i, k in enumerate(best_idx):
@@ -225,7 +223,7 @@ class FitAccumulator:
         with the marginals): ``{key: [[value, mean log M*], ...]}``, values without likelihood left out."""
         out: dict[str, list[list[float]]] = {}
         for key, per_value in self.mass_marginals.items():
-            weights = self.marginals.get(key, {})
+            weights = self.marginals[key]  # filled by the same loop, value for value
             out[key] = [[v, float(x[i] / weights[v][i])] for v, x in sorted(per_value.items()) if weights[v][i] > 0]
         return out
 

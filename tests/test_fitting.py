@@ -136,28 +136,34 @@ def test_grid_reports_sfr_averages_and_plausibility_warnings():
     assert fit_catalog(cat, cfg, progress=False, with_sed=False).table[0]["warnings"] == ""
 
 
-def test_log_estimates_are_the_weighted_mean_of_the_log():
-    """``bayes.stellar.m_star_log`` (CIGALE's ``_log`` variables) is the likelihood-weighted mean and σ
-    of log10 M* over every model, computed here model by model; it is not the log of the linear mean."""
-    cfg = Configuration.from_modules(MOCK_CONFIG, additionalerror=0.1)
-    grid = ModelGrid(cfg, BROAD_BANDS)
-    chunks = list(grid.iter_chunks(1.2))
-    truth = chunks[7].fluxes[2] * 2e10
-    rng = np.random.default_rng(1)
-    err = 0.15 * truth
-    obs = truth + rng.normal(0.0, err)
+def _fit_by_model(chunk: int, model: int, mass: float, err_frac: float, seed: int, **kw):
+    """A source made from one model of MOCK_CONFIG's grid at z = 1.2, fitted chunk by chunk; with
+    each chunk, its finite models and their χ² and scales, for model-by-model references."""
+    chunks = list(ModelGrid(Configuration.from_modules(MOCK_CONFIG, additionalerror=0.1), BROAD_BANDS).iter_chunks(1.2))
+    truth = chunks[chunk].fluxes[model] * mass
+    err = err_frac * truth
+    obs = truth + np.random.default_rng(seed).normal(0.0, err)
     data = SourceData(obs[None, :], err[None, :], np.zeros((1, obs.size), bool), additionalerror=0.1)
-    acc = FitAccumulator(data)
-    logs, log_sfrs, chi2s = [], [], []
+    acc = FitAccumulator(data, **kw)
+    per_chunk = []
     for ch in chunks:
         acc.add(ch)
         chi2, scale = acc.chi2(ch.fluxes)
         ok = np.isfinite(chi2[0])
-        chi2s.append(chi2[0][ok])
-        logs.append(np.log10(scale[0][ok] * ch.props["stellar.m_star"][ok]))
-        # the floor is on the SFR in M☉/yr; per M☉ formed, many old histories lie far below it
-        log_sfrs.append(np.log10(np.maximum(scale[0][ok] * ch.props["sfh.sfr100Myrs"][ok], LOG_FLOOR)))
-    chi2, logm, log_sfr = np.concatenate(chi2s), np.concatenate(logs), np.concatenate(log_sfrs)
+        per_chunk.append((ch, ok, chi2[0][ok], scale[0][ok]))
+    return acc, per_chunk
+
+
+def test_log_estimates_are_the_weighted_mean_of_the_log():
+    """``bayes.stellar.m_star_log`` (CIGALE's ``_log`` variables) is the likelihood-weighted mean and σ
+    of log10 M* over every model, computed here model by model; it is not the log of the linear mean."""
+    acc, per_chunk = _fit_by_model(7, 2, 2e10, 0.15, seed=1)
+    chi2 = np.concatenate([c for _, _, c, _ in per_chunk])
+    logm = np.concatenate([np.log10(sc * ch.props["stellar.m_star"][ok]) for ch, ok, _, sc in per_chunk])
+    # the floor is on the SFR in M☉/yr; per M☉ formed, many old histories lie far below it
+    log_sfr = np.concatenate(
+        [np.log10(np.maximum(sc * ch.props["sfh.sfr100Myrs"][ok], LOG_FLOOR)) for ch, ok, _, sc in per_chunk]
+    )
     w = np.exp(-(chi2 - chi2.min()) / 2)
     mean = np.sum(w * logm) / w.sum()
     sd = np.sqrt(np.sum(w * (logm - mean) ** 2) / w.sum())
@@ -175,23 +181,11 @@ def test_mean_log_mass_at_each_parameter_value_is_computed_model_by_model():
     """``log_mass_by_value``: the likelihood-weighted mean log10 M* at each value of a block parameter
     (one per chunk: the metallicity) and of an SFH parameter (one per model: the age), computed here
     model by model. The agents read from it which parameters the mass depends on."""
-    cfg = Configuration.from_modules(MOCK_CONFIG, additionalerror=0.1)
-    chunks = list(ModelGrid(cfg, BROAD_BANDS).iter_chunks(1.2))
-    truth = chunks[5].fluxes[3] * 3e10
-    err = 0.1 * truth
-    obs = truth + np.random.default_rng(2).normal(0.0, err)
-    acc = FitAccumulator(
-        SourceData(obs[None, :], err[None, :], np.zeros((1, obs.size), bool), 0.1), track_marginals=True
-    )
-    chi2s, logs, metal, age = [], [], [], []
-    for ch in chunks:
-        acc.add(ch)
-        chi2, scale = acc.chi2(ch.fluxes)
-        ok = np.isfinite(chi2[0])
-        chi2s.append(chi2[0][ok])
-        logs.append(np.log10(scale[0][ok] * ch.props["stellar.m_star"][ok]))
-        metal.append(np.full(ok.sum(), ch.params["stellar"]["metallicity"]))
-        age.append(ch.props["sfh.age_main"][ok])
+    acc, per_chunk = _fit_by_model(5, 3, 3e10, 0.1, seed=2, track_marginals=True)
+    chi2s = [c for _, _, c, _ in per_chunk]
+    logs = [np.log10(sc * ch.props["stellar.m_star"][ok]) for ch, ok, _, sc in per_chunk]
+    metal = [np.full(ok.sum(), ch.params["stellar"]["metallicity"]) for ch, ok, _, _ in per_chunk]
+    age = [ch.props["sfh.age_main"][ok] for ch, ok, _, _ in per_chunk]
     chi2, logm = np.concatenate(chi2s), np.concatenate(logs)
     w = np.exp(-(chi2 - chi2.min()) / 2)
     by_value = acc.log_mass_by_value(0)

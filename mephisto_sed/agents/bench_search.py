@@ -32,10 +32,14 @@ DEFAULT_INI = DEFAULT_DIR / "pcigale_zbin_2p50_3p00.ini"
 DCHI2_ABSOLUTE = 2.0  # "as good as the grid" in absolute χ², beside the relative tolerance
 
 
+def reference_cache(*parts: str) -> Path:
+    """Where full-grid references are cached, keyed by what they depend on (grid, sources, bands)."""
+    key = hashlib.sha1("".join(parts).encode()).hexdigest()[:12]
+    return settings().cache_dir / f"reference_chi2_{key}.json"
+
+
 def _cache_path(ini: Path, catalog: Path) -> Path:
-    key = hashlib.sha1((ini.read_text() + str(catalog)).encode()).hexdigest()[:12]
-    root = settings().cache_dir
-    return root / f"reference_chi2_{key}.json"
+    return reference_cache(ini.read_text(), str(catalog))
 
 
 def reference_chi2(space: SearchSpace, sources: list[Source], cache: Path | None, progress: bool) -> dict[str, dict]:

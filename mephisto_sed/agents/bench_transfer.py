@@ -17,7 +17,6 @@ without knowledge, and the fraction of galaxies that reach them in each arm.
 
 from __future__ import annotations
 
-import hashlib
 import tempfile
 import time
 from dataclasses import dataclass
@@ -29,8 +28,7 @@ from tqdm.auto import tqdm
 
 from ..catalog import Catalog, read_catalog
 from ..config import Configuration, read_pcigale_ini
-from ..settings import settings
-from .bench_search import DCHI2_ABSOLUTE, DEFAULT_CATALOG, DEFAULT_INI, _cache_path, reference_chi2
+from .bench_search import DCHI2_ABSOLUTE, DEFAULT_CATALOG, DEFAULT_INI, _cache_path, reference_cache, reference_chi2
 from .execute import Source
 from .policy import ExpertPolicy
 from .search import Budget, SearchResult, search
@@ -80,8 +78,7 @@ def _space(cfg: Configuration, bands: list[str]) -> SearchSpace:
 
 
 def _cache(name: str, cfg_text: str, bands: list[str]) -> Path:
-    key = hashlib.sha1((cfg_text + name + ",".join(bands)).encode()).hexdigest()[:12]
-    return settings().cache_dir / f"reference_chi2_transfer_{key}.json"
+    return reference_cache(cfg_text, name, ",".join(bands))
 
 
 def _split(cat: Catalog, bands: list[str], rows: list[int], n: int, n_train: int) -> tuple[list[Source], list[Source]]:
@@ -101,10 +98,11 @@ def read_uvista(path: Path = UVISTA / "UltraVISTA_catalogue.cat") -> Catalog:
     for column, curve in UVISTA_BANDS.items():
         bands.append(f"bagpipes.uvista.{column}")
         register_filter_file(bands[-1], path.parent / "uvista" / curve)
-    flux = np.column_stack([col[c] for c in UVISTA_BANDS]) * 1e26  # erg/s/cm²/Hz -> mJy
-    err = np.column_stack([col[f"{c}_err"] for c in UVISTA_BANDS]) * 1e26
-    missing = (flux <= -99e26 * 0.99) | (err <= 0) | ~np.isfinite(err)
-    flux, err = np.where(missing, np.nan, flux), np.where(missing, np.nan, err)
+    flux = np.column_stack([col[c] for c in UVISTA_BANDS])
+    err = np.column_stack([col[f"{c}_err"] for c in UVISTA_BANDS])
+    missing = (flux <= -99) | (err <= 0) | ~np.isfinite(err)
+    flux = np.where(missing, np.nan, flux * 1e26)  # erg/s/cm²/Hz -> mJy
+    err = np.where(missing, np.nan, err * 1e26)
     ids = np.array([str(int(i)) for i in col["ID"]])
     return Catalog(ids, col["med_zphot"], bands, flux, err, np.zeros_like(missing), source_file=str(path))
 
