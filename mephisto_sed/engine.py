@@ -31,13 +31,18 @@ from .photometry import (
     line_matrix,
     window_column,
 )
-from .physics.agn import agn_components
-from .physics.dust_emission import dl_template
-from .physics.grids import METALLICITIES, NEB_LOGU, age_bin_edges, store
-from .sed_modules import ATTENUATION_MODELS, MODULES, SFH_MODELS
+from .physics.grids import age_bin_edges, store
+from .sed_modules import (
+    AGN_MODELS,
+    ATTENUATION_MODELS,
+    DUST_EMISSION_MODELS,
+    MODULES,
+    NEBULAR_MODELS,
+    SFH_MODELS,
+    SSP_MODELS,
+)
 
 L_SUN_W = 3.826e26
-LYA_ANGSTROM = 1215.67
 SFH_CHUNK = 20_000  # SFHs per chunk: bounds memory whatever the grid size
 SFH_CACHE_LIMIT = 5_000_000  # SFH × age cells kept in memory between chunks (40 MB)
 
@@ -110,23 +115,35 @@ class ModelGrid:
         self.age_edges_myr = age_bin_edges(self.ages_yr)
         self.sfh_module = config.required("sfh")
         self._build_sfh_table()
-        self.metallicities = config.params[config.required("ssp")]["metallicity"]
-        self.separation_ages = config.params[config.required("ssp")]["separation_age"]
+        ssp_module = config.required("ssp")
+        self.ssp_model = SSP_MODELS[ssp_module]
+        self.metallicities = config.params[ssp_module]["metallicity"]
+        self.separation_ages = config.params[ssp_module]["separation_age"]
         self.neb_module = config.module_of("nebular")
         self.att_module = config.module_of("attenuation")
         self.dust_module = config.module_of("dust_emission")
         self.agn_module = config.module_of("agn")
+        # each category's physics, from its module's own file (sed_modules/)
+        self.neb_model = NEBULAR_MODELS[self.neb_module] if self.neb_module else None
+        self.dust_model = DUST_EMISSION_MODELS[self.dust_module] if self.dust_module else None
+        self.agn_model = AGN_MODELS[self.agn_module] if self.agn_module else None
         neb_on = self.neb_module is not None and config.params[self.neb_module]["emission"][0]
         self.neb_combos = _combos(config, "nebular") if neb_on else [{}]
         # More than all ionising photons cannot escape or be absorbed: such combinations are not models.
         self.neb_combos = [n for n in self.neb_combos if not n or n["f_esc"] + n["f_dust"] <= 1]
         if not self.neb_combos:
             raise ConfigError("nebular: every f_esc + f_dust combination exceeds 1")
-        self.line_keep = self._line_keep(config)
+        self.line_keep = (
+            self.neb_model.lines_kept(config.params[self.neb_module])
+            if self.neb_model and self.neb_module
+            else np.ones(len(self.store.line_wave))
+        )
         self.att_combos = _combos(config, "attenuation")
         self.dust_combos = _combos(config, "dust_emission")
         self.agn_combos = _combos(config, "agn")
-        self.agn_window = self._agn_window()
+        self.agn_window = (
+            self.agn_model.window(config.params[self.agn_module]) if self.agn_model and self.agn_module else None
+        )
         # SSP ages -> nebular template age (nearest in log age; older populations use the oldest).
         neb_ages = self.store.neb_ages
         la = np.log10(np.maximum(self.ages_yr, neb_ages[0]))
@@ -177,20 +194,6 @@ class ModelGrid:
         # Models older than the Universe at z are not physical (CIGALE drops them too).
         return self.sfh_total_age <= age_of_universe_myr(redshift, self.cosmology) + 1e-9
 
-    def _agn_window(self) -> tuple[float, float] | None:
-        if self.agn_module is None:
-            return None
-        text = self.config.params[self.agn_module]["lambda_fracAGN"][0].strip()
-        try:
-            lo, hi = (float(x) for x in text.split("/"))
-        except ValueError as exc:
-            raise ConfigError(f"agn.lambda_fracAGN: {text!r} is not 'min/max' in µm") from exc
-        if lo == 0 and hi == 0:
-            return None
-        if not 0 < lo < hi:
-            raise ConfigError(f"agn.lambda_fracAGN: {text!r} needs 0 < min < max")
-        return lo, hi
-
     # -- attenuation ----------------------------------------------------------------------
     def _attenuation(self, att: dict[str, Any], wave_aa: np.ndarray, line_wave: np.ndarray):
         """``(trans_young, trans_old, trans_nebular_continuum, trans_lines, E_BVs, E_BV_lines)``."""
@@ -207,37 +210,11 @@ class ModelGrid:
         return self._att_cache[key]
 
     # -- nebular --------------------------------------------------------------------------
-    def _line_keep(self, config: Configuration) -> np.ndarray:
-        """1 per Cloudy line, 0 for Lyα when the nebular ``line_list`` is given without
-        ``Ly-alpha``: resonant scattering leaves most continuum-selected galaxies far below Case B,
-        and a photo-z grid must be able to leave it out. (The other lines are always computed.)"""
-        keep = np.ones(len(self.store.line_wave))
-        if self.neb_module is None:
-            return keep
-        listed = str(config.params[self.neb_module].get("line_list", [""])[0] or "")
-        names = {x.strip() for x in listed.split("&") if x.strip()}
-        if names and "Ly-alpha" not in names:
-            keep[np.abs(self.store.line_wave - LYA_ANGSTROM) < 0.5] = 0.0
-        return keep
-
     def _nebular_templates(self, logu: float, zgas: float) -> tuple[np.ndarray, np.ndarray]:
-        """Per-photon nebular continuum [neb_age, λ] and lines [neb_age, line], interpolated
-        linearly in logU and in log Z between the Cloudy grids."""
-        iu = int(np.clip(np.searchsorted(NEB_LOGU, logu) - 1, 0, NEB_LOGU.size - 2))
-        fu = (logu - NEB_LOGU[iu]) / (NEB_LOGU[iu + 1] - NEB_LOGU[iu])
-        lz = np.log10(METALLICITIES)
-        iz = int(np.clip(np.searchsorted(lz, np.log10(zgas)) - 1, 0, lz.size - 2))
-        fz = (np.log10(zgas) - lz[iz]) / (lz[iz + 1] - lz[iz])
-        cont: Any = 0.0  # becomes the weighted sum of the grids' arrays
-        lines: Any = 0.0
-        for jz, wz in ((iz, 1 - fz), (iz + 1, fz)):
-            for ju, wu in ((iu, 1 - fu), (iu + 1, fu)):
-                w = wz * wu
-                if w == 0:
-                    continue
-                c, li = self.store.nebular(jz, ju)
-                cont = cont + w * c
-                lines = lines + w * li
+        """Per-photon nebular continuum [neb_age, λ] and lines [neb_age, line], the lines the
+        module leaves out zeroed."""
+        assert self.neb_model is not None  # nebular parameters exist only with a nebular module
+        cont, lines = self.neb_model.templates(logu, zgas)
         return cont, lines * self.line_keep
 
     # -- the grid -------------------------------------------------------------------------
@@ -270,8 +247,7 @@ class ModelGrid:
                 neb_tables[(neb["logU"], neb["zgas"])] = self._nebular_templates(neb["logU"], neb["zgas"])
         lyc = self._lyc
         for metal in self.metallicities:
-            iz = int(np.argmin(np.abs(METALLICITIES - metal)))
-            ssp, live, q = st.stellar(iz)
+            ssp, live, q = self.ssp_model.populations(metal)
             P = np.zeros((self.ages_yr.size, n_neb_ages))
             P[np.arange(self.ages_yr.size), self.neb_index] = q
             lyc_age = ssp[:, lyc] @ dwave[lyc]
@@ -373,8 +349,8 @@ class ModelGrid:
                     props["dust.luminosity"] = lum_dust * L_SUN_W
                     flux = flux_d
                     agn_lum = np.zeros_like(labs)
-                    if agn:
-                        frac = agn["fracAGN"]
+                    if agn and self.agn_model:
+                        frac = agn[self.agn_model.fraction]
                         ref = lum_dust if self.agn_window is None else flux_d[:, n_b]
                         agn_lum = frac / (1 - frac) * ref / atab["unit_ref"]
                         flux = flux_d + agn_lum[:, None] * atab["bands"]
@@ -385,7 +361,8 @@ class ModelGrid:
     def _dust_bands(self, dust: dict[str, Any], redshift: float) -> np.ndarray | None:
         if not dust:
             return None
-        dw, spec = dl_template(dust["qpah"], dust["umin"], dust["gamma"])
+        assert self.dust_model is not None  # dust parameters exist only with a dust-emission module
+        dw, spec = self.dust_model.template(dust)
         out = spec @ band_matrix(dw, redshift, self.bands, self.cosmology)
         if self.agn_window is not None:
             lo, hi = self.agn_window
@@ -397,7 +374,8 @@ class ModelGrid:
         if not agn:
             return None
         wave = self.store.wave
-        comp = agn_components(wave, agn["covering_factor"], agn["EBV"], agn["temperature"], agn["emissivity"])
+        assert self.agn_model is not None  # AGN parameters exist only with an AGN module
+        comp = self.agn_model.components(agn, wave)
         total = sum(comp.values())
         bands = total @ band_matrix(wave, redshift, self.bands, self.cosmology)
         if self.agn_window is None:
@@ -416,8 +394,7 @@ class ModelGrid:
         w, info = self.sfh_model.mass(*([sp[k]] for k in self.sfh_names), self.age_edges_myr)
         w = w[0]
         ssp_mod = model[self.config.required("ssp")]
-        iz = int(np.argmin(np.abs(METALLICITIES - ssp_mod["metallicity"])))
-        ssp, live, q = st.stellar(iz)
+        ssp, live, q = self.ssp_model.populations(ssp_mod["metallicity"])
         young = self.ages_yr < ssp_mod["separation_age"] * 1e6
         att = (
             {k: v for k, v in model.get(self.att_module, {}).items() if k not in ("filters",)}
@@ -466,15 +443,14 @@ class ModelGrid:
             "E_BV_lines": ebv_lines,
         }
         props.update({k: float(v[0]) for k, v in info.items()})
-        if self.dust_module and model.get(self.dust_module):
-            d = model[self.dust_module]
-            dw, dspec = dl_template(d["qpah"], d["umin"], d["gamma"])
+        if self.dust_model and self.dust_module and model.get(self.dust_module):
+            dw, dspec = self.dust_model.template(model[self.dust_module])
             dust = np.interp(wave, dw, dspec, left=0.0, right=0.0)
             dust *= 1.0 / np.sum(dust * dwave)  # unit luminosity on the engine grid
             comps["dust"] = labs * dust
-        if self.agn_module and model.get(self.agn_module):
+        if self.agn_model and self.agn_module and model.get(self.agn_module):
             a = model[self.agn_module]
-            ac = agn_components(wave, a["covering_factor"], a["EBV"], a["temperature"], a["emissivity"])
+            ac = self.agn_model.components(a, wave)
             if self.agn_window is None:
                 ref = labs if "dust" in comps else 0.0
                 unit = 1.0
@@ -483,7 +459,8 @@ class ModelGrid:
                 gal = sum(v for k, v in comps.items() if not k.endswith("_intrinsic"))
                 ref = float(np.sum(gal * cols))
                 unit = float(np.sum(sum(ac.values()) * cols))
-            scale = a["fracAGN"] / (1 - a["fracAGN"]) * ref / unit
+            frac = a[self.agn_model.fraction]
+            scale = frac / (1 - frac) * ref / unit
             for k, v in ac.items():
                 comps[f"agn.{k}"] = scale * v
             props["agn.luminosity"] = scale * L_SUN_W

@@ -112,3 +112,29 @@ def test_ladders_and_grids_are_capped_before_any_model_is_made():
     modules = {"sfhdelayed": {**values, "f_burst": [i / 100 for i in range(60)]}, "bc03": {}, "redshifting": {}}
     with pytest.raises(ConfigError, match=r"1\.56e\+10 models per redshift, over 1e\+10"):
         Configuration.from_modules({**modules, "nebular": {"logU": [-3.0 + i / 100 for i in range(20)]}})
+
+
+def test_every_computed_module_brings_its_physics_in_its_own_file():
+    """A module is one file: its declaration (``SPEC``) and how it enters the grid (``MODEL``),
+    registered under its category, so the engine has no per-module branch to add."""
+    import importlib
+
+    from mephisto_sed import sed_modules as sm
+
+    registries = {
+        "sfh": sm.SFH_MODELS,
+        "ssp": sm.SSP_MODELS,
+        "nebular": sm.NEBULAR_MODELS,
+        "attenuation": sm.ATTENUATION_MODELS,
+        "dust_emission": sm.DUST_EMISSION_MODELS,
+        "agn": sm.AGN_MODELS,
+    }
+    for name, spec in sm.MODULES.items():
+        if spec.category not in registries:
+            continue  # redshifting and restframe_parameters: handled by the fit itself
+        own_file = importlib.import_module(f"mephisto_sed.sed_modules.{name}")
+        assert own_file.SPEC is spec
+        assert registries[spec.category][name] is own_file.MODEL, name
+    for category, registry in registries.items():
+        assert registry, category
+        assert all(sm.MODULES[name].category == category for name in registry)

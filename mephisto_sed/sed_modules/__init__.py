@@ -23,7 +23,19 @@ from . import (
     sfhdelayed,
     sfhdelayedbq,
 )
-from .base import MAX_REDSHIFTS, MAX_VALUES, AttenuationModel, ConfigError, ModuleSpec, Param, SFHModel
+from .base import (
+    MAX_REDSHIFTS,
+    MAX_VALUES,
+    AGNModel,
+    AttenuationModel,
+    ConfigError,
+    DustEmissionModel,
+    ModuleSpec,
+    NebularModel,
+    Param,
+    SFHModel,
+    SSPModel,
+)
 
 __all__ = [
     "CATEGORY_ORDER",
@@ -35,8 +47,16 @@ __all__ = [
     "Param",
     "SFH_MODELS",
     "ATTENUATION_MODELS",
+    "SSP_MODELS",
+    "NEBULAR_MODELS",
+    "DUST_EMISSION_MODELS",
+    "AGN_MODELS",
+    "AGNModel",
     "AttenuationModel",
+    "DustEmissionModel",
+    "NebularModel",
     "SFHModel",
+    "SSPModel",
     "validate_module",
 ]
 
@@ -70,11 +90,15 @@ MODULES: dict[str, ModuleSpec] = {
 }
 
 
-# star formation histories and attenuation laws: how each enters the model grid (each in its own file)
+# how each computed module enters the model grid, per category (each in the module's own file)
 SFH_MODELS: dict[str, SFHModel] = {m.SPEC.name: m.MODEL for m in (sfhdelayed, sfh2exp, sfhdelayedbq)}
+SSP_MODELS: dict[str, SSPModel] = {bc03.SPEC.name: bc03.MODEL}
+NEBULAR_MODELS: dict[str, NebularModel] = {nebular.SPEC.name: nebular.MODEL}
 ATTENUATION_MODELS: dict[str, AttenuationModel] = {
     m.SPEC.name: m.MODEL for m in (dustatt_modified_starburst, dustatt_calzleit)
 }
+DUST_EMISSION_MODELS: dict[str, DustEmissionModel] = {dl2014.SPEC.name: dl2014.MODEL}
+AGN_MODELS: dict[str, AGNModel] = {agn.SPEC.name: agn.MODEL}
 
 
 def _coerce(module: str, p: Param, raw: Any) -> Any:

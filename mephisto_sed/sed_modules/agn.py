@@ -1,8 +1,13 @@
-"""Mephisto's ``agn`` module (the physics in ``physics/agn.py``)."""
+"""Mephisto's ``agn`` module: declaration and how it enters the grid (the physics in
+``physics/agn.py``)."""
 
 from __future__ import annotations
 
-from .base import ModuleSpec, Param
+from typing import Any
+
+import numpy as np
+
+from .base import AGNModel, ConfigError, ModuleSpec, Param
 
 SPEC = ModuleSpec(
     "agn",
@@ -29,3 +34,27 @@ SPEC = ModuleSpec(
         Param("emissivity", "Polar dust emissivity index beta.", 1.6, bounds=(0, 3)),
     ),
 )
+
+
+def components(agn: dict[str, Any], wave: np.ndarray) -> dict[str, np.ndarray]:
+    """Disk, torus and polar dust L_λ on ``wave`` (Å), normalised to unit AGN dust luminosity."""
+    from ..physics.agn import agn_components
+
+    return agn_components(wave, agn["covering_factor"], agn["EBV"], agn["temperature"], agn["emissivity"])
+
+
+def window(params: dict[str, list[Any]]) -> tuple[float, float] | None:
+    """``lambda_fracAGN`` as (min, max) µm, or None where fracAGN is a share of the dust luminosity."""
+    text = params["lambda_fracAGN"][0].strip()
+    try:
+        lo, hi = (float(x) for x in text.split("/"))
+    except ValueError as exc:
+        raise ConfigError(f"agn.lambda_fracAGN: {text!r} is not 'min/max' in µm") from exc
+    if lo == 0 and hi == 0:
+        return None
+    if not 0 < lo < hi:
+        raise ConfigError(f"agn.lambda_fracAGN: {text!r} needs 0 < min < max")
+    return lo, hi
+
+
+MODEL = AGNModel(components=components, window=window, fraction="fracAGN")

@@ -80,3 +80,43 @@ class AttenuationModel:
 
     colour_excess: str  # the parameter the agents move to add or remove dust
     transmission: AttenuationTransmission
+
+
+@dataclass(frozen=True)
+class SSPModel:
+    """How a stellar-population library enters the grid. ``populations(metallicity)`` returns the
+    SSP spectra [age, λ] in L☉/Å per M☉ formed on the engine's rest-frame grid, the mass in living
+    stars and remnants per age, and the ionising photons per age (photons/s per M☉ formed)."""
+
+    populations: Callable[[float], tuple[np.ndarray, np.ndarray, np.ndarray]]
+
+
+@dataclass(frozen=True)
+class NebularModel:
+    """How nebular emission enters the grid. ``templates(logU, zgas)`` returns the continuum
+    [nebular age, λ] (L☉/Å) and the lines [nebular age, line] (L☉), both per ionising photon/s;
+    ``lines_kept(module parameters)`` is 1 for every line the models include, 0 for one left out.
+    The engine scales them by each population's ionising photons times 1 − f_esc − f_dust."""
+
+    templates: Callable[[float, float], tuple[np.ndarray, np.ndarray]]
+    lines_kept: Callable[[dict[str, list[Any]]], np.ndarray]
+
+
+@dataclass(frozen=True)
+class DustEmissionModel:
+    """How dust emission enters the grid by energy balance. ``template(parameters)`` returns
+    ``(rest Å, L_λ)`` normalised to unit luminosity; the engine scales it by the luminosity the
+    attenuation absorbed."""
+
+    template: Callable[[dict[str, Any]], tuple[np.ndarray, np.ndarray]]
+
+
+@dataclass(frozen=True)
+class AGNModel:
+    """How an AGN enters the grid. ``components(parameters, rest Å)`` returns its L_λ components
+    normalised to unit AGN dust luminosity; ``window(module parameters)`` the rest-frame range in µm
+    where ``fraction`` is defined, or None for the dust luminosity."""
+
+    components: Callable[[dict[str, Any], np.ndarray], dict[str, np.ndarray]]
+    window: Callable[[dict[str, list[Any]]], tuple[float, float] | None]
+    fraction: str  # the parameter: AGN share of the luminosity in the window

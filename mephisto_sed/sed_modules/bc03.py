@@ -1,8 +1,11 @@
-"""CIGALE's ``bc03``: the stellar populations (their grids live in ``physics/grids.py``)."""
+"""CIGALE's ``bc03``: the stellar populations (their grids live in ``physics/grids.py``).
+Declaration and how the populations enter the grid in one file."""
 
 from __future__ import annotations
 
-from .base import ModuleSpec, Param
+import numpy as np
+
+from .base import ModuleSpec, Param, SSPModel
 
 SPEC = ModuleSpec(
     "bc03",
@@ -21,3 +24,13 @@ SPEC = ModuleSpec(
         Param("separation_age", "Age in Myr separating young and old stars.", 10.0, bounds=(1, 1000)),
     ),
 )
+
+
+def populations(metallicity: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The BC03 grid nearest ``metallicity`` (the declaration allows only the grids' own values)."""
+    from ..physics.grids import METALLICITIES, store  # the grids are read on first use, not on import
+
+    return store().stellar(int(np.argmin(np.abs(METALLICITIES - metallicity))))
+
+
+MODEL = SSPModel(populations=populations)

@@ -1,8 +1,13 @@
-"""CIGALE's ``dl2014``: Draine & Li dust emission by energy balance."""
+"""CIGALE's ``dl2014``: Draine & Li dust emission by energy balance. Declaration and template in
+one file (the grids and their interpolation live in ``physics/dust_emission.py``)."""
 
 from __future__ import annotations
 
-from .base import ModuleSpec, Param
+from typing import Any
+
+import numpy as np
+
+from .base import DustEmissionModel, ModuleSpec, Param
 
 SPEC = ModuleSpec(
     "dl2014",
@@ -16,3 +21,13 @@ SPEC = ModuleSpec(
         Param("gamma", "Fraction of dust illuminated from umin to umax.", 0.1, bounds=(0, 1)),
     ),
 )
+
+
+def template(dust: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+    """``(rest Å, L_λ)`` of unit luminosity: (1-γ) δ(Umin) + γ Umin..Umax (α = 2)."""
+    from ..physics.dust_emission import dl_template  # the grids are read on first use
+
+    return dl_template(dust["qpah"], dust["umin"], dust["gamma"])
+
+
+MODEL = DustEmissionModel(template=template)
