@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
+from typing_extensions import TypedDict  # pydantic reads its schema on Python 3.11
 
 from .actions import Action, ActionError, apply_action
 from .estimate import Box, combine, extensions, grown, initial_box
@@ -69,6 +70,24 @@ class Node:
         return self.execution.chi2
 
 
+class TraceRecord(TypedDict):
+    """What :meth:`SearchResult.trace_json` writes (the platform's ``SourceResult.trace_json``)."""
+
+    id: str
+    redshift: float
+    policy: str
+    stop_reason: str
+    anomaly: bool
+    anomaly_reason: str
+    models_evaluated: int
+    steps: int
+    tokens: int
+    llm_cost_usd: float
+    rejected_actions: int
+    best: dict[str, Any]  # chi2_red, modules, model ({module: {parameter: value}})
+    steps_detail: list[dict[str, Any]]  # one entry per step: action, rationale, evaluation
+
+
 @dataclass
 class SearchResult:
     source: Source
@@ -98,29 +117,26 @@ class SearchResult:
         return None
 
     def trace_json(self) -> str:
-        return json.dumps(
-            {
-                "id": self.source.id,
-                "redshift": self.source.redshift,
-                "policy": self.policy,
-                "stop_reason": self.stop_reason,
-                "anomaly": self.anomaly,
-                "anomaly_reason": self.anomaly_reason,
-                "models_evaluated": self.models_evaluated,
-                "steps": self.steps,
-                "tokens": self.tokens,
-                "llm_cost_usd": self.cost_usd,
-                "rejected_actions": self.rejected_actions,
-                "best": {
-                    "chi2_red": self.best.evaluation.chi2_red,
-                    "modules": list(self.best.state.modules),
-                    "model": self.best.execution.best_model,
-                },
-                "steps_detail": self.trace,
+        record: TraceRecord = {
+            "id": self.source.id,
+            "redshift": self.source.redshift,
+            "policy": self.policy,
+            "stop_reason": self.stop_reason,
+            "anomaly": self.anomaly,
+            "anomaly_reason": self.anomaly_reason,
+            "models_evaluated": self.models_evaluated,
+            "steps": self.steps,
+            "tokens": self.tokens,
+            "llm_cost_usd": self.cost_usd,
+            "rejected_actions": self.rejected_actions,
+            "best": {
+                "chi2_red": self.best.evaluation.chi2_red,
+                "modules": list(self.best.state.modules),
+                "model": self.best.execution.best_model,
             },
-            indent=1,
-            default=json_default,
-        )
+            "steps_detail": self.trace,
+        }
+        return json.dumps(record, indent=1, default=json_default)
 
     def trace_markdown(self) -> str:
         ev = self.best.evaluation

@@ -1,8 +1,11 @@
 """Conversions between the protobuf contract (mephisto_sed/api/v1) and mephisto_sed's objects.
 
-Full records travel as JSON inside `detail_json` fields: Python's JSON round-trips floats exactly
-(NaN and infinities included), so a step fitted in another process is bit-identical to one fitted
-in-process.
+Full records travel as JSON inside the contract's ``*_json`` fields: Python's JSON round-trips
+floats exactly (NaN and infinities included), so a step fitted in another process is bit-identical
+to one fitted in-process. Each such field holds one typed record of the core (``JSON_FIELDS``), the
+one definition of its shape: ``scripts/gen_protos.py`` writes their JSON Schemas beside the proto
+(``records.schema.json``) for clients in other languages, and a test checks every ``*_json`` field
+of the proto is listed here.
 """
 
 from __future__ import annotations
@@ -14,13 +17,42 @@ from typing import Any
 
 import numpy as np
 
+from mephisto_sed.agents.actions import Action
 from mephisto_sed.agents.agentfit import result_row
 from mephisto_sed.agents.evaluate import Evaluation
 from mephisto_sed.agents.execute import Execution, Source
+from mephisto_sed.agents.policy import Outcomes
 from mephisto_sed.agents.records import dump, load
-from mephisto_sed.agents.search import SearchResult, json_default
+from mephisto_sed.agents.search import SearchResult, TraceRecord, json_default
 from mephisto_sed.agents.space import SearchSpace, State
 from mephisto_sed.api.v1 import mephisto_pb2 as pb
+
+BestModelValues = dict[str, dict[str, Any]]  # {module: {parameter: value}}
+ResultRow = dict[str, float | int | str | bool | None]  # the columns of `mephisto-sed fit`'s results.csv
+
+# every JSON string of the contract and the record it holds ("Message.field": type)
+JSON_FIELDS: dict[str, Any] = {
+    "SearchSpaceRef.space_json": SearchSpace,
+    "Configuration.state_json": State,
+    "Action.action_json": Action,
+    "FitResult.best_model_json": BestModelValues,
+    "FitResult.detail_json": Execution,
+    "Evaluation.detail_json": Evaluation,
+    "KnowledgeEntry.action_json": Action,
+    "SearchKnowledgeReply.outcomes_json": Outcomes,
+    "SourceResult.row_json": ResultRow,
+    "SourceResult.best_model_json": BestModelValues,
+    "SourceResult.trace_json": TraceRecord,
+    "SourceResult.best_fit_json": Execution,
+    "SourceResult.best_state_json": State,
+}
+
+
+def json_schemas() -> dict[str, Any]:
+    """The JSON Schema of every ``*_json`` field's record, keyed ``Message.field``."""
+    from pydantic import TypeAdapter
+
+    return {name: TypeAdapter(kind).json_schema(mode="serialization") for name, kind in JSON_FIELDS.items()}
 
 
 def dumps(obj: Any) -> str:
@@ -38,21 +70,11 @@ def unpack(data: bytes) -> Any:
 
 # -- search spaces ------------------------------------------------------------------------------
 def space_to_json(space: SearchSpace) -> str:
-    return dumps(
-        {
-            "ladders": space.ladders,
-            "base": space.base,
-            "fixed": space.fixed,
-            "bands": space.bands,
-            "additionalerror": space.additionalerror,
-            "held": space.held,
-        }
-    )
+    return dumps(dump(space))
 
 
 def space_from_json(text: str) -> SearchSpace:
-    d = json.loads(text)
-    return SearchSpace(d["ladders"], d["base"], d["fixed"], d["bands"], d["additionalerror"], d.get("held", {}))
+    return load(SearchSpace, json.loads(text))
 
 
 def space_id(text: str) -> str:
