@@ -83,8 +83,8 @@ def bench_config(n_target: int):
 def _engine_worker(n_target: int) -> dict[str, Any]:
     """Runs in a fresh process: cold, then warm model generation, then a one-source fit."""
     t0 = time.perf_counter()
-    from .engine import ModelGrid
-    from .fitting import FitAccumulator, SourceData
+    from .likelihood import FitAccumulator, SourceData
+    from .model_grid import ModelGrid
 
     bands = cosmos_bands()
     cfg = bench_config(n_target)

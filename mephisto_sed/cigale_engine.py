@@ -13,8 +13,8 @@ from astropy.table import Table
 
 from .catalog import Catalog
 from .config import ConfigError, Configuration, write_pcigale_ini
-from .fitting import BestModel
 from .gridfit import FitResults, SourceFit, fit_bands
+from .likelihood import BestModel
 
 __all__ = [
     "CigaleNotInstalled",

@@ -14,8 +14,8 @@ from tqdm.auto import tqdm
 
 from .catalog import Catalog
 from .config import ConfigError, Configuration
-from .engine import SED, ModelGrid, model_from_params
-from .fitting import BestModel, FitAccumulator, SourceData, bayes_values, fit_sigma
+from .likelihood import BestModel, FitAccumulator, SourceData, bayes_values, fit_sigma
+from .model_grid import SED, ModelGrid, model_from_params
 from .photometry import DEFAULT_COSMOLOGY
 from .plausibility import estimate_warnings
 

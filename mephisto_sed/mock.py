@@ -11,7 +11,7 @@ from astropy.table import Table
 
 from .catalog import Catalog
 from .config import Configuration
-from .engine import ModelGrid
+from .model_grid import ModelGrid
 from .photometry import DEFAULT_COSMOLOGY, age_of_universe_myr
 
 # u to IRAC 4.5 µm, COSMOS-like: the bands of the mocks in tests and benchmarks

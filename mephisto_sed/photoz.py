@@ -18,10 +18,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .config import Configuration
-from .engine import ModelChunk, ModelGrid
+from .model_grid import ModelChunk, ModelGrid
 
 if TYPE_CHECKING:
-    from .fitting import FitAccumulator
+    from .likelihood import FitAccumulator
 
 __all__ = [
     "DEFAULT_GRID",

@@ -17,8 +17,8 @@ import numpy as np
 from astropy.cosmology import FlatLambdaCDM
 
 from .config import Configuration
-from .engine import ModelGrid
 from .filters import get_filter
+from .model_grid import ModelGrid
 
 BAGPIPES_COSMOLOGY = FlatLambdaCDM(H0=70.0, Om0=0.3)
 

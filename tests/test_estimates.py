@@ -147,7 +147,7 @@ def test_evaluation_names_best_values_at_the_limit_of_the_allowed_range():
 
 def _lyman_source(z: float, f_esc: float, u_boost: float = 1.0, seed: int = 0) -> Source:
     """A young, dust-free galaxy whose u band lies below rest 912 Å at z ≳ 3.5, observed at S/N 20."""
-    from mephisto_sed.engine import ModelGrid
+    from mephisto_sed.model_grid import ModelGrid
 
     mods = {
         **UNIVERSE,
@@ -231,7 +231,7 @@ def test_a_box_never_holds_one_value_of_a_flat_parameter_the_mass_depends_on():
 
     from mephisto_sed.agents.estimate import initial_box
     from mephisto_sed.agents.execute import Execution
-    from mephisto_sed.fitting import BestModel
+    from mephisto_sed.likelihood import BestModel
 
     space = _space()
     state = space.reference_state()

@@ -146,7 +146,7 @@ def test_the_agents_find_the_redshift_of_a_source_without_one():
 
 
 def test_a_line_list_without_ly_alpha_leaves_it_out_and_nothing_else():
-    from mephisto_sed.engine import ModelGrid
+    from mephisto_sed.model_grid import ModelGrid
 
     bands = ["subaru.suprime.IB427", "subaru.suprime.r", "paranal.vircam.Ks"]
     base = {**MODS, "redshifting": {"redshift": [2.5]}}

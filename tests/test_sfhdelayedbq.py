@@ -44,7 +44,7 @@ def test_a_one_myr_episode_at_the_same_rate_is_the_plain_delayed_history():
 def test_it_is_a_registered_sfh_and_impossible_episodes_are_refused():
     assert MODULES["sfhdelayedbq"].category == "sfh" and SFH_MODELS["sfhdelayedbq"].age == "age_main"
     only_invalid = {"sfhdelayedbq": {"age_main": [500.0], "age_bq": [800.0]}, "bc03": {}, "redshifting": {}}
-    from mephisto_sed.engine import ModelGrid
+    from mephisto_sed.model_grid import ModelGrid
 
     with pytest.raises(ConfigError, match="sfhdelayedbq: no combination of its values is a valid history"):
         ModelGrid(Configuration.from_modules(only_invalid), ["sloan.sdss.r", "sloan.sdss.i", "sloan.sdss.z"])

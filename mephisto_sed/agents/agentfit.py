@@ -14,9 +14,9 @@ from astropy.table import Table
 from tqdm.auto import tqdm
 
 from ..catalog import Catalog
-from ..engine import ModelGrid
-from ..fitting import bayes_values
 from ..gridfit import SourceFit
+from ..likelihood import bayes_values
+from ..model_grid import ModelGrid
 from ..plausibility import estimate_warnings
 from .distill import distill
 from .execute import Source

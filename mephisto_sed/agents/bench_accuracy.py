@@ -24,10 +24,10 @@ from astropy.table import Table
 from tqdm.auto import tqdm
 
 from ..catalog import Catalog
-from ..engine import ModelGrid
 from ..filters import get_filter
 from ..gridfit import fit_catalog
 from ..mock import BROAD_BANDS
+from ..model_grid import ModelGrid
 from ..photometry import age_of_universe_myr
 from .agentfit import agent_fit_catalog
 from .search import Budget

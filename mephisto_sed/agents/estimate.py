@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from ..engine import param_key
+from ..model_grid import param_key
 from .execute import Execution
 from .space import SearchSpace, State
 

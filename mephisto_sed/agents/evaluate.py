@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from ..filters import get_filter
-from ..fitting import bayes_values, fit_sigma
+from ..likelihood import bayes_values, fit_sigma
 from ..plausibility import implausibilities
 from ..sed_modules import SFH_MODELS
 from .execute import Execution, Source

@@ -10,8 +10,8 @@ import numpy as np
 
 from ..arrays import BoolArray, FloatArray
 from ..catalog import Catalog
-from ..engine import ModelGrid, model_from_params
-from ..fitting import BestModel, FitAccumulator, SourceData
+from ..likelihood import BestModel, FitAccumulator, SourceData
+from ..model_grid import ModelGrid, model_from_params
 from .space import SearchSpace, State
 
 __all__ = ["Source", "Execution", "execute"]

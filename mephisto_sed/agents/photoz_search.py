@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from ..engine import ModelGrid
-from ..fitting import FitAccumulator, SourceData
+from ..likelihood import FitAccumulator, SourceData
+from ..model_grid import ModelGrid
 from ..photoz import DEFAULT_GRID, PEAK_SEPARATION, fit_over_redshifts, log_grid, pz_columns
 from .execute import Source
 from .policy import ExpertPolicy, Policy

@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 
 from mephisto_sed.config import Configuration
-from mephisto_sed.engine import ModelGrid
-from mephisto_sed.fitting import LOG_FLOOR, FitAccumulator, SourceData
 from mephisto_sed.gridfit import fit_catalog
+from mephisto_sed.likelihood import LOG_FLOOR, FitAccumulator, SourceData
 from mephisto_sed.mock import make_mock_catalog
+from mephisto_sed.model_grid import ModelGrid
 
 from .conftest import BROAD_BANDS
 

@@ -24,7 +24,7 @@ import numpy as np
 from scipy.special import log_ndtr
 
 from .arrays import FloatArray
-from .engine import EXTENSIVE, ModelChunk
+from .model_grid import EXTENSIVE, ModelChunk
 
 # the burst's shape parameters: moot (one copy per SFH) where f_burst = 0
 BURST_SHAPE = ("sfh.tau_burst", "sfh.age_burst", "sfh.burst_age")

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from mephisto_sed.config import Configuration
-from mephisto_sed.engine import ModelGrid, model_from_params
+from mephisto_sed.model_grid import ModelGrid, model_from_params
 from mephisto_sed.physics import sfh
 from mephisto_sed.physics.grids import age_bin_edges, store
 
@@ -47,7 +47,7 @@ def _check_fast_equals_slow(cfg, z, n_checks=12, seed=0):
     for ci in rng.choice(len(chunks), size=min(n_checks, len(chunks)), replace=False):
         ch = chunks[ci]
         k = int(rng.integers(len(ch)))
-        from mephisto_sed.fitting import _model_params
+        from mephisto_sed.likelihood import _model_params
 
         model = model_from_params(cfg, _model_params(ch, k))
         sed = grid.sed(model, z)
@@ -141,14 +141,14 @@ def test_models_older_than_the_universe_are_excluded():
 
 
 def test_chunking_bounds_memory_and_changes_nothing(monkeypatch):
-    import mephisto_sed.engine as engine
+    import mephisto_sed.model_grid as model_grid
 
     cfg = _config()
     z = 1.3
     ref = ModelGrid(cfg, BANDS)
     ref_flux = np.concatenate([c.fluxes for c in ref.iter_chunks(z)])
-    monkeypatch.setattr(engine, "SFH_CHUNK", 3)
-    monkeypatch.setattr(engine, "SFH_CACHE_LIMIT", 0)  # recompute SFHs per slice, keep nothing
+    monkeypatch.setattr(model_grid, "SFH_CHUNK", 3)
+    monkeypatch.setattr(model_grid, "SFH_CACHE_LIMIT", 0)  # recompute SFHs per slice, keep nothing
     small = ModelGrid(cfg, BANDS)
     assert small._sfh_cache is None
     chunks = list(small.iter_chunks(z))
