@@ -133,6 +133,28 @@ async def update_job(
     raise RuntimeError(f"job {job_id}: its record kept changing underneath")
 
 
+def after_step(job: pb.Job, step: int, models: int, reduced_chi_square: float) -> pb.Job:
+    """A job's record once step ``step`` has been recorded: running (unless already finished — a
+    late step never turns a finished job back), its steps, models and best χ² so far."""
+    if job.status not in FINAL_STATUSES:
+        job.status = pb.JOB_STATUS_RUNNING
+    job.steps = max(job.steps, step + 1)
+    job.models_evaluated += models
+    job.best_reduced_chi_square = min(job.best_reduced_chi_square or float("inf"), reduced_chi_square)
+    return job
+
+
+def finished(job: pb.Job, result: pb.SourceResult) -> pb.Job | None:
+    """A job's record once its search stopped with ``result``; None when it was already done."""
+    if job.status == pb.JOB_STATUS_DONE:
+        return None
+    job.status, job.error = pb.JOB_STATUS_DONE, ""
+    job.steps, job.models_evaluated = result.steps, result.models_evaluated
+    job.best_reduced_chi_square = result.reduced_chi_square
+    job.result.CopyFrom(result)
+    return job
+
+
 async def publish_event(bus: Bus, event: pb.ProgressEvent, msg_id: str | None = None) -> None:
     event.time_unix = event.time_unix or time.time()
     await bus.publish(f"{EVENTS}.{event.job_id}", event.SerializeToString(), msg_id=msg_id, job_id=event.job_id)

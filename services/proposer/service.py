@@ -35,7 +35,7 @@ from mephisto_sed.api.v1 import mephisto_pb2_grpc as pb_grpc
 from ..common import codec, telemetry
 from ..common.bus import RPC_KNOWLEDGE, SUBJECT, Bus, PermanentError
 from ..common.grpc_server import answer, server_span
-from ..common.jobs import FINAL_STATUSES, Spaces, event, get_spec, parse, publish_event, update_job
+from ..common.jobs import Spaces, after_step, event, finished, get_spec, parse, publish_event, update_job
 from ..common.settings import Settings
 from ..common.treestore import TreeStore
 
@@ -263,13 +263,7 @@ class Proposer(pb_grpc.ProposerServicer):
             ev = req.evaluation
 
             def progress(job: pb.Job | None) -> pb.Job:
-                job = job or fresh()
-                if job.status not in FINAL_STATUSES:  # a late step never turns a finished job back
-                    job.status = pb.JOB_STATUS_RUNNING
-                job.steps = max(job.steps, req.step + 1)
-                job.models_evaluated += req.fit.n_models
-                job.best_reduced_chi_square = min(job.best_reduced_chi_square or float("inf"), ev.reduced_chi_square)
-                return job
+                return after_step(job or fresh(), req.step, req.fit.n_models, ev.reduced_chi_square)
 
             job, _ = await update_job(self.bus, job_id, progress)
             assert job is not None  # progress() always returns a record
@@ -297,17 +291,10 @@ class Proposer(pb_grpc.ProposerServicer):
         res = reply.done
 
         def finish(job: pb.Job | None) -> pb.Job | None:
-            job = job or fresh()
-            if job.status == pb.JOB_STATUS_DONE:
-                return None
-            job.status, job.error = pb.JOB_STATUS_DONE, ""
-            job.steps, job.models_evaluated = res.steps, res.models_evaluated
-            job.best_reduced_chi_square = res.reduced_chi_square
-            job.result.CopyFrom(res)
-            return job
+            return finished(job or fresh(), res)
 
-        _, finished = await update_job(self.bus, job_id, finish)
-        if finished:
+        _, changed = await update_job(self.bus, job_id, finish)
+        if changed:
             telemetry.add("mephisto.jobs.completed", status="done")
             telemetry.add("mephisto.jobs.in_flight", -1)
             if res.anomaly:
