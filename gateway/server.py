@@ -210,6 +210,13 @@ class Gateway(pb_grpc.GatewayServicer):
                 await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"signature: expected {SIGNATURE_SIZE} numbers")
             if request.HasField("outcomes_at_redshift") and not 0 <= request.outcomes_at_redshift < 1e3:
                 await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "outcomes_at_redshift: expected a redshift >= 0")
+            if request.HasField("domain"):
+                d = request.domain
+                if not (0 <= d.redshift < 1e3 and 0 < d.rest_min_um <= d.rest_max_um < 1e6):
+                    await context.abort(
+                        grpc.StatusCode.INVALID_ARGUMENT,
+                        "domain: expected a redshift >= 0 and 0 < rest_min_um <= rest_max_um",
+                    )
             try:
                 msg = await self.bus.nc.request(RPC_KNOWLEDGE, request.SerializeToString(), timeout=5.0)
             except BUS_UNAVAILABLE:

@@ -7,6 +7,7 @@ import pytest
 
 from mephisto_sed.agents import execute as execute_mod
 from mephisto_sed.agents.actions import Action, ActionError, apply_action, parse_action
+from mephisto_sed.agents.domain import Domain
 from mephisto_sed.agents.evaluate import Evaluation, evaluate
 from mephisto_sed.agents.execute import Source, execute
 from mephisto_sed.agents.knowledge import KnowledgeBase, Rule
@@ -320,7 +321,8 @@ def test_a_stalled_search_from_a_learned_first_look_tries_the_even_one_once():
     space = _space(sfhdelayed={**BASE["sfhdelayed"], "tau_main": [50.0, 100.0, 200.0, 400.0, 1000.0, 2000.0, 5000.0]})
     kb = KnowledgeBase(path=":memory:")
     for i in range(10):  # ten galaxies that ended at short e-folding times
-        kb.add_outcome(f"g{i}", 1.5, [0.1] * 12, {"sfhdelayed": {"tau_main": 50.0 if i % 2 else 100.0}})
+        tau = {"sfhdelayed": {"tau_main": 50.0 if i % 2 else 100.0}}
+        kb.add_outcome(f"g{i}", 1.5, [0.1] * 12, tau, Domain.of(src))  # galaxies like this one
     budget = Budget(max_models=40_000, max_steps=30)
     res = search(src, space, ExpertPolicy(), budget, patience=2, knowledge=kb)
     roots = [t for t in res.trace if t["parent"] is None]
@@ -423,7 +425,8 @@ def test_a_good_fit_from_a_learned_first_look_is_not_a_stop_before_the_even_look
     src = Source.from_catalog(cat, 0, list(BROAD_BANDS))
     kb = KnowledgeBase(path=":memory:")
     for i in range(10):  # galaxies like this one ended at short e-folding times
-        kb.add_outcome(f"g{i}", 1.5, [0.1] * 12, {"sfhdelayed": {"tau_main": 100.0 if i % 2 else 50.0}})
+        tau = {"sfhdelayed": {"tau_main": 100.0 if i % 2 else 50.0}}
+        kb.add_outcome(f"g{i}", 1.5, [0.1] * 12, tau, Domain.of(src))
     budget = Budget(max_models=60_000, max_steps=40)
     res = search(src, space, ExpertPolicy(), budget, patience=2, knowledge=kb)
     roots = [t for t in res.trace if t["parent"] is None]
@@ -726,3 +729,36 @@ def test_knowledge_that_cannot_be_asked_is_recorded_in_the_trace_never_silent():
     marked = [e for e in blind.trace if e.get("knowledge")]
     assert marked and all(e["knowledge"] == "unavailable: no distiller answered within 2 s" for e in marked)
     assert not any("knowledge" in e for e in run(lambda _e: []).trace)
+
+
+def test_knowledge_applies_only_where_it_was_learned():
+    """Rules and outcomes carry the domain they were learned on (redshift, rest-frame coverage):
+    knowledge from galaxies unlike this one leaves its search exactly as without knowledge, while
+    knowledge from alike galaxies is used (issue 17)."""
+    from mephisto_sed.agents.distill import distill
+
+    near = Domain(2.5, 0.1, 1.3)
+    assert near.alike(Domain(2.8, 0.1, 1.2))  # COSMOS 2.5 < z < 2.75 and 2.75 < z < 3
+    assert not near.alike(Domain(0.8, 0.2, 2.5))  # another redshift
+    assert not near.alike(Domain(2.5, 0.9, 4.0))  # the same z, other rest-frame wavelengths
+
+    budget = Budget(max_models=40_000, max_steps=12)
+    low = Configuration.from_modules(BASE, additionalerror=0.1)
+    kb = KnowledgeBase(path=":memory:")
+    for seed in (1, 2, 3):  # galaxies at z = 0.3 teach rules and outcomes
+        cat, _ = make_mock_catalog(low, list(BROAD_BANDS), 1, seed=seed, z_range=(0.3, 0.3))
+        distill(search(Source.from_catalog(cat, 0, list(BROAD_BANDS)), _space(), ExpertPolicy(), budget), kb)
+    assert kb.count() > 0 and all(r.domains and r.domains[0][0] == pytest.approx(0.3) for r in kb.all())
+
+    cat, _ = make_mock_catalog(low, list(BROAD_BANDS), 1, seed=9, z_range=(2.5, 2.5))
+    far = Source.from_catalog(cat, 0, list(BROAD_BANDS))
+    without = search(far, _space(), ExpertPolicy(), budget)
+    unlike = search(far, _space(), ExpertPolicy(), budget, knowledge=kb)
+    strip = lambda t: [{k: v for k, v in s.items() if k != "seconds"} for s in t]  # noqa: E731
+    assert strip(unlike.trace) == strip(without.trace)
+    assert kb.hints(unlike.nodes[0].evaluation, domain=Domain.of(far)) == []
+
+    cat, _ = make_mock_catalog(low, list(BROAD_BANDS), 1, seed=9, z_range=(0.32, 0.32))
+    alike = Source.from_catalog(cat, 0, list(BROAD_BANDS))
+    first = search(alike, _space(), ExpertPolicy(), Budget(max_models=5_000, max_steps=1)).nodes[0]
+    assert kb.hints(first.evaluation, domain=Domain.of(alike))  # learned on galaxies like it: used

@@ -431,6 +431,22 @@ def test_submit_command_writes_what_fit_writes_and_knowledge_is_searchable(nats_
         ).entries
         assert similar and similar[0].similarity == pytest.approx(1.0, abs=1e-3)
         assert all(e.mean_models >= 1 for e in entries)  # each rule's cost, for the ranking by gain per model
+        # each rule says what it was learned on; asked with an unlike galaxy's domain, nothing comes back
+        learned_on = entries[0].domains[0]
+        assert learned_on.rest_min_um < learned_on.rest_max_um
+        alike = stub.SearchKnowledge(
+            pb.SearchKnowledgeRequest(signature=list(entries[0].signature), limit=3, domain=learned_on),
+            metadata=md,
+            timeout=10,
+        ).entries
+        assert alike and alike[0].id == similar[0].id
+        elsewhere = pb.Domain(redshift=learned_on.redshift + 3, rest_min_um=0.1, rest_max_um=1.0)
+        unlike = pb.SearchKnowledgeRequest(signature=list(entries[0].signature), limit=3, domain=elsewhere)
+        assert not stub.SearchKnowledge(unlike, metadata=md, timeout=10).entries
+        with pytest.raises(grpc.RpcError) as e:
+            bad = pb.Domain(redshift=1.0, rest_min_um=2.0, rest_max_um=1.0)
+            stub.SearchKnowledge(pb.SearchKnowledgeRequest(domain=bad), metadata=md, timeout=10)
+        assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "domain" in e.value.details()
         # where the two searches ended: the prior the proposer asks for before a new galaxy's first look
         assert str(t["anomaly"][0]) == "False"
         z = float(t["redshift"][0])

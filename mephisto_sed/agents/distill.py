@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from .domain import Domain
 from .knowledge import KnowledgeBase, Rule
 from .search import SearchResult
 
@@ -17,11 +18,15 @@ def rules_from_search(result: SearchResult) -> list[Rule]:
     """One observation per (situation, action) step of the search."""
     out = []
     by_id = {n.id: n for n in result.nodes}
+    domain = Domain.of(result.source)
+    domains = [domain.as_list()] if domain is not None else []
     for step in result.trace:
         if step["parent"] is None or not step["action_data"] or step.get("rule") == "estimate":
             continue  # the first look, or a piece of the posterior box (no decision to learn from)
         parent = by_id[step["parent"]]
         gain = float(step["gain"])
+        if not np.isfinite(gain):
+            continue  # a step none of whose models fitted: no evidence either way (and no NaN stored)
         helped = gain >= HELPED
         patterns = ", ".join(p for p in parent.evaluation.patterns if p != "good_fit") or "no clear pattern"
         text = (
@@ -40,6 +45,7 @@ def rules_from_search(result: SearchResult) -> list[Rule]:
                 mean_gain=gain,
                 mean_models=float(step["models"]),
                 sources=[result.source.id],
+                domains=list(domains),
             )
         )
     return out
@@ -57,5 +63,11 @@ def distill(result: SearchResult, kb: KnowledgeBase, words: Any | None = None) -
         kb.add(r)
     if not result.anomaly and result.nodes:  # where the search ended: a prior for the next first looks
         first = result.nodes[0].evaluation
-        kb.add_outcome(result.source.id, result.source.redshift, first.signature(), result.best.execution.best_model)
+        kb.add_outcome(
+            result.source.id,
+            result.source.redshift,
+            first.signature(),
+            result.best.execution.best_model,
+            Domain.of(result.source),
+        )
     return len(rules)

@@ -2,7 +2,9 @@
 
 An entry holds a situation signature (numeric: regime residuals, redshift, colours, χ²), the
 rule in words, the action it recommends, its evidence (times tried, times helped, mean χ²
-gain) and provenance (which sources). ``qdrant-client`` runs in local mode by default (a folder,
+gain) and provenance (which sources, and the domain of each: redshift and rest-frame coverage,
+``domain.py``). Asked with a galaxy's domain, retrieval keeps only what was learned on alike
+galaxies; a rule of unknown provenance (an older store) is not alike anything. ``qdrant-client`` runs in local mode by default (a folder,
 or ``:memory:``); ``QDRANT_URL`` selects a server. Near-duplicate rules merge their evidence.
 """
 
@@ -20,6 +22,7 @@ from pydantic import ValidationError
 
 from ..sed_modules import ConfigError
 from ..settings import settings
+from .domain import Domain
 from .evaluate import SIGNATURE_SIZE, Evaluation
 from .knowledge_records import KnowledgeRecordError, RuleRecord, parse_knowledge_file
 from .policy import KnowledgeHint, Outcomes, action_key
@@ -44,6 +47,10 @@ class Rule:
     sources: list[str] = field(default_factory=list)
     id: str = ""
     mean_models: float = 0.0  # models the action spent, on average (its cost)
+    domains: list[list[float]] = field(default_factory=list)  # [z, rest µm min, max] of each source
+
+    def applies_to(self, domain: Domain) -> bool:
+        return any(Domain.from_list(d).alike(domain) for d in self.domains)
 
     @property
     def key(self) -> str:
@@ -130,6 +137,7 @@ class KnowledgeBase:
                 mean_models=(old.mean_models * old.tried + rule.mean_models * rule.tried) / tried,
                 sources=sorted(set(old.sources) | set(rule.sources))[:200],
                 id=old.id,
+                domains=_union(old.domains, rule.domains),
             )
             self._put(merged)
             return merged
@@ -179,15 +187,21 @@ class KnowledgeBase:
         ).points
         return [(r, float(p.score)) for p in res if (r := self._rule(p)) is not None]
 
-    def hints(self, evaluation: Evaluation, limit: int = 12) -> list[KnowledgeHint]:
-        return [
-            KnowledgeHint(r.action, s, r.tried, r.helped, r.mean_gain, r.text, r.mean_models)
-            for r, s in self.search(evaluation.signature(), limit=limit)
-        ]
+    def hints(self, evaluation: Evaluation, limit: int = 12, domain: Domain | None = None) -> list[KnowledgeHint]:
+        """Rules for the most similar situations; with ``domain``, only those learned on alike galaxies."""
+        found = self.search(evaluation.signature(), limit=limit if domain is None else limit * 4)
+        if domain is not None:
+            found = [(r, s) for r, s in found if r.applies_to(domain)][:limit]
+        return [KnowledgeHint(r.action, s, r.tried, r.helped, r.mean_gain, r.text, r.mean_models) for r, s in found]
 
     # -- outcomes: where finished searches ended, a prior for the next galaxies' first look ------
     def add_outcome(
-        self, source_id: str, redshift: float, signature: np.ndarray | list[float], best: dict[str, dict[str, Any]]
+        self,
+        source_id: str,
+        redshift: float,
+        signature: np.ndarray | list[float],
+        best: dict[str, dict[str, Any]],
+        domain: Domain | None = None,
     ) -> None:
         """Keep the best model a search of ``source_id`` ended with (one entry per source)."""
         values = {
@@ -195,22 +209,28 @@ class KnowledgeBase:
             for m, params in best.items()
         }
         point_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"mephisto-outcome:{source_id}"))
-        payload = {"source": str(source_id), "redshift": float(redshift), "best": values}
+        payload: dict[str, Any] = {"source": str(source_id), "redshift": float(redshift), "best": values}
+        if domain is not None:
+            payload["domain"] = domain.as_list()
         self.client.upsert(
             self.outcomes_collection,
             points=[self._models.PointStruct(id=point_id, vector=self._vector(signature), payload=payload)],
         )
 
-    def outcomes(self, redshift: float, limit: int = 200) -> Outcomes:
+    def outcomes(self, redshift: float, limit: int = 200, domain: Domain | None = None) -> Outcomes:
         """The best values galaxies at a similar redshift (up to ``limit`` of them) ended with:
-        module -> parameter -> values."""
+        module -> parameter -> values; with ``domain``, only galaxies of alike coverage (one of
+        unknown coverage is not alike)."""
         m = self._models
         dz = OUTCOME_DZ * (1 + redshift)
         window = m.Filter(must=[m.FieldCondition(key="redshift", range=m.Range(gte=redshift - dz, lte=redshift + dz))])
         points, _ = self.client.scroll(self.outcomes_collection, scroll_filter=window, limit=limit, with_payload=True)
         out: Outcomes = {}
         for point in points:
-            for module, params in (point.payload or {})["best"].items():
+            payload = point.payload or {}
+            if domain is not None and not ("domain" in payload and Domain.from_list(payload["domain"]).alike(domain)):
+                continue
+            for module, params in payload["best"].items():
                 for p, v in params.items():
                     out.setdefault(module, {}).setdefault(p, []).append(float(v))
         return out
@@ -251,7 +271,18 @@ class KnowledgeBase:
             raise KnowledgeRecordError(f"{path}: cannot read JSON: {exc}") from None
         parsed = parse_knowledge_file(data, str(path))
         for o in parsed.outcomes:
-            self.add_outcome(o.source, o.redshift, o.signature, o.best)
+            self.add_outcome(
+                o.source, o.redshift, o.signature, o.best, Domain.from_list(o.domain) if o.domain else None
+            )
         for r in parsed.rules:
             self.add(Rule(**r.model_dump()))
         return len(parsed.rules)
+
+
+def _union(a: list[list[float]], b: list[list[float]], cap: int = 200) -> list[list[float]]:
+    """The domains of both, each once, at most ``cap`` (as the sources are)."""
+    out: list[list[float]] = []
+    for d in ([float(x) for x in d] for d in [*a, *b]):
+        if d not in out:
+            out.append(d)
+    return out[:cap]

@@ -21,6 +21,7 @@ MAX_ID = 200
 MAX_SOURCES = 10_000
 
 Finite = Annotated[float, Field(allow_inf_nan=False)]
+DomainValues = Annotated[list[Finite], Field(min_length=3, max_length=3)]  # [z, rest µm min, max]
 Signature = Annotated[list[Finite], Field(min_length=SIGNATURE_SIZE, max_length=SIGNATURE_SIZE)]
 ShortText = Annotated[str, Field(max_length=MAX_ID)]
 
@@ -45,6 +46,8 @@ class RuleRecord(_Strict):
     sources: Annotated[list[ShortText], Field(max_length=MAX_SOURCES)] = []
     id: ShortText = ""
     mean_models: Annotated[Finite, Field(ge=0, le=1e12)] = 0.0
+    # [z, rest µm min, max] per source it was learned on (absent in older files: unknown provenance)
+    domains: Annotated[list[DomainValues], Field(max_length=MAX_SOURCES)] = []
 
     @field_validator("signature", "mean_gain", "mean_models", mode="before")
     @classmethod
@@ -76,6 +79,7 @@ class OutcomeRecord(_Strict):
     redshift: Annotated[Finite, Field(ge=0, le=20)]
     signature: Signature
     best: dict[str, dict[str, Any]]
+    domain: DomainValues | None = None  # absent in older files: unknown coverage
 
     @field_validator("redshift", "signature", mode="before")
     @classmethod

@@ -18,12 +18,14 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
 from typing_extensions import TypedDict  # pydantic reads its schema on Python 3.11
 
 from .actions import Action, ActionError, apply_action
+from .domain import Domain
 from .estimate import Box, combine, extensions, grown, initial_box
 from .evaluate import Evaluation, evaluate
 from .execute import Execution, Source, execute
@@ -621,16 +623,12 @@ def search(
     """Search configurations for ``source``. ``knowledge`` (a KnowledgeBase) places the first look
     and ranks proposals. ``check_other_redshift``: an anomaly is tried at other redshifts (off where
     the redshift is itself a photometric one)."""
-    tree = SearchTree(
-        source,
-        space,
-        policy,
-        budget,
-        knowledge.hints if knowledge is not None else None,
-        patience,
-        seed,
-        knowledge.outcomes if knowledge is not None else None,
-    )
+    hints = outcomes = None
+    if knowledge is not None:  # only what was learned on galaxies like this one (agents/domain.py)
+        domain = Domain.of(source)
+        hints = partial(knowledge.hints, domain=domain) if domain is not None else None
+        outcomes = partial(knowledge.outcomes, domain=domain) if domain is not None else None
+    tree = SearchTree(source, space, policy, budget, hints, patience, seed, outcomes)
     tree.check_other_redshift = check_other_redshift
     step: Step | None = tree.begin()
     while step is not None:

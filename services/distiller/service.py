@@ -15,6 +15,7 @@ from nats.aio.msg import Msg
 from nats.js.errors import KeyNotFoundError
 
 from mephisto_sed.agents.distill import distill
+from mephisto_sed.agents.domain import Domain
 from mephisto_sed.agents.evaluate import SIGNATURE_SIZE
 from mephisto_sed.agents.knowledge import KnowledgeBase
 from mephisto_sed.agents.policy import ExpertPolicy
@@ -89,12 +90,16 @@ class Distiller(pb_grpc.DistillerServicer):
                 found = [(r, 0.0) for r in await asyncio.to_thread(self.kb.all)]
         if req.text_contains:
             found = [(r, s) for r, s in found if req.text_contains.lower() in r.text.lower()]
+        domain = _domain(req)
+        if domain is not None:
+            found = [(r, s) for r, s in found if r.applies_to(domain)]
         outcomes = ""
         if req.HasField("outcomes_at_redshift"):
             if not math.isfinite(req.outcomes_at_redshift) or req.outcomes_at_redshift < 0:
                 raise PermanentError("outcomes_at_redshift: expected a finite redshift >= 0")
             async with self.lock:
-                outcomes = json.dumps(await asyncio.to_thread(self.kb.outcomes, req.outcomes_at_redshift))
+                found_outcomes = await asyncio.to_thread(self.kb.outcomes, req.outcomes_at_redshift, 200, domain)
+                outcomes = json.dumps(found_outcomes)
         return pb.SearchKnowledgeReply(
             outcomes_json=outcomes,
             entries=[
@@ -109,6 +114,7 @@ class Distiller(pb_grpc.DistillerServicer):
                     similarity=s,
                     signature=[float(x) for x in r.signature],
                     mean_models=r.mean_models,
+                    domains=[pb.Domain(redshift=d[0], rest_min_um=d[1], rest_max_um=d[2]) for d in r.domains[:50]],
                 )
                 for r, s in found[:limit]
             ],
@@ -143,3 +149,14 @@ class Distiller(pb_grpc.DistillerServicer):
 
 def make_role(bus: Bus, settings: Settings) -> Distiller:
     return Distiller(bus, settings)
+
+
+def _domain(req: pb.SearchKnowledgeRequest) -> Domain | None:
+    """The request's domain, or None when it asks for every rule; a malformed one is refused."""
+    if not req.HasField("domain"):
+        return None
+    d = req.domain
+    values = (d.redshift, d.rest_min_um, d.rest_max_um)
+    if not all(map(math.isfinite, values)) or d.redshift < 0 or not 0 < d.rest_min_um <= d.rest_max_um:
+        raise PermanentError("domain: expected a redshift >= 0 and 0 < rest_min_um <= rest_max_um")
+    return Domain(*values)

@@ -22,6 +22,7 @@ from nats.aio.msg import Msg
 from nats.js.errors import KeyWrongLastSequenceError
 
 from mephisto_sed.agents.actions import ActionError
+from mephisto_sed.agents.domain import Domain
 from mephisto_sed.agents.evaluate import Evaluation
 from mephisto_sed.agents.execute import Source
 from mephisto_sed.agents.photoz_search import first_look_over_redshift, photoz_row
@@ -79,8 +80,8 @@ class Proposer(pb_grpc.ProposerServicer):
         return spec
 
     # -- knowledge (from the distillers, which own the Qdrant store) --------------------------
-    async def _hints(self, evaluation: Evaluation) -> list[KnowledgeHint]:
-        req = pb.SearchKnowledgeRequest(signature=[float(x) for x in evaluation.signature()], limit=12)
+    async def _hints(self, evaluation: Evaluation, domain: pb.Domain | None) -> list[KnowledgeHint]:
+        req = pb.SearchKnowledgeRequest(signature=[float(x) for x in evaluation.signature()], limit=12, domain=domain)
         try:
             reply = await self.bus.nc.request(RPC_KNOWLEDGE, req.SerializeToString(), timeout=HINTS_TIMEOUT)
         except Exception as exc:  # noqa: BLE001 - no distiller up: the step goes on without, and says so
@@ -94,9 +95,9 @@ class Proposer(pb_grpc.ProposerServicer):
             for e in out.entries
         ]
 
-    async def _outcomes(self, redshift: float) -> Outcomes:
+    async def _outcomes(self, redshift: float, domain: pb.Domain | None) -> Outcomes:
         """Where searches of galaxies near ``redshift`` ended (places the first look)."""
-        req = pb.SearchKnowledgeRequest(limit=1, outcomes_at_redshift=redshift)
+        req = pb.SearchKnowledgeRequest(limit=1, outcomes_at_redshift=redshift, domain=domain)
         try:
             reply = await self.bus.nc.request(RPC_KNOWLEDGE, req.SerializeToString(), timeout=HINTS_TIMEOUT)
             return json.loads(parse(pb.SearchKnowledgeReply, reply.data).outcomes_json or "{}")
@@ -104,13 +105,15 @@ class Proposer(pb_grpc.ProposerServicer):
             log.info("no knowledge outcomes (%s)", exc)
             return {}
 
-    async def _fetch_knowledge(self, node: Node) -> None:
+    async def _fetch_knowledge(self, node: Node, source: Source) -> None:
         """Knowledge for a node just recorded, fetched before the next step is chosen (on the event
-        loop, never from inside the search) and kept with the node; its absence is kept too."""
-        if not self.use_knowledge or node.exhausted:
+        loop, never from inside the search) and kept with the node; its absence is kept too. Only
+        what was learned on galaxies like ``source`` (as the in-process search)."""
+        domain = _domain(source)
+        if not self.use_knowledge or node.exhausted or domain is None:
             return
         try:
-            node.hints, node.hints_missing = await self._hints(node.evaluation), ""
+            node.hints, node.hints_missing = await self._hints(node.evaluation, domain), ""
         except KnowledgeUnavailable as exc:
             node.hints, node.hints_missing = [], f"unavailable: {exc}"
 
@@ -133,7 +136,9 @@ class Proposer(pb_grpc.ProposerServicer):
                 budget.max_steps = int(b.max_steps) or budget.max_steps
                 budget.max_tokens = int(b.max_tokens) or budget.max_tokens
                 budget.max_seconds = float(b.max_seconds) or budget.max_seconds
-                outcomes = await self._outcomes(source.redshift) if self.use_knowledge else {}
+                domain = _domain(source)
+                use = self.use_knowledge and domain is not None
+                outcomes = await self._outcomes(source.redshift, domain) if use else {}
                 tree = SearchTree(source, space, self.policy, budget, seed=spec.seed, outcomes=_fixed(outcomes))
                 tree.extra_row = photoz
                 tree.check_other_redshift = not photoz  # z searched for already: no other to try
@@ -156,7 +161,7 @@ class Proposer(pb_grpc.ProposerServicer):
             n_before = len(tree.nodes)
             try:
                 node = tree.record(pending, ex, ev)
-                await self._fetch_knowledge(node)
+                await self._fetch_knowledge(node, tree.source)
                 step = await asyncio.to_thread(tree.next)
             except Exception:
                 self.trees.forget(req.job_id)  # the in-memory tree is half-changed
@@ -323,6 +328,12 @@ class Proposer(pb_grpc.ProposerServicer):
 
     def workers(self) -> list[tuple[str, Any]]:
         return [(SUBJECT["advance"], self.on_message)]
+
+
+def _domain(source: Source) -> pb.Domain | None:
+    """The source's domain (agents/domain.py) for knowledge requests; None without a redshift."""
+    d = Domain.of(source)
+    return None if d is None else pb.Domain(redshift=d.redshift, rest_min_um=d.rest_min_um, rest_max_um=d.rest_max_um)
 
 
 def _fixed(outcomes: Outcomes) -> Callable[[float], Outcomes]:

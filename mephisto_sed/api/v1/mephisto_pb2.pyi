@@ -222,7 +222,7 @@ class DistillReply(_message.Message):
     def __init__(self, observations: _Optional[int] = ..., duplicate: bool = ...) -> None: ...
 
 class KnowledgeEntry(_message.Message):
-    __slots__ = ("id", "text", "action_json", "tried", "helped", "mean_gain", "sources", "similarity", "signature", "mean_models")
+    __slots__ = ("id", "text", "action_json", "tried", "helped", "mean_gain", "sources", "similarity", "signature", "mean_models", "domains")
     ID_FIELD_NUMBER: _ClassVar[int]
     TEXT_FIELD_NUMBER: _ClassVar[int]
     ACTION_JSON_FIELD_NUMBER: _ClassVar[int]
@@ -233,6 +233,7 @@ class KnowledgeEntry(_message.Message):
     SIMILARITY_FIELD_NUMBER: _ClassVar[int]
     SIGNATURE_FIELD_NUMBER: _ClassVar[int]
     MEAN_MODELS_FIELD_NUMBER: _ClassVar[int]
+    DOMAINS_FIELD_NUMBER: _ClassVar[int]
     id: str
     text: str
     action_json: str
@@ -243,19 +244,32 @@ class KnowledgeEntry(_message.Message):
     similarity: float
     signature: _containers.RepeatedScalarFieldContainer[float]
     mean_models: float
-    def __init__(self, id: _Optional[str] = ..., text: _Optional[str] = ..., action_json: _Optional[str] = ..., tried: _Optional[int] = ..., helped: _Optional[int] = ..., mean_gain: _Optional[float] = ..., sources: _Optional[_Iterable[str]] = ..., similarity: _Optional[float] = ..., signature: _Optional[_Iterable[float]] = ..., mean_models: _Optional[float] = ...) -> None: ...
+    domains: _containers.RepeatedCompositeFieldContainer[Domain]
+    def __init__(self, id: _Optional[str] = ..., text: _Optional[str] = ..., action_json: _Optional[str] = ..., tried: _Optional[int] = ..., helped: _Optional[int] = ..., mean_gain: _Optional[float] = ..., sources: _Optional[_Iterable[str]] = ..., similarity: _Optional[float] = ..., signature: _Optional[_Iterable[float]] = ..., mean_models: _Optional[float] = ..., domains: _Optional[_Iterable[_Union[Domain, _Mapping]]] = ...) -> None: ...
+
+class Domain(_message.Message):
+    __slots__ = ("redshift", "rest_min_um", "rest_max_um")
+    REDSHIFT_FIELD_NUMBER: _ClassVar[int]
+    REST_MIN_UM_FIELD_NUMBER: _ClassVar[int]
+    REST_MAX_UM_FIELD_NUMBER: _ClassVar[int]
+    redshift: float
+    rest_min_um: float
+    rest_max_um: float
+    def __init__(self, redshift: _Optional[float] = ..., rest_min_um: _Optional[float] = ..., rest_max_um: _Optional[float] = ...) -> None: ...
 
 class SearchKnowledgeRequest(_message.Message):
-    __slots__ = ("signature", "text_contains", "limit", "outcomes_at_redshift")
+    __slots__ = ("signature", "text_contains", "limit", "outcomes_at_redshift", "domain")
     SIGNATURE_FIELD_NUMBER: _ClassVar[int]
     TEXT_CONTAINS_FIELD_NUMBER: _ClassVar[int]
     LIMIT_FIELD_NUMBER: _ClassVar[int]
     OUTCOMES_AT_REDSHIFT_FIELD_NUMBER: _ClassVar[int]
+    DOMAIN_FIELD_NUMBER: _ClassVar[int]
     signature: _containers.RepeatedScalarFieldContainer[float]
     text_contains: str
     limit: int
     outcomes_at_redshift: float
-    def __init__(self, signature: _Optional[_Iterable[float]] = ..., text_contains: _Optional[str] = ..., limit: _Optional[int] = ..., outcomes_at_redshift: _Optional[float] = ...) -> None: ...
+    domain: Domain
+    def __init__(self, signature: _Optional[_Iterable[float]] = ..., text_contains: _Optional[str] = ..., limit: _Optional[int] = ..., outcomes_at_redshift: _Optional[float] = ..., domain: _Optional[_Union[Domain, _Mapping]] = ...) -> None: ...
 
 class SearchKnowledgeReply(_message.Message):
     __slots__ = ("entries", "outcomes_json")
