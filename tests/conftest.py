@@ -46,6 +46,7 @@ INTEGRATION = {
     "test_cigale_engine",
     "test_estimates",
     "test_cli",
+    "test_compose_e2e",
 }
 
 

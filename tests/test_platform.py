@@ -10,7 +10,6 @@ import signal
 import time
 
 import grpc
-import numpy as np
 import pytest
 
 from gateway.client import catalog_requests, run_catalog
@@ -31,6 +30,7 @@ from .platform_helpers import (
     handled_counts,
     learned,
     publish_raw,
+    row_differences,
     serving,
     start_platform,
     submit_example,
@@ -64,25 +64,6 @@ def _space(cat):
     return space
 
 
-def _rows_equal(a: dict, b: dict) -> list[str]:
-    """Exact, but for the last bits of floats: BLAS sums in another order with another thread count
-    (the services run one BLAS thread each). Every decision (steps, models, modules) must match."""
-    diff = []
-    for k in a.keys() | b.keys():
-        x, y = a.get(k), b.get(k)
-        # a column only some rows have (other_redshift.* of an anomaly) is NaN in a table's other rows
-        if (x is None and isinstance(y, float) and np.isnan(y)) or (y is None and isinstance(x, float) and np.isnan(x)):
-            continue
-        if isinstance(x, float) and isinstance(y, float):
-            # an error of a nearly constant parameter is sqrt(<x²> - <x>²): rounding noise
-            scale = abs(a.get(k[:-4], 0.0)) if k.endswith("_err") else 0.0
-            if (np.isnan(x) and np.isnan(y)) or x == pytest.approx(y, rel=1e-9, abs=1e-6 * scale + 1e-300):
-                continue
-        if x != y:
-            diff.append(f"{k}: {x!r} != {y!r}")
-    return diff
-
-
 def test_cosmos_galaxies_through_the_gateway_equal_the_in_process_fit(cosmos_dir, platform, nats_server):
     cat = read_catalog(cosmos_dir / "cosmos_specz_compilation_for_cigale_2.50_z_3.00.txt", on_unknown="skip")
     cat = cat.select(slice(0, 20))
@@ -95,7 +76,7 @@ def test_cosmos_galaxies_through_the_gateway_equal_the_in_process_fit(cosmos_dir
         remote = json.loads(r.row_json)
         expected = {k: (v.item() if hasattr(v, "item") else v) for k, v in zip(local.table.colnames, row)}
         assert remote["id"] == expected["id"]
-        assert not _rows_equal(remote, expected), _rows_equal(remote, expected)[:5]
+        assert not row_differences(remote, expected), row_differences(remote, expected)[:5]
     # both executors took work, every job has one done event
     assert all(n > 0 for n in handled_counts(platform, "executor")), handled_counts(platform, "executor")
     events = events_by_job(nats_server.url)

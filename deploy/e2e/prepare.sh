@@ -84,10 +84,13 @@ if ! podman image exists "$E2E_PROMETHEUS"; then
 fi
 
 # -- 5. the project's images ------------------------------------------------------------------------
-# always rebuilt (layers are cached, so an unchanged tree takes seconds)
+# layers are cached, so an unchanged tree takes seconds; a changed one rebuilds from its sources
+digest=$(cd "$ROOT" && find pyproject.toml README.md deploy/constraints.txt mephisto_sed services gateway \
+    -type f -not -path '*/__pycache__/*' -not -name '*.pyc' -print0 | sort -z | xargs -0 sha256sum | sha256sum | cut -c1-16)
 for target in setup proposer executor evaluator distiller gateway cli; do
-    say "building mephisto-sed/$target:$E2E_TAG"
-    podman build --quiet --format docker --build-arg "PYTHON_IMAGE=$E2E_BASE" -f "$ROOT/deploy/Dockerfile" \
+    say "building mephisto-sed/$target:$E2E_TAG (sources $digest)"
+    podman build --quiet --format docker --build-arg "PYTHON_IMAGE=$E2E_BASE" \
+        --build-arg "SOURCE_DIGEST=$digest" -f "$ROOT/deploy/Dockerfile" \
         --target "$target" -t "localhost/mephisto-sed/$target:$E2E_TAG" "$ROOT" >/dev/null
 done
 say "ready: MEPHISTO_E2E=1 python -m pytest tests/test_compose_e2e.py"

@@ -46,6 +46,7 @@ def configure_logging(role: str, level: str = "INFO") -> None:
 async def serve(settings: Settings, make_role: Any, stop: asyncio.Event | None = None) -> None:
     """Serve until SIGINT/SIGTERM (or ``stop``), then drain in-flight work and exit."""
     telemetry.setup(f"mephisto-{settings.role}", metrics_port=settings.metrics_port)
+    telemetry.start_counters(settings.role)
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -34,6 +34,27 @@ METRICS: dict[str, tuple[str, str, str]] = {
     "mephisto.queue.lag": ("gauge", "{message}", "messages waiting for a role's consumer (JetStream num_pending)"),
 }
 
+# the counters each role writes, set to zero when it starts: a dashboard or alert then reads 0
+# (no tokens, no dead letters yet), not "no data", and rate()/increase() work from the first event
+COUNTERS_AT_START: dict[str, list[tuple[str, dict[str, str]]]] = {
+    "gateway": [
+        ("mephisto.jobs.submitted", {}),
+        ("mephisto.jobs.completed", {"status": "failed"}),
+        ("mephisto.jobs.in_flight", {}),
+    ],
+    "proposer": [
+        ("mephisto.jobs.completed", {"status": "done"}),
+        ("mephisto.anomalies", {}),
+        ("mephisto.tokens", {"role": "proposer"}),
+        ("mephisto.llm.cost", {"role": "proposer"}),
+    ],
+    "executor": [("mephisto.models.evaluated", {})],
+}
+for _role in ("gateway", "proposer", "executor", "evaluator", "distiller"):
+    COUNTERS_AT_START.setdefault(_role, []).extend(
+        [("mephisto.redeliveries", {"role": _role}), ("mephisto.dead_letters", {"role": _role})]
+    )
+
 _configured = False
 _instruments: dict[str, Any] = {}
 _lag_sources: list[Callable[[], Iterable[tuple[str, int]]]] = []
@@ -124,6 +145,12 @@ def instrument(name: str) -> Any:
 
 def add(name: str, value: float = 1, **attrs: Any) -> None:
     instrument(name).add(value, attributes=attrs)
+
+
+def start_counters(role: str) -> None:
+    """Every counter ``role`` writes, at zero (``COUNTERS_AT_START``)."""
+    for name, attrs in COUNTERS_AT_START.get(role, []):
+        add(name, 0, **attrs)
 
 
 def record(name: str, value: float, **attrs: Any) -> None:
