@@ -120,9 +120,10 @@ def read_stream(
 
     async def read() -> list[tuple[str, dict[str, str], bytes]]:
         from .common.access import inbox_prefix
+        from .common.bus import servers
 
         creds = {"user": user, "password": password, "inbox_prefix": inbox_prefix(user)} if user else {}
-        nc = await nats.connect(nats_url, **creds)
+        nc = await nats.connect(servers(nats_url), **creds)
         try:
             js = nc.jetstream()
             info = await js.stream_info(stream, subjects_filter=subject)

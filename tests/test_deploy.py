@@ -95,8 +95,12 @@ def test_compose_file_validates_against_the_compose_spec(tmp_path):
 def test_compose_wires_every_role_with_its_own_user_and_an_existing_image_stage():
     compose, stages = _compose(), _dockerfile_stages()
     services = compose["services"]
-    nats_env = services["nats"]["environment"]
-    assert {password_variable(u) for u in (SETUP_USER, *ROLES_WITH_USERS)} == set(nats_env)
+    nodes = [services[f"nats-{i}"] for i in (1, 2, 3)]  # a three-node cluster, one name each
+    nats_env = nodes[0]["environment"]
+    assert {password_variable(u) for u in (SETUP_USER, *ROLES_WITH_USERS)} == set(nats_env) - {"NATS_SERVER_NAME"}
+    assert [n["environment"].pop("NATS_SERVER_NAME") for n in nodes] == ["nats-1", "nats-2", "nats-3"]
+    assert all(n["environment"] == nats_env and "/etc/nats/cluster.conf" in n["command"] for n in nodes)
+    assert services["nats-setup"]["environment"]["MEPHISTO_NATS_REPLICAS"] == "3"
     for name, svc in services.items():
         if "build" in svc:
             assert svc["build"]["target"] in stages, name

@@ -98,7 +98,7 @@ class Bus:
         role's NATS permissions (services/common/access.py)."""
         creds = {"user": user, "password": password} if user else {}
         nc = await nats.connect(
-            url,
+            servers(url),
             name=name,
             max_reconnect_attempts=-1,  # survive a restart of nats-server
             reconnect_time_wait=0.5,
@@ -147,6 +147,12 @@ class Bus:
             await self.nc.flush(timeout=5)
         with contextlib.suppress(Exception):
             await self.nc.close()
+
+
+def servers(url: str) -> list[str]:
+    """The NATS servers of ``url``: one, or several comma-separated (the nodes of a cluster, as
+    NATS_URL names them for the Go client and the nats CLI); the client tries each in turn."""
+    return [u.strip() for u in url.split(",") if u.strip()]
 
 
 async def ensure_topology(js: JetStreamContext, replicas: int = 1) -> None:
