@@ -584,7 +584,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     b.add_argument("--max-models", type=int, default=190_000, help="search: model budget per source")
     b.add_argument("--per-source", action="store_true", help="search: include per-source rows")
-    b.add_argument("--max-steps", type=int, default=80, help="platform: step budget per source")
+    b.add_argument("--max-steps", type=int, default=80, help="platform, chaos, compose: step budget per source")
     b.add_argument("--executors", type=int, default=1, help="platform: executor replicas")
     b.add_argument("--json", action="store_true", help="one-line JSON")
     b.add_argument(

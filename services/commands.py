@@ -102,6 +102,15 @@ def _bench_chaos(args: argparse.Namespace) -> dict:
     return bench_chaos(cat, budget, seed=args.seed, progress=not args.json)
 
 
+def _bench_compose(args: argparse.Namespace) -> dict:
+    from mephisto_sed.api.v1 import mephisto_pb2 as pb
+
+    from .bench_compose import bench_compose
+
+    cat = read_catalog(args.catalog or cosmos_default(), on_unknown="skip").select(slice(0, args.n))
+    return bench_compose(cat, pb.Budget(max_models=args.max_models, max_steps=args.max_steps))
+
+
 def register(sub: argparse._SubParsersAction, benchmarks: dict[str, Callable[[argparse.Namespace], dict]]) -> None:
     up = sub.add_parser("up", help="start the platform here: nats-server, the four services and the gateway")
     up.add_argument("--port", type=int, default=50051, help="gateway gRPC port")
@@ -136,3 +145,4 @@ def register(sub: argparse._SubParsersAction, benchmarks: dict[str, Callable[[ar
 
     benchmarks["platform"] = _bench_platform
     benchmarks["chaos"] = _bench_chaos
+    benchmarks["compose"] = _bench_compose

@@ -5,7 +5,7 @@ Runs when MEPHISTO_E2E=1 (CI sets it after prepare.sh) and then fails, never ski
 is missing; without it the module is skipped with that reason. The stack runs with generated
 passwords (the development defaults are refused), and the test talks to it only through what an
 operator has: the published gateway port, NATS as the operator user, Prometheus' HTTP API, the
-containers' logs and `podman kill`.
+containers' logs and SIGKILL of a container's process (services/compose_stack.py).
 """
 
 from __future__ import annotations
@@ -14,14 +14,8 @@ import contextlib
 import json
 import os
 import re
-import secrets
-import signal
-import subprocess
 import time
-import urllib.parse
-import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
@@ -36,109 +30,18 @@ from mephisto_sed.agents.space import default_space
 from mephisto_sed.api.v1 import mephisto_pb2 as pb
 from mephisto_sed.catalog import read_catalog
 from mephisto_sed.cli import example_catalog_path
-from services.common.bus import EVENTS, STREAM_EVENTS, STREAM_WORK
+from services.common.bus import STREAM_WORK
+from services.compose_stack import ROLES, ROOT, ComposeStack
 from services.healthcheck import check
-from services.platform import read_stream
 
 from .platform_helpers import row_differences
 
-ROOT = Path(__file__).resolve().parents[1]
-E2E = ROOT / "deploy" / "e2e"
-PROJECT = "mephisto-e2e"
-ROLES = ("gateway", "proposer", "executor", "evaluator", "distiller")
-USERS = ("setup", "gateway", "proposer", "executor", "evaluator", "distiller", "pipeline", "operator")
 BUDGET = dict(max_models=20_000, max_steps=8)
 
 pytestmark = pytest.mark.skipif(
     os.environ.get("MEPHISTO_E2E") != "1",
     reason="the compose stack in containers: bash deploy/e2e/prepare.sh, then MEPHISTO_E2E=1",
 )
-
-
-def _e2e_env() -> dict[str, str]:
-    """deploy/e2e/env.sh's names (plain KEY=value lines) and the environment it exports."""
-    env = {}
-    for line in (E2E / "env.sh").read_text().splitlines():
-        m = re.fullmatch(r"([A-Z_0-9]+)=([^$\s]+)", line.strip())
-        if m:
-            env[m.group(1)] = m.group(2)
-    cache = Path(os.environ.get("MEPHISTO_E2E_CACHE", Path.home() / ".cache/mephisto-sed/e2e"))
-    env["COMPOSE"] = str(cache / "bin" / "docker-compose")
-    env["CONTAINERS_CONF"] = str(E2E / "containers.conf")
-    env["DOCKER_HOST"] = f"unix://{env['PODMAN_SOCKET']}"
-    return env
-
-
-@dataclass
-class Stack:
-    env: dict[str, str]  # the compose environment: passwords, token, profile
-    gateway: str
-    prometheus: str
-    nats: str  # nats://operator:…@127.0.0.1:port
-
-    def compose(self, *args: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-        files = ["-f", str(ROOT / "docker-compose.yml"), "-f", str(E2E / "compose.e2e.yml"), "-p", PROJECT]
-        done = subprocess.run(
-            [self.env["COMPOSE"], *files, *args],
-            cwd=ROOT,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-        )
-        assert not check or done.returncode == 0, f"docker compose {' '.join(args)}: {done.stderr[-3000:]}"
-        return done
-
-    def podman(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        done = subprocess.run(["podman", *args], env=self.env, capture_output=True, text=True, timeout=600)
-        assert not check or done.returncode == 0, f"podman {' '.join(args)}: {done.stderr[-3000:]}"
-        return done
-
-    def container(self, service: str) -> str:
-        return f"{PROJECT}-{service}-1"
-
-    def crash(self, service: str) -> None:
-        """kill -9 the container's main process, as the OOM killer or a crash would (``podman kill``
-        would count as an operator's stop, which restart policies leave stopped)."""
-        pid = int(self.podman("inspect", "--format", "{{.State.Pid}}", self.container(service)).stdout)
-        assert pid > 0, f"{service} is not running"
-        os.kill(pid, signal.SIGKILL)
-
-    def stream_leader(self, stream: str) -> str:
-        """The NATS node leading ``stream`` (its monitoring endpoint, inside the cluster)."""
-        url = "http://127.0.0.1:8222/jsz?accounts=true&streams=true"
-        jsz = json.loads(self.podman("exec", self.container("nats-1"), "wget", "-qO-", url).stdout)
-        for account in jsz.get("account_details", []):
-            for detail in account.get("stream_detail", []):
-                if detail["name"] == stream:
-                    return detail["cluster"]["leader"]
-        raise AssertionError(f"no stream {stream} on the cluster")
-
-    def client(self) -> GatewayClient:
-        return GatewayClient(self.gateway, self.env["MEPHISTO_TOKENS"])
-
-    def events(self) -> dict[str, list[pb.ProgressEvent]]:
-        url = urllib.parse.urlsplit(self.nats)
-        out: dict[str, list[pb.ProgressEvent]] = {}
-        for _, _, data in read_stream(
-            f"nats://{url.hostname}:{url.port}", STREAM_EVENTS, f"{EVENTS}.>", "operator", url.password or ""
-        ):
-            ev = pb.ProgressEvent.FromString(data)
-            out.setdefault(ev.job_id, []).append(ev)
-        return out
-
-    def query(self, promql: str) -> list[dict]:
-        q = urllib.parse.urlencode({"query": promql})
-        with urllib.request.urlopen(f"http://{self.prometheus}/api/v1/query?{q}", timeout=10) as r:
-            body = json.load(r)
-        assert body["status"] == "success", body
-        return body["data"]["result"]
-
-
-def _published(stack: Stack, service: str, port: int) -> str:
-    address = stack.compose("port", service, str(port)).stdout.strip()
-    assert address.startswith("127.0.0.1:"), f"{service}:{port} is published on {address}, not on 127.0.0.1 only"
-    return address
 
 
 def _wait(what: str, ok, timeout: float = 180.0, every: float = 0.5):
@@ -151,39 +54,20 @@ def _wait(what: str, ok, timeout: float = 180.0, every: float = 0.5):
         time.sleep(every)
 
 
-def _healthy(stack: Stack, service: str) -> bool:
-    """The image's HEALTHCHECK, run now: podman runs them from systemd timers, which this machine
-    lacks, so whoever needs the health asks for it."""
-    return stack.podman("healthcheck", "run", stack.container(service), check=False).returncode == 0
-
-
 @pytest.fixture(scope="module")
-def stack() -> Iterator[Stack]:
-    env = {**os.environ, **_e2e_env(), "COMPOSE_PROFILES": "cpu"}
-    assert Path(env["COMPOSE"]).is_file(), "docker-compose is missing: run bash deploy/e2e/prepare.sh"
-    subprocess.run(["bash", str(E2E / "podman-service.sh")], env=env, check=True, timeout=60)
-    # real credentials (letters and digits, nats-server's token rule); the dev defaults are refused
-    for user in USERS:
-        env[f"MEPHISTO_NATS_{user.upper()}_PASSWORD"] = "p" + secrets.token_hex(12)
-    env["MEPHISTO_TOKENS"] = "t" + secrets.token_hex(16)
-    env["MEPHISTO_ALLOW_DEV_CREDENTIALS"] = "0"
-    env["MEPHISTO_USE_KNOWLEDGE"] = "0"  # as the in-process fit it is compared with (the distiller still learns)
-    s = Stack(env, "", "", "")
-    s.compose("down", "--volumes", "--timeout", "5", check=False)
-    s.compose("up", "--detach", timeout=600)
+def stack() -> Iterator[ComposeStack]:
+    # the in-process fit it is compared with starts with no knowledge (the distiller still learns)
+    s = ComposeStack.configured(MEPHISTO_USE_KNOWLEDGE="0")
     try:
-        s.gateway = _published(s, "gateway", 50051)
-        s.prometheus = _published(s, "prometheus", 9090)
-        s.nats = f"nats://operator:{env['MEPHISTO_NATS_OPERATOR_PASSWORD']}@{_published(s, 'nats-1', 4222)}"
+        s.up()
         _wait("the gateway to serve on its published port", lambda: check(s.gateway, timeout=3))
         for role in ROLES:
-            _wait(f"{role} to pass its healthcheck", lambda role=role: _healthy(s, role))
+            _wait(f"{role} to pass its healthcheck", lambda role=role: s.healthy(role))
         yield s
     finally:
-        logs = s.compose("logs", "--no-color", "--tail", "40", check=False).stdout
         (ROOT / "out").mkdir(exist_ok=True)
-        (ROOT / "out" / "compose-e2e.log").write_text(logs)
-        s.compose("down", "--volumes", "--timeout", "10", check=False)
+        (ROOT / "out" / "compose-e2e.log").write_text(s.logs())
+        s.down()
 
 
 def _cosmos(cosmos_dir: Path, n: int):
