@@ -41,21 +41,13 @@ PHOTOZ_LADDERS: dict[str, dict[str, list[Any]]] = {
 OUTLIER = 0.15
 
 
-def _without_lya(line_list: Any) -> str:
-    names = line_list.split("&") if isinstance(line_list, str) else list(line_list or [])
-    kept = [n.strip() for n in names if n.strip() and n.strip() != "Ly-alpha"]
-    return " & ".join(kept) or "H-alpha"
-
-
-def photoz_config(reference: Configuration, lya: bool = False) -> Configuration:
-    """The reference ini with the photo-z ladders (its bands, lines and additionalerror kept);
-    Lyα left out of the line list unless ``lya`` (it drags z by ~0.1 at z ≈ 2.5, docs/physics.md)."""
+def photoz_config(reference: Configuration) -> Configuration:
+    """The reference ini with the photo-z ladders (its bands, lines and additionalerror kept); a
+    photo-z fit tries Lyα both at Case B and without (``photoz.lya_variants``)."""
     modules = {}
     for m in reference.modules:
         raw = dict(reference.raw_module_params.get(m, {})) or {k: v for k, v in reference.params[m].items()}
         modules[m] = raw | PHOTOZ_LADDERS.get(m, {})
-        if m == "nebular" and not lya:
-            modules[m]["line_list"] = _without_lya(raw.get("line_list", ""))
     return Configuration.from_modules(modules, bands=list(reference.bands), additionalerror=reference.additionalerror)
 
 
@@ -75,6 +67,12 @@ def _log(x: Any) -> np.ndarray:
     v = np.asarray(x, float)
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(v > 0, np.log10(v), np.nan)
+
+
+def _frac_lya(table: Any) -> float | None:
+    """The fraction of sources whose best model has Case-B Lyα (None: no nebular emission)."""
+    col = "best.photoz.lya_case_b"
+    return float(np.nanmean(np.asarray(table[col], float))) if col in table.colnames else None
 
 
 def _compare(free: Any, fixed: Any) -> dict[str, float]:
@@ -130,6 +128,7 @@ def bench_photoz(
         "bayes": bayes,
         "frac_zspec_inside_68": float(np.mean((z_spec >= lo) & (z_spec <= hi))),
         "frac_multimodal": float(np.mean(np.asarray(table["photoz.multimodal"], float) > 0.5)),
+        "frac_best_with_lya": _frac_lya(table),
         "seconds_per_source": t_free / len(cat),
         "models_per_source": int(np.median(table["models_evaluated"])),
         "seconds_per_source_fixed_z": t_fixed / len(cat),

@@ -100,7 +100,7 @@ def fit_catalog(
     ``on_fit`` sees each source's fit as soon as it is made (to write its files); with
     ``keep_fits=False`` the fits are not kept (``FitResults.fits`` is empty) and memory stays
     flat in the number of sources: the results table is filled column by column."""
-    from .photoz import redshift_grid
+    from .photoz import lya_variants, redshift_grid
 
     bands = fit_bands(catalog, config)
     idx = [catalog.bands.index(b) for b in bands]
@@ -113,7 +113,12 @@ def fit_catalog(
     columns = ResultColumns(len(catalog), bands, config.additionalerror)
     groups = sorted(set(model_z[~photo].tolist()))
     zgrid = redshift_grid(config) if photo.any() else np.array([])
-    total = sum(grid.n_models(z) for z in groups) + sum(grid.n_models(float(z)) for z in zgrid)
+    # photo-z models: with and without Lyα where there is nebular emission (photoz.lya_variants)
+    variants = [
+        (lya, cfg, ModelGrid(cfg, bands, cosmology=cosmology))
+        for lya, cfg in (lya_variants(config) if photo.any() else [])
+    ]
+    total = sum(grid.n_models(z) for z in groups) + len(variants) * sum(grid.n_models(float(z)) for z in zgrid)
     bar = tqdm(
         total=total, desc=f"grid fit of {len(catalog)} sources", unit="model", unit_scale=True, disable=not progress
     )
@@ -128,7 +133,8 @@ def fit_catalog(
 
     def emit(members: np.ndarray, acc: FitAccumulator, z: float | None) -> None:
         for pos, (k, row) in enumerate(zip(members, acc.results())):
-            fit = _source_fit(catalog, int(k), idx, bands, config, grid, acc, pos, row, z, with_sed)
+            cfg, g = (config, grid) if z is not None else _variant_of(acc.best[pos].params, variants)
+            fit = _source_fit(catalog, int(k), idx, bands, cfg, g, acc, pos, row, z, with_sed)
             columns.put(int(k), fit)
             if on_fit is not None:
                 on_fit(fit)
@@ -143,14 +149,27 @@ def fit_catalog(
             bar.update(len(chunk))
         emit(members, acc, float(z))
     if photo.any():
-        _fit_photoz(grid, zgrid, np.flatnonzero(photo), data, emit, bar)
+        _fit_photoz([(lya, g) for lya, _, g in variants], zgrid, np.flatnonzero(photo), data, emit, bar)
     bar.close()
     done = [f for f in fits if f is not None]
     return FitResults(columns.table(), done, bands, config)
 
 
+def _variant_of(
+    params: dict[str, Any], variants: list[tuple[float | None, Configuration, ModelGrid]]
+) -> tuple[Configuration, ModelGrid]:
+    """The configuration and grid of the photo-z variant a best model came from (its Lyα choice)."""
+    from .photoz import LYA_TAG
+
+    lya = (params or {}).get(LYA_TAG[0], {}).get(LYA_TAG[1])
+    for tag, cfg, grid in variants:
+        if tag is None or lya is None or float(tag) == float(lya):
+            return cfg, grid
+    raise ValueError(f"no photo-z variant with {LYA_TAG[1]} = {lya}")
+
+
 def _fit_photoz(
-    grid: ModelGrid,
+    grid: list[tuple[float | None, ModelGrid]],
     zgrid: np.ndarray,
     members: np.ndarray,
     data: Callable[[np.ndarray], SourceData],

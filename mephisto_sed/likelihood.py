@@ -238,6 +238,7 @@ class FitAccumulator:
         }
         for cat, names in (
             ("universe", ("redshift",)),
+            ("photoz", ("lya_case_b",)),  # a photo-z model's Lyα choice (photoz.lya_variants)
             ("nebular", ("logU", "zgas", "f_esc", "f_dust")),
             ("dust", ("qpah", "umin", "gamma")),
             ("agn", ("fracAGN", "EBV")),

@@ -5,6 +5,13 @@ likelihood. The results are CIGALE's ``best.universe.redshift`` (χ² minimum) a
 ``bayes.universe.redshift(_err)``, plus P(z) and what photo-z catalogues report: its peak, the 68 %
 interval and whether it has more than one peak.
 
+Lyα is the one line whose strength a photo-z cannot assume: resonant scattering leaves most
+continuum-selected galaxies far below Case B, while Lyα emitters sit near it, and a medium band on
+the line drags z by ~0.1 either way (docs/physics.md). Where the configuration has nebular
+emission, a photo-z source is therefore fitted with both — Lyα at Case B and without it — in one
+likelihood (``best.photoz.lya_case_b``: 1 or 0 for the best model; ``bayes.photoz.lya_case_b``:
+the posterior probability of Case-B Lyα).
+
 Band matrices are built once per redshift and every photo-z source is fitted against each block of
 models while it is in memory, so the cost per source falls with the number of sources.
 """
@@ -25,8 +32,10 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_GRID",
+    "LYA_TAG",
     "SECONDARY_PEAK",
     "fit_over_redshifts",
+    "lya_variants",
     "pz_columns",
     "pz_summary",
     "redshift_grid",
@@ -54,28 +63,68 @@ def redshift_grid(config: Configuration) -> np.ndarray:
     return DEFAULT_GRID
 
 
-def with_redshift(chunk: ModelChunk, z: float) -> ModelChunk:
+LYA_TAG = ("photoz", "lya_case_b")  # the parameter a photo-z model's Lyα choice is recorded as
+LYA_LINE = "Ly-alpha"
+
+
+def lya_variants(config: Configuration) -> list[tuple[float | None, Configuration]]:
+    """The configurations a photo-z source is fitted with, each with its ``photoz.lya_case_b``
+    value: with nebular emission, Lyα at Case B (1) and without it (0), the line list otherwise as
+    given; without nebular emission, the configuration alone (None)."""
+    neb = config.module_of("nebular")
+    if neb is None or not config.params[neb].get("emission", [True])[0]:
+        return [(None, config)]
+    raw = dict(config.raw_module_params.get(neb, {})) or {k: list(v) for k, v in config.params[neb].items()}
+    listed = raw.get("line_list", "")
+    names = [n.strip() for n in (listed.split("&") if isinstance(listed, str) else list(listed or [])) if n.strip()]
+    others = [n for n in names if n != LYA_LINE]
+    with_lya = " & ".join([LYA_LINE, *others]) if names else ""
+    without = " & ".join(others) or "H-alpha"  # a list without Ly-alpha leaves it out (nebular.lines_kept)
+
+    def variant(line_list: str) -> Configuration:
+        modules = {
+            m: dict(config.raw_module_params.get(m, {})) or {k: list(v) for k, v in config.params[m].items()}
+            for m in config.modules
+        }
+        modules[neb] = {**raw, "line_list": line_list}
+        return Configuration.from_modules(
+            modules,
+            bands=list(config.bands),
+            additionalerror=config.additionalerror,
+            data_file=config.data_file,
+            extra=dict(config.extra),
+        )
+
+    return [(1.0, variant(with_lya)), (0.0, variant(without))]
+
+
+def with_redshift(chunk: ModelChunk, z: float, lya: float | None = None) -> ModelChunk:
     """The chunk with its redshift as a parameter (``universe.redshift``), so the likelihood
-    accumulates over redshift like over any other parameter."""
-    return replace(chunk, params={**chunk.params, "universe": {"redshift": float(z)}})
+    accumulates over redshift like over any other parameter; likewise its Lyα choice."""
+    params = {**chunk.params, "universe": {"redshift": float(z)}}
+    if lya is not None:
+        params[LYA_TAG[0]] = {LYA_TAG[1]: float(lya)}
+    return replace(chunk, params=params)
 
 
 def fit_over_redshifts(
-    grid: ModelGrid,
+    grids: ModelGrid | Sequence[tuple[float | None, ModelGrid]],
     zgrid: np.ndarray,
     accs: Sequence[FitAccumulator],
     on_chunk: Callable[[int], None] | None = None,
 ) -> None:
-    """Every model of ``grid`` at every redshift of ``zgrid``, tagged with its redshift, into each
-    accumulator (each block of models is made once for all of them); ``on_chunk(n_models)``
-    reports progress."""
+    """Every model of ``grids`` (one grid, or (Lyα choice, grid) pairs: ``lya_variants``) at every
+    redshift of ``zgrid``, tagged with its redshift and Lyα choice, into each accumulator (each
+    block of models is made once for all of them); ``on_chunk(n_models)`` reports progress."""
+    pairs = [(None, grids)] if isinstance(grids, ModelGrid) else list(grids)
     for z in zgrid:
-        for chunk in grid.iter_chunks(float(z)):
-            tagged = with_redshift(chunk, float(z))
-            for acc in accs:
-                acc.add(tagged)
-            if on_chunk is not None:
-                on_chunk(len(chunk))
+        for lya, grid in pairs:
+            for chunk in grid.iter_chunks(float(z)):
+                tagged = with_redshift(chunk, float(z), lya)
+                for acc in accs:
+                    acc.add(tagged)
+                if on_chunk is not None:
+                    on_chunk(len(chunk))
 
 
 def pz_columns(acc: FitAccumulator, i: int) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:

@@ -22,6 +22,7 @@ from typing import Any
 from mephisto_sed.api.v1 import mephisto_pb2 as pb
 
 from .common.bus import EVENTS, STREAM_EVENTS
+from .common.settings import e2e_cache_dir
 from .platform import read_stream
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -38,8 +39,7 @@ def e2e_env() -> dict[str, str]:
         m = re.fullmatch(r"([A-Z_0-9]+)=([^$\s]+)", line.strip())
         if m:
             env[m.group(1)] = m.group(2)
-    cache = Path(os.environ.get("MEPHISTO_E2E_CACHE", Path.home() / ".cache/mephisto-sed/e2e"))
-    env["COMPOSE"] = str(cache / "bin" / "docker-compose")
+    env["COMPOSE"] = str(e2e_cache_dir() / "bin" / "docker-compose")
     env["CONTAINERS_CONF"] = str(E2E / "containers.conf")
     env["DOCKER_HOST"] = f"unix://{env['PODMAN_SOCKET']}"
     return env

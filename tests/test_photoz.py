@@ -185,3 +185,49 @@ def test_an_anomaly_at_a_wrong_catalogue_redshift_names_the_redshift_that_fits()
     assert row["redshift"] == 3.0  # the catalogue's redshift stays the one the search ran at
     fine = search(right, _space(), ExpertPolicy(), Budget(max_models=20_000))
     assert not fine.anomaly and not any(k.startswith("other_redshift.") for k in result_row(fine))
+
+
+def test_photoz_tries_ly_alpha_at_case_b_and_without_and_keeps_the_one_that_fits():
+    """Lyα emitters and continuum galaxies at z ≈ 2.5–3 seen in medium bands that hold the line:
+    each comes back at its redshift with the Lyα choice it was made with."""
+    from mephisto_sed.photoz import lya_variants
+
+    bands = [*BROAD_BANDS, "subaru.suprime.IB427", "subaru.suprime.IB464", "subaru.suprime.IB484"]
+    base = {**MODS, "nebular": {"logU": [-2.0], "zgas": [0.008]}}
+    cats, truth_lya = [], []
+    for lya, cfg in lya_variants(Configuration.from_modules(base, additionalerror=0.05)):
+        # young and dust-free, where the line is strong: behind E(B-V) = 0.5 Case-B Lyα is
+        # attenuated to nothing and the two choices are the same model
+        young = cfg.with_values("sfhdelayed", age_main=[300.0], tau_main=[1000.0])
+        young = young.with_values("dustatt_modified_starburst", E_BV_lines=[0.0])
+        cat, truth = make_mock_catalog(young, bands, 4, seed=3, z_range=(2.5, 3.0), snr=30.0)
+        cats.append((cat, truth))
+        truth_lya += [lya] * len(cat)
+    assert truth_lya == [1.0] * 4 + [0.0] * 4
+    fit_cfg = Configuration.from_modules(base, additionalerror=0.05)
+    for (cat, truth), lya in zip(cats, (1.0, 0.0)):
+        free = cat.select(np.arange(len(cat)))
+        free.redshift[:] = np.nan
+        res = fit_catalog(free, fit_cfg, with_sed=True, progress=False)
+        t = res.table
+        z_true = np.asarray(truth["redshift"], float)
+        dz = np.abs(np.asarray(t["best.universe.redshift"], float) - z_true) / (1 + z_true)
+        assert np.all(dz < 0.05), (lya, dz)
+        assert np.all(np.asarray(t["best.photoz.lya_case_b"], float) == lya), (lya, t["best.photoz.lya_case_b"])
+        p = np.asarray(t["bayes.photoz.lya_case_b"], float)
+        assert np.all(p > 0.5) if lya else np.all(p < 0.5), p
+        # the best SED is the chosen variant's: its fluxes are the best model's
+        for fit in res.fits:
+            assert np.allclose(fit.sed.fluxes * fit.best.scale, fit.best.fluxes, rtol=1e-6)
+
+
+def test_without_nebular_emission_there_is_one_photoz_variant():
+    from mephisto_sed.photoz import lya_variants
+
+    no_neb = {m: v for m, v in MODS.items() if m != "nebular"}
+    assert [lya for lya, _ in lya_variants(Configuration.from_modules(no_neb))] == [None]
+    listed = {**MODS, "nebular": {"logU": [-2.0], "line_list": "H-alpha & Ly-alpha & H-beta"}}
+    (one, with_lya), (zero, without) = lya_variants(Configuration.from_modules(listed))
+    assert (one, zero) == (1.0, 0.0)
+    assert with_lya.raw_module_params["nebular"]["line_list"] == "Ly-alpha & H-alpha & H-beta"
+    assert without.raw_module_params["nebular"]["line_list"] == "H-alpha & H-beta"

@@ -6,6 +6,7 @@ import argparse
 import os
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 
 
 def _env_float(name: str, default: float) -> float:
@@ -37,6 +38,11 @@ def refuse_dev_credentials(named: dict[str, str]) -> None:
 def external_nats_url() -> str:
     """NATS_URL when the operator set one ("" when not: `up` then runs its own nats-server)."""
     return os.environ.get("NATS_URL", "")
+
+
+def e2e_cache_dir() -> Path:
+    """Where deploy/e2e/prepare.sh keeps docker-compose and the base image (MEPHISTO_E2E_CACHE)."""
+    return Path(os.environ.get("MEPHISTO_E2E_CACHE", Path.home() / ".cache/mephisto-sed/e2e"))
 
 
 def token_from_env() -> str:
