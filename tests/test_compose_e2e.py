@@ -142,15 +142,13 @@ def test_cosmos_galaxies_through_the_published_port_equal_the_in_process_fit(sta
         expected = {k: _cell(row[k], theirs.get(k)) for k in local.colnames}
         diff = row_differences(theirs, expected)
         assert not diff, diff[:5]
-    # and the same best fits as this machine's own in-process fit: an image is another Python and
-    # libm, whose last bits may tip a near-tie in the estimate's box (docs/deployment.md), never the fit
+    # and this machine's own in-process fit, column by column: an image is another Python and libm,
+    # whose last bits once chose which of two steps with the same best χ² the error estimate read
     here = agent_fit_catalog(cat, _space(cat), budget=Budget(**BUDGET), progress=False).table
     for row in here:
-        r = remote[str(row["id"])]
-        assert r["best.reduced_chi_square"] == pytest.approx(float(row["best.reduced_chi_square"]), rel=1e-6)
-        assert r["best.stellar.m_star"] == pytest.approx(float(row["best.stellar.m_star"]), rel=1e-6)
-        m, dm = r["bayes.stellar.m_star"], r["bayes.stellar.m_star_err"]
-        assert abs(m - float(row["bayes.stellar.m_star"])) <= 0.5 * dm, (row["id"], m, dm, row["bayes.stellar.m_star"])
+        expected = {k: (v.item() if hasattr(v, "item") else v) for k, v in zip(here.colnames, row)}
+        diff = row_differences(remote[str(expected["id"])], expected)
+        assert not diff, diff[:5]
 
 
 def test_kill_9_the_executor_and_a_nats_node_mid_run_every_job_done_exactly_once(stack):

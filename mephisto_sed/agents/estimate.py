@@ -148,10 +148,20 @@ def _thin(space: SearchSpace, box: Box, centre: dict[tuple[str, str], int], same
     return True
 
 
+TIED_CHI2 = 1e-9  # relative: steps whose best χ² differ by less saw the same best model
+
+
 def _best_varying(same: list[Execution], key: str, field: str) -> Execution | None:
-    """The best-fitting execution that ran ≥ 2 values of ``key`` (``field``: which per-value record)."""
+    """The best-fitting execution that ran ≥ 2 values of ``key`` (``field``: which per-value record).
+    Several steps often contain the same best model (a scan and the zoom around it): their χ² are
+    equal but for the last bits, which differ between machines and libraries, so of those the one
+    that saw the most values of ``key`` (then the most models, then the first) is taken."""
     varied = [ex for ex in same if len(getattr(ex, field).get(key, [])) >= 2 and np.isfinite(ex.chi2)]
-    return min(varied, key=lambda ex: ex.chi2) if varied else None
+    if not varied:
+        return None
+    least = min(ex.chi2 for ex in varied)
+    tied = [ex for ex in varied if ex.chi2 <= least + TIED_CHI2 * max(abs(least), 1.0)]
+    return max(tied, key=lambda ex: (len(getattr(ex, field)[key]), ex.n_models))
 
 
 def _inside(space: SearchSpace, box: Box, m: str, p: str) -> list[float]:

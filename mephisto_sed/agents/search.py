@@ -72,6 +72,27 @@ class Node:
         return self.execution.chi2
 
 
+TIED_CHI2 = 1e-9  # relative: nodes whose χ² differ by less hold the same best model
+
+
+def ranked(nodes: list[Node]) -> list[Node]:
+    """``nodes`` best first. Several steps often hold the same best model (a scan at the best model
+    of the step before): their χ² are equal but for the last bits, which differ between machines
+    and libraries, so χ² within ``TIED_CHI2`` of each other count as equal and keep the order the
+    nodes were made in — the same search on every machine."""
+    by_chi2 = sorted(nodes, key=lambda n: (n.chi2, n.id))
+    group, start, rank = -1, -np.inf, {}
+    for n in by_chi2:
+        if not n.chi2 <= start + TIED_CHI2 * max(abs(start), 1.0):  # also opens a group after ±inf/NaN
+            group, start = group + 1, n.chi2
+        rank[n.id] = group
+    return sorted(nodes, key=lambda n: (rank[n.id], n.id))
+
+
+def best_node(nodes: list[Node]) -> Node:
+    return ranked(nodes)[0]
+
+
 class TraceRecord(TypedDict):
     """What :meth:`SearchResult.trace_json` writes (the platform's ``SourceResult.trace_json``)."""
 
@@ -262,7 +283,7 @@ class SearchTree:
             assert self.estimation is not None
             self.estimation["slabs"].append(node.id)
             self.estimation["models"] += execution.n_models
-        best = min(self.nodes, key=lambda n: n.chi2)
+        best = best_node(self.nodes)
         gain = (
             (parent.chi2 - node.chi2) / parent.chi2 if parent and np.isfinite(parent.chi2) and parent.chi2 > 0 else 0.0
         )
@@ -309,7 +330,7 @@ class SearchTree:
             self.stop = self._budget_spent()
             if self.stop:
                 break
-            best = min(self.nodes, key=lambda n: n.chi2)
+            best = best_node(self.nodes)
             restart = None if best.evaluation.good else self._restart()
             if restart is not None:
                 return restart
@@ -345,7 +366,7 @@ class SearchTree:
             return
         if any(k.startswith("other_redshift.") for k in self.extra_row):
             return
-        best = min(self.nodes, key=lambda n: n.chi2)
+        best = best_node(self.nodes)
         if not np.isfinite(best.chi2) or not _anomaly(best.evaluation)[0]:
             return
         from .photoz_search import other_redshift  # photoz_search imports the policies, which import this
@@ -368,13 +389,14 @@ class SearchTree:
     def _node_to_expand(self) -> Node | None:
         """Deep: the best node; wide, when the search stalls: the least-expanded of the best few, so
         every promising branch gets a turn."""
-        order = sorted((n for n in self.nodes if not n.exhausted), key=lambda n: n.chi2)
+        order = ranked([n for n in self.nodes if not n.exhausted])
         if not order:
             return None
         if self.since_improvement < self.patience or len(order) == 1:
             node = order[0]
         else:
-            node = min(order[:5], key=lambda n: (n.expansions, n.chi2))
+            rank = {n.id: i for i, n in enumerate(order)}
+            node = min(order[:5], key=lambda n: (n.expansions, rank[n.id]))
         node.expansions += 1
         return node
 
@@ -432,7 +454,7 @@ class SearchTree:
         cap = min(self.budget.max_estimate_models, self.budget.max_models)  # a small search, a small box
         if est is None:
             searched = [n for n in self.nodes if not _is_estimate(n.action)]
-            best = min(searched, key=lambda n: n.chi2)
+            best = best_node(searched)
             if cap <= 0 or not np.isfinite(best.chi2) or not best.execution.best_model:
                 self.estimation = {"box": None, "slabs": [], "models": 0, "done": True}
                 return None
@@ -479,7 +501,7 @@ class SearchTree:
         if not self.nodes[:-1]:
             placed = self.even_start is not None
             return "coarse first look at the base modules" + (", placed where similar galaxies ended" if placed else "")
-        if min(self.nodes[:-1], key=lambda n: n.chi2).evaluation.good:
+        if best_node(self.nodes[:-1]).evaluation.good:
             return "the even first look, before stopping on a good fit: never on knowledge alone"
         return "the even first look: the search from the one placed by knowledge stalled"
 
@@ -501,7 +523,7 @@ class SearchTree:
         return state.key in self.memory or any(state.within(n.state) for n in self.nodes)
 
     def result(self) -> SearchResult:
-        best = min(self.nodes, key=lambda n: n.chi2)
+        best = best_node(self.nodes)
         anomaly, reason = _anomaly(best.evaluation)
         if anomaly and self.extra_row.get("other_redshift.better"):
             other = self.extra_row
