@@ -169,20 +169,20 @@ def _variant_of(
 
 
 def _fit_photoz(
-    grid: list[tuple[float | None, ModelGrid]],
+    grids: list[tuple[float | None, ModelGrid]],
     zgrid: np.ndarray,
     members: np.ndarray,
     data: Callable[[np.ndarray], SourceData],
     emit: Callable[[np.ndarray, FitAccumulator, float | None], None],
     bar: Any,
 ) -> None:
-    """All models at every redshift of ``zgrid`` in one likelihood per source; each block of models
-    is made once and fitted to every batch of sources."""
+    """All models of ``grids`` (the photo-z variants, by Lyα choice) at every redshift of ``zgrid`` in
+    one likelihood per source; each block of models is made once and fitted to every batch of sources."""
     from .photoz import fit_over_redshifts
 
     batches = [members[i : i + PHOTOZ_BATCH] for i in range(0, len(members), PHOTOZ_BATCH)]
     accs = [FitAccumulator(data(b)) for b in batches]
-    fit_over_redshifts(grid, zgrid, accs, bar.update)
+    fit_over_redshifts(grids, zgrid, accs, bar.update)
     for b, acc in zip(batches, accs):
         emit(b, acc, None)
 
