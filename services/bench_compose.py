@@ -42,9 +42,7 @@ def _run(stack: ComposeStack, catalog: Catalog, bands: list[str], budget: pb.Bud
 
 
 def bench_compose(catalog: Catalog, budget: pb.Budget, scales: tuple[int, ...] = (1, 3)) -> dict[str, Any]:
-    from mephisto_sed.agents.space import default_space
-
-    bands = list(default_space().bands) if not catalog.bands else list(catalog.bands)
+    bands = list(catalog.bands)
     stack = ComposeStack.configured(MEPHISTO_USE_KNOWLEDGE="0")  # knowledge would make runs differ
     out: dict[str, Any] = {"benchmark": "compose", "n": len(catalog), "cpu_count": os.cpu_count(), "runs": []}
     answers = []
