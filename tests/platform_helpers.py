@@ -12,10 +12,11 @@ from pathlib import Path
 import nats
 import numpy as np
 import pytest
+from nats.js.errors import KeyNotFoundError
 
 from gateway.client import GatewayClient
 from mephisto_sed.api.v1 import mephisto_pb2 as pb
-from services.common.bus import DLQ, EVENTS, STREAM_DLQ, STREAM_EVENTS
+from services.common.bus import DLQ, EVENTS, KV_DISTILLED, STREAM_DLQ, STREAM_EVENTS
 from services.platform import ROLES, Platform, read_stream
 
 TOKEN = "test-token"
@@ -63,6 +64,29 @@ def learned(plat: Platform, sources: set[str], timeout: float = 30.0) -> list[pb
         if {s for e in entries for s in e.sources} >= sources or time.monotonic() > deadline:
             return entries
         time.sleep(0.3)
+
+
+def wait_distilled(nats_url: str, job_ids: list[str], timeout: float = 60.0) -> None:
+    """Until the distillers have marked every job of ``job_ids`` as learned from (KV_DISTILLED)."""
+
+    async def go() -> None:
+        nc = await nats.connect(nats_url)
+        kv = await nc.jetstream().key_value(KV_DISTILLED)
+        deadline = time.monotonic() + timeout
+        try:
+            for job in job_ids:
+                while True:
+                    try:
+                        await kv.get(job)
+                        break
+                    except KeyNotFoundError:
+                        if time.monotonic() > deadline:
+                            raise TimeoutError(f"job {job} not distilled in {timeout:.0f} s") from None
+                        await asyncio.sleep(0.2)
+        finally:
+            await nc.close()
+
+    asyncio.run(go())
 
 
 def client(plat: Platform) -> GatewayClient:

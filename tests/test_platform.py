@@ -34,6 +34,7 @@ from .platform_helpers import (
     serving,
     start_platform,
     submit_example,
+    wait_distilled,
     wait_jobs,
 )
 
@@ -82,6 +83,38 @@ def test_cosmos_galaxies_through_the_gateway_equal_the_in_process_fit(cosmos_dir
     events = events_by_job(nats_server.url)
     assert all(sum(e.kind == "done" for e in events[j]) == 1 for j in sub.job_ids)
     assert serving(platform.gateway)
+
+
+def test_with_knowledge_the_platforms_distillers_give_the_in_process_results(cosmos_dir, nats_server, tmp_path):
+    """Knowledge on: galaxies submitted one after another, each distilled before the next, come back
+    as the in-process run that learns from each search in turn (rules rank the steps from the second
+    galaxy on, learned first looks from the sixth: MIN_OUTCOMES alike galaxies)."""
+    from mephisto_sed.agents.knowledge import KnowledgeBase
+    from mephisto_sed.agents.policy import MIN_OUTCOMES
+
+    n = MIN_OUTCOMES + 2
+    cat = read_catalog(cosmos_dir / "cosmos_specz_compilation_for_cigale_2.50_z_3.00.txt", on_unknown="skip")
+    cat = cat.select(slice(0, n))
+    plat = start_platform(nats_server.url, tmp_path / "run", MEPHISTO_USE_KNOWLEDGE="1")
+    try:
+        c = client(plat)
+        remote = []
+        for i in range(n):
+            reqs = catalog_requests(cat.select(slice(i, i + 1)), _space(cat).bands, pb.Budget(**BUDGET))
+            sub = run_catalog(c, reqs, progress=False, timeout=600)
+            assert not sub.failed and len(sub.results) == 1
+            wait_distilled(nats_server.url, sub.job_ids)  # the next galaxy asks knowledge that holds this one
+            remote.append(json.loads(sub.results[0].row_json))
+    finally:
+        plat.stop()
+    kb = KnowledgeBase()
+    local = agent_fit_catalog(cat, _space(cat), budget=Budget(**BUDGET), knowledge=kb, learn=True, progress=False)
+    for got, row in zip(remote, local.table):
+        expected = {k: (v.item() if hasattr(v, "item") else v) for k, v in zip(local.table.colnames, row)}
+        assert got["id"] == expected["id"]
+        assert not row_differences(got, expected), (got["id"], row_differences(got, expected)[:5])
+    # the knowledge mattered: the last galaxies started from a first look placed by it
+    assert all("similar galaxies ended" in s.trace[0]["rationale"] for s in local.searches[MIN_OUTCOMES:])
 
 
 def test_kill_9_an_executor_mid_job_loses_and_duplicates_nothing(platform, nats_server):
