@@ -168,11 +168,14 @@ def initial_state(
     return state
 
 
-def _covering(ladder: list[Any], allowed: list[int], values: list[float], k: int) -> list[int]:
+def _covering(
+    ladder: list[Any], allowed: list[int], values: list[float], k: int, keep: list[int] | tuple[int, ...] = ()
+) -> list[int]:
     """``k`` ladder positions among ``allowed`` placed where ``values`` lie: weighted 1-D k-medians
     in ladder steps, solved exactly. Every allowed position also counts as ``PSEUDO_FRACTION`` of
     the values, so a well-populated stretch of the ladder far from the others keeps a value of its
-    own however many galaxies are known.
+    own however many galaxies are known. The positions in ``keep`` (at most ``k``, among
+    ``allowed``) are always chosen; the others go where the values lie.
 
     Dynamic programming over consecutive chosen positions: O(k n²) for n allowed positions
     (enumerating the C(n, k) subsets froze the proposer on a 120-value ladder). Of equally good
@@ -186,12 +189,17 @@ def _covering(ladder: list[Any], allowed: list[int], values: list[float], k: int
     pos = np.asarray(allowed, dtype=float)
     dist = np.abs(pos[:, None] - pos[None, :])  # dist[l, c]: from position l to a chosen c
     wd = weight[:, None] * dist
+    kept = sorted(allowed.index(i) for i in keep)
     left = np.array([wd[:c, c].sum() for c in range(n)])  # positions below the first chosen one
     right = np.array([wd[c + 1 :, c].sum() for c in range(n)])  # above the last chosen one
+    if kept:  # a kept position below the first chosen one or above the last is not chosen
+        left[np.arange(n) > kept[0]] = np.inf
+        right[np.arange(n) < kept[-1]] = np.inf
     between = np.full((n, n), np.inf)  # positions strictly between chosen a < b go to the nearer
     for a in range(n):
         for b in range(a + 1, n):
-            between[a, b] = float(np.minimum(wd[a + 1 : b, a], wd[a + 1 : b, b]).sum())
+            if not any(a < q < b for q in kept):  # nor may one lie strictly between two chosen
+                between[a, b] = float(np.minimum(wd[a + 1 : b, a], wd[a + 1 : b, b]).sum())
     # rest[m][c]: least cost of the positions above c when c is chosen and m more follow it
     rest = [right]
     for _ in range(1, k):
@@ -223,8 +231,6 @@ def _first_look(space: SearchSpace, source: Source, counts: dict[str, int], outc
             learned = (outcomes or {}).get(m, {}).get(p, [])
             if p in space.held.get(m, {}):
                 idx = [space.held[m][p]]
-            elif n > 1 and len(learned) >= MIN_OUTCOMES and (p in counts or p == "tau_burst"):
-                idx = _covering(ladder, allowed, learned, counts.get(p, 1))
             elif p in ("age_main", "age"):
                 idx = [allowed[i] for i in _spread(len(allowed), counts[p])]
             elif p == "f_burst":
@@ -235,8 +241,28 @@ def _first_look(space: SearchSpace, source: Source, counts: dict[str, int], outc
                 idx = _spread(n, counts[p])
             else:
                 idx = [_nearest(ladder, float(np.median(ladder)))] if n > 2 else [0]
+            if p not in space.held.get(m, {}) and n > 1 and len(learned) >= MIN_OUTCOMES:
+                if p in counts or p == "tau_burst":
+                    keep = _not_ruled_out(ladder, allowed, idx, learned) if len(idx) > 1 else []
+                    idx = _covering(ladder, allowed, learned, counts.get(p, 1), keep)
             choice[m][p] = idx
     return space.state(space.base, choice)
+
+
+def _not_ruled_out(ladder: list[Any], allowed: list[int], even: list[int], learned: list[float]) -> list[int]:
+    """The even look's values that knowledge has no evidence against: those in whose stretch of
+    the ladder (the allowed positions nearer to it than to any other even value; a tie counts for
+    both) at least one similar galaxy ended. A value is dropped only when every one of at least
+    ``MIN_OUTCOMES`` such galaxies ended elsewhere (issue 17: a learned look never drops what the
+    even look would try without evidence)."""
+    values = np.asarray([float(ladder[i]) for i in allowed])
+    ended = {int(np.argmin(np.abs(values - float(v)))) for v in learned}  # allowed positions, in steps
+    even_at = [allowed.index(e) for e in even]
+    keep = []
+    for e, at in zip(even, even_at):
+        if any(abs(q - at) <= min(abs(q - o) for o in even_at) for q in ended):
+            keep.append(e)
+    return keep
 
 
 @dataclass
