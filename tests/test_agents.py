@@ -557,6 +557,38 @@ def test_knowledge_of_other_galaxies_best_fits_places_the_first_look(tmp_path):
     fresh.close()
 
 
+def test_a_learned_first_look_drops_an_even_value_only_on_evidence():
+    """Issue 17: the learned look keeps every value the even look tries unless every one of at least
+    MIN_OUTCOMES similar galaxies ended nearer another; galaxies spread over the ladder leave the
+    even look as it is, and the freed values go where the galaxies ended."""
+    from mephisto_sed.agents.policy import MIN_OUTCOMES, initial_state
+
+    taus = [50.0, 100.0, 200.0, 400.0, 600.0, 800.0, 1000.0, 2000.0, 3000.0, 5000.0]
+    space = _space(sfhdelayed={**BASE["sfhdelayed"], "tau_main": taus})
+    src, _ = _mock(BASE, BROAD_BANDS, seed=5)
+    plain = initial_state(space, src)
+    even = [taus[i] for i in plain.indices("sfhdelayed", "tau_main")]
+    assert len(even) == 5 and even[0] == 50.0 and even[-1] == 5000.0
+
+    def look(ended: list[float]) -> list[float]:
+        state = initial_state(space, src, outcomes={"sfhdelayed": {"tau_main": ended}})
+        return [taus[i] for i in state.indices("sfhdelayed", "tau_main")]
+
+    assert look(even * 2) == even  # galaxies ended at every even value: no evidence against any
+    # eight galaxies at 100 and one at 1000: 600 and 5000 have none in their stretch and are freed
+    # for where they ended; 2000 keeps its value (1000 lies nearer it than 600), as do 50 and 200
+    assert look([100.0] * 8 + [1000.0]) == [50.0, 100.0, 200.0, 1000.0, 2000.0]
+    rng = np.random.default_rng(1)
+    for _ in range(30):  # whatever the galaxies, an even value with one in its stretch stays
+        ended = rng.choice(taus, int(rng.integers(MIN_OUTCOMES, 12))).tolist()
+        kept = set(look(ended))
+        at = taus.index
+        for e in even:  # a galaxy at t lies in e's stretch when no other even value is nearer t
+            stretch = [t for t in taus if abs(at(t) - at(e)) <= min(abs(at(t) - at(o)) for o in even)]
+            assert e in kept or not set(ended) & set(stretch), (ended, e)
+    assert look([100.0] * (MIN_OUTCOMES - 1)) == even  # too few galaxies: no evidence at all
+
+
 def test_bench_search_reports_fractions_against_a_full_grid(tmp_path, monkeypatch):
     from importlib import resources
 
@@ -632,12 +664,12 @@ def test_agent_results_write_to_fits_with_anomaly_reasons(tmp_path):
 
 def test_covering_is_exact_and_polynomial_on_long_ladders():
     """The learned first look's k-medians: equal to enumerating every subset on short ladders (ties
-    broken the same way), and quick on a 64-value ladder, where C(64, 5) subsets froze a proposer."""
+    broken the same way; with kept positions, every subset holding them), and quick on a 64-value ladder, where C(64, 5) subsets froze a proposer."""
     from itertools import combinations
 
     from mephisto_sed.agents.policy import PSEUDO_FRACTION, _covering
 
-    def every_subset(ladder, allowed, values, k):
+    def every_subset(ladder, allowed, values, k, keep=()):
         if k >= len(allowed):
             return list(allowed)
         weight = np.full(len(allowed), PSEUDO_FRACTION * len(values))
@@ -646,6 +678,8 @@ def test_covering_is_exact_and_polynomial_on_long_ladders():
         pos = np.asarray(allowed, dtype=float)
         best, best_cost = (), np.inf
         for chosen in combinations(range(len(allowed)), k):
+            if not {allowed.index(q) for q in keep} <= set(chosen):
+                continue
             cost = float(np.sum(weight * np.min(np.abs(pos[:, None] - pos[list(chosen)][None, :]), axis=1)))
             if cost < best_cost - 1e-12:
                 best, best_cost = chosen, cost
@@ -659,6 +693,8 @@ def test_covering_is_exact_and_polynomial_on_long_ladders():
         values = rng.choice(ladder, int(rng.integers(0, 10))).tolist()
         k = int(rng.integers(1, 6))
         assert _covering(ladder, allowed, values, k) == every_subset(ladder, allowed, values, k)
+        keep = sorted(rng.choice(allowed, min(k, int(rng.integers(0, len(allowed) + 1))), replace=False).tolist())
+        assert _covering(ladder, allowed, values, k, keep) == every_subset(ladder, allowed, values, k, keep)
     ladder = [float(v) for v in range(64)]
     chosen = _covering(ladder, list(range(64)), [3.0] * 20 + [60.0] * 20, 5)
     assert len(chosen) == 5 and 3 in chosen and 60 in chosen
