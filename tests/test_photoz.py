@@ -221,6 +221,31 @@ def test_photoz_tries_ly_alpha_at_case_b_and_without_and_keeps_the_one_that_fits
             assert np.allclose(fit.sed.fluxes * fit.best.scale, fit.best.fluxes, rtol=1e-6)
 
 
+def test_the_agents_first_look_over_redshift_tries_ly_alpha_both_ways():
+    """The agents' photo-z first look fits Lyα at Case B and without, as the grid does: Lyα
+    emitters and continuum galaxies come back at their redshift, each with its choice."""
+    from dataclasses import replace
+
+    from mephisto_sed.agents.execute import Source
+    from mephisto_sed.agents.photoz_search import first_look_over_redshift
+    from mephisto_sed.agents.space import SearchSpace
+    from mephisto_sed.photoz import lya_variants
+
+    bands = [*BROAD_BANDS, "subaru.suprime.IB427", "subaru.suprime.IB464", "subaru.suprime.IB484"]
+    base = {**MODS, "nebular": {"logU": [-2.0], "zgas": [0.008]}}
+    space = SearchSpace.from_config(Configuration.from_modules(base, bands=bands, additionalerror=0.05), optional={})
+    for lya, cfg in lya_variants(Configuration.from_modules(base, additionalerror=0.05)):
+        young = cfg.with_values("sfhdelayed", age_main=[300.0], tau_main=[1000.0])
+        young = young.with_values("dustatt_modified_starburst", E_BV_lines=[0.0])
+        cat, truth = make_mock_catalog(young, bands, 2, seed=3, z_range=(2.5, 3.0), snr=30.0)
+        for i in range(len(cat)):
+            src = replace(Source.from_catalog(cat, i, bands), redshift=float("nan"))
+            look = first_look_over_redshift(space, src)
+            z_true = float(truth["redshift"][i])
+            assert abs(look.best_z - z_true) / (1 + z_true) < 0.05, (lya, look.best_z, z_true)
+            assert look.summary["photoz.lya_case_b"] == lya, (lya, z_true)
+
+
 def test_without_nebular_emission_there_is_one_photoz_variant():
     from mephisto_sed.photoz import lya_variants
 

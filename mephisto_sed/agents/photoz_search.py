@@ -2,8 +2,9 @@
 tree search at the redshifts that survive.
 
 1. The first look: the expert's coarse first-look grid (at most ``FIRST_LOOK_MODELS`` models per
-   redshift) at every redshift of ``photoz.DEFAULT_GRID``, all in one likelihood — P(z), its peak,
-   68 % interval and modality, as ``mephisto-sed grid`` reports them.
+   redshift; with nebular emission twice, Lyα at Case B and without) at every redshift of
+   ``photoz.DEFAULT_GRID``, all in one likelihood — P(z), its peak, 68 % interval and modality, as
+   ``mephisto-sed grid`` reports them.
 2. The search: the usual tree search at the peak of P(z) and, when P(z) is multi-modal, also at the
    second peak; the answer with the lower χ² is kept, and both are in its row.
 """
@@ -17,12 +18,20 @@ import numpy as np
 
 from ..likelihood import FitAccumulator, SourceData
 from ..model_grid import ModelGrid
-from ..photoz import DEFAULT_GRID, PEAK_SEPARATION, fit_over_redshifts, log_grid, pz_columns
+from ..photoz import (
+    DEFAULT_GRID,
+    LYA_TAG,
+    PEAK_SEPARATION,
+    fit_over_redshifts,
+    log_grid,
+    lya_variants,
+    pz_columns,
+)
 from .execute import Source
 from .policy import ExpertPolicy, Policy
 from .space import SearchSpace
 
-FIRST_LOOK_MODELS = 20_000  # the first look's budget: a quarter of it per redshift
+FIRST_LOOK_MODELS = 20_000  # the first look's budget: a quarter of it per redshift and Lyα choice
 # an anomaly at the catalogue's redshift: another redshift "explains" the data when even the coarse
 # first look there beats the whole search by this much in χ² (3σ for one extra parameter, z)
 OTHER_REDSHIFT_DCHI2 = 9.0
@@ -56,13 +65,18 @@ def first_look_over_redshift(
     # the first look is chosen at z = 0, where every age is allowed; each redshift drops the ages
     # older than its universe by itself
     state = policy.initial(space, replace(source, redshift=0.0), FIRST_LOOK_MODELS)
-    grid = ModelGrid(space.to_config(state), source.bands)
+    # with nebular emission, Lyα at Case B and without it (resonant scattering and dust can remove
+    # it), as `mephisto-sed grid` fits photometric redshifts (photoz.lya_variants)
+    grids = [(lya, ModelGrid(cfg, source.bands)) for lya, cfg in lya_variants(space.to_config(state))]
     acc = FitAccumulator(
         SourceData(source.flux[None, :], source.err[None, :], source.upper_limit[None, :], space.additionalerror)
     )
-    fit_over_redshifts(grid, zgrid, [acc])
+    fit_over_redshifts(grids, zgrid, [acc])
     z, pz, columns = pz_columns(acc, 0)
     best = acc.best[0]
+    lya = best.params.get(LYA_TAG[0], {}).get(LYA_TAG[1])
+    if lya is not None:
+        columns["photoz.lya_case_b"] = float(lya)  # the first look's best model: Lyα at Case B (1) or none (0)
     return PhotoZLook(z, pz, columns, acc.n_models, _candidates(z, pz, columns), best.chi2, best.redshift)
 
 
