@@ -436,7 +436,21 @@ def test_a_good_fit_from_a_learned_first_look_is_not_a_stop_before_the_even_look
     assert res.trace[roots[1]["step"] - 1]["best_chi2"] / (len(BROAD_BANDS) - 1) <= 1.5  # it was good already
     plain = search(src, space, ExpertPolicy(), budget, patience=2)
     assert [t["rationale"] for t in plain.trace if t["parent"] is None] == ["coarse first look at the base modules"]
+    # the even look is then followed as the search without knowledge follows it (its best node
+    # first) until it stalls, not only run: the same evidence
+    even = roots[1]["node"]
+    after = res.trace[roots[1]["step"] + 1 :]
+    followed = [t for t in after if t["rule"] != "estimate"]
+    assert len(followed) >= 2 and all(_descends(res, t["node"], even) for t in followed[:2]), after
     kb.close()
+
+
+def _descends(res, node: int, root: int) -> bool:
+    while node is not None:
+        if node == root:
+            return True
+        node = res.nodes[node].parent
+    return False
 
 
 def test_knowledge_merges_round_trips_and_survives_restart(tmp_path):

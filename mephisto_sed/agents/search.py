@@ -246,6 +246,10 @@ class SearchTree:
         self.cost_usd = 0.0
         self.since_improvement = 0
         self.even_start: State | None = None  # the even first look, kept while a learned one leads
+        # after the even first look ran as a second root, the search follows that root's subtree as a
+        # search without knowledge would (its best first), until it stalls: [root id, its best χ²,
+        # steps since that improved]; None otherwise
+        self.focus: list[Any] | None = None
         # once the search stops: {"box": Box.to_dict(), "slabs": [node ids], "models": n, "done": bool}
         self.estimation: dict[str, Any] | None = None
         self.best_chi2 = np.inf
@@ -320,7 +324,30 @@ class SearchTree:
             else:
                 self.since_improvement += 1
         self.best_chi2 = min(self.best_chi2, node.chi2)
+        self._follow(node)
         return node
+
+    def _follow(self, node: Node) -> None:
+        """Keep the focus on the even first look's subtree up to date (see ``focus``)."""
+        if node.parent is None and node.id > 0:  # the even first look, run as a second root
+            self.focus = [node.id, node.chi2 if np.isfinite(node.chi2) else np.finfo(float).max, 0]  # JSON-safe
+        elif self.focus is not None and not _is_estimate(node.action) and self._in_focus(node):
+            if node.chi2 < self.focus[1] * (1 - IMPROVEMENT):
+                self.focus[1], self.focus[2] = node.chi2, 0
+            else:
+                self.focus[2] += 1
+        if self.focus is not None and self.focus[2] >= self.patience:
+            self.focus = None  # the subtree stalled: the whole tree again
+
+    def _in_focus(self, node: Node) -> bool:
+        """Whether ``node`` descends from the focused root (or is it)."""
+        assert self.focus is not None
+        n: Node | None = node
+        while n is not None:
+            if n.id == self.focus[0]:
+                return True
+            n = self.nodes[n.parent] if n.parent is not None else None
+        return False
 
     def next(self) -> Step | None:
         """The next configuration to run, or None when the search stops (see :attr:`stop`)."""
@@ -336,6 +363,7 @@ class SearchTree:
                 return restart
             if (
                 best.evaluation.good
+                and self.focus is None
                 and self.since_improvement >= self.patience
                 and _refined(best, self.space, self.tried)
             ):
@@ -388,7 +416,14 @@ class SearchTree:
 
     def _node_to_expand(self) -> Node | None:
         """Deep: the best node; wide, when the search stalls: the least-expanded of the best few, so
-        every promising branch gets a turn."""
+        every promising branch gets a turn. While the even first look's subtree is followed, the
+        best node in it (as the search without knowledge would expand it)."""
+        if self.focus is not None:
+            followed = ranked([n for n in self.nodes if not n.exhausted and self._in_focus(n)])
+            if followed:
+                followed[0].expansions += 1
+                return followed[0]
+            self.focus = None  # nothing left to expand in it
         order = ranked([n for n in self.nodes if not n.exhausted])
         if not order:
             return None
@@ -573,6 +608,7 @@ class SearchTree:
             "rejected": self.rejected,
             "since_improvement": self.since_improvement,
             "even_start": dump(self.even_start) if self.even_start else None,
+            "focus": self.focus,
             "estimation": self.estimation,
             "best_chi2": self.best_chi2,
             "stop": self.stop,
@@ -615,6 +651,7 @@ class SearchTree:
         tree.since_improvement, tree.best_chi2, tree.stop = d["since_improvement"], d["best_chi2"], d["stop"]
         tree.pending = load(Step, d["pending"]) if d["pending"] else None
         tree.even_start = load(State, d["even_start"]) if d.get("even_start") else None
+        tree.focus = list(d["focus"]) if d.get("focus") else None
         tree.estimation = d.get("estimation")
         tree.started, tree.elapsed = d["started"], d["elapsed"]
         tree.extra_row = dict(d.get("extra_row") or {})
