@@ -101,7 +101,10 @@ def bench_photoz(
     lrd: bool = True,
     progress: bool = True,
     seed: int = 0,
+    n_agents: int = 0,
 ) -> dict[str, Any]:
+    """The photo-z grid's redshifts against the spectroscopic ones; with ``n_agents``, also the
+    agents' first look over redshift (the default search space) on the first ``n_agents`` galaxies."""
     from .agents.bench_search import DEFAULT_CATALOG, DEFAULT_INI
 
     reference = read_pcigale_ini(Path(ini) if ini else DEFAULT_INI)
@@ -135,9 +138,41 @@ def bench_photoz(
         "models_per_source_fixed_z": int(np.median(fixed["models_evaluated"])),
         **_compare(table, fixed),
     }
+    if n_agents:
+        out["agents_first_look"] = agents_first_look(cat.select(np.arange(min(n_agents, len(cat)))), progress)
     if lrd:
         out["lrd"] = _lrd(cfg, progress)
     return out
+
+
+def agents_first_look(cat: Catalog, progress: bool = True) -> dict[str, Any]:
+    """The agents' photo-z first look (``agents.photoz_search``, default space, Lyα both ways) on
+    ``cat``: the peak of its P(z) against the spectroscopic redshift, its cost and Lyα choices."""
+    from dataclasses import replace
+
+    from tqdm.auto import tqdm
+
+    from .agents.execute import Source
+    from .agents.photoz_search import first_look_over_redshift
+    from .agents.space import default_space
+
+    space = default_space()
+    space.bands = [b for b in space.bands if b in cat.bands] if space.bands else list(cat.bands)
+    z_peak, models, lya = [], [], []
+    t0 = time.perf_counter()
+    for i in tqdm(range(len(cat)), desc="agents' first look", unit="src", disable=not progress):
+        src = replace(Source.from_catalog(cat, i, space.bands), redshift=float("nan"))
+        look = first_look_over_redshift(space, src)
+        z_peak.append(look.summary["photoz.z_peak"])
+        models.append(look.models)
+        lya.append(look.summary.get("photoz.lya_case_b", np.nan))
+    return {
+        "n": len(cat),
+        **photoz_metrics(np.asarray(z_peak, float), np.asarray(cat.redshift, float)),
+        "seconds_per_source": (time.perf_counter() - t0) / max(len(cat), 1),
+        "models_per_source": int(np.median(models)) if models else 0,
+        "frac_best_with_lya": float(np.nanmean(lya)) if np.isfinite(lya).any() else None,
+    }
 
 
 def _lrd(cosmos_cfg: Configuration, progress: bool) -> dict[str, Any] | None:

@@ -381,7 +381,8 @@ def _bench_backbones(args: argparse.Namespace) -> dict:
 def _bench_photoz(args: argparse.Namespace) -> dict:
     from .bench_photoz import bench_photoz
 
-    return bench_photoz(args.catalog, n=args.n if args.n != 20 else 100, ini=args.config, progress=not args.json)
+    n = args.n if args.n != 20 else 100
+    return bench_photoz(args.catalog, n=n, ini=args.config, progress=not args.json, n_agents=args.n_agents)
 
 
 def _bench_transfer(args: argparse.Namespace) -> dict:
@@ -573,6 +574,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=20,
         help="search: test sources (accuracy: mocks, default 100; transfer: per set, default 5)",
+    )
+    b.add_argument(
+        "--n-agents",
+        type=int,
+        default=0,
+        help="photoz: also the agents' first look over redshift on the first N of the draw (~16 s each)",
     )
     b.add_argument("--n-real", type=int, default=20, help="accuracy: real COSMOS galaxies against the full grid")
     b.add_argument("--max-estimate-models", type=int, default=120_000, help="accuracy: the posterior box's budget")

@@ -256,3 +256,18 @@ def test_without_nebular_emission_there_is_one_photoz_variant():
     assert (one, zero) == (1.0, 0.0)
     assert with_lya.raw_module_params["nebular"]["line_list"] == "Ly-alpha & H-alpha & H-beta"
     assert without.raw_module_params["nebular"]["line_list"] == "H-alpha & H-beta"
+
+
+def test_bench_photoz_reports_the_grid_and_the_agents_first_look(cosmos_dir):
+    """`mephisto-sed bench photoz` on a few COSMOS spec-z galaxies: the photo-z community's measures
+    for the grid and, asked, for the agents' first look, each against the spectroscopic z."""
+    from mephisto_sed.bench_photoz import bench_photoz
+
+    cat = cosmos_dir / "cosmos_specz_compilation_for_cigale_2.50_z_3.00.txt"
+    out = bench_photoz(cat, n=3, lrd=False, progress=False, n_agents=2)
+    assert out["n"] == 3 and out["models_per_source"] > out["models_per_source_fixed_z"] > 0
+    for measures in (out, out["bayes"], out["agents_first_look"]):
+        assert measures["sigma_nmad"] >= 0 and 0 <= measures["outlier_fraction"] <= 1
+        assert abs(measures["bias"]) < 1
+    agents = out["agents_first_look"]
+    assert agents["n"] == 2 and agents["models_per_source"] > 0 and 0 <= agents["frac_best_with_lya"] <= 1
