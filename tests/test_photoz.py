@@ -264,10 +264,10 @@ def test_bench_photoz_reports_the_grid_and_the_agents_first_look(cosmos_dir):
     from mephisto_sed.bench_photoz import bench_photoz
 
     cat = cosmos_dir / "cosmos_specz_compilation_for_cigale_2.50_z_3.00.txt"
-    out = bench_photoz(cat, n=3, lrd=False, progress=False, n_agents=2)
-    assert out["n"] == 3 and out["models_per_source"] > out["models_per_source_fixed_z"] > 0
+    out = bench_photoz(cat, n=2, lrd=False, progress=False, n_agents=1)
+    assert out["n"] == 2 and out["models_per_source"] > out["models_per_source_fixed_z"] > 0
     for measures in (out, out["bayes"], out["agents_first_look"]):
         assert measures["sigma_nmad"] >= 0 and 0 <= measures["outlier_fraction"] <= 1
         assert abs(measures["bias"]) < 1
     agents = out["agents_first_look"]
-    assert agents["n"] == 2 and agents["models_per_source"] > 0 and 0 <= agents["frac_best_with_lya"] <= 1
+    assert agents["n"] == 1 and agents["models_per_source"] > 0 and 0 <= agents["frac_best_with_lya"] <= 1
