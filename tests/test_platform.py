@@ -107,7 +107,7 @@ def test_with_knowledge_the_platforms_distillers_give_the_in_process_results(cos
             remote.append(json.loads(sub.results[0].row_json))
     finally:
         plat.stop()
-    kb = KnowledgeBase(path=":memory:")  # in memory, whatever QDRANT_URL names
+    kb = KnowledgeBase(path=":memory:")
     local = agent_fit_catalog(cat, _space(cat), budget=Budget(**BUDGET), knowledge=kb, learn=True, progress=False)
     for got, row in zip(remote, local.table):
         expected = {k: (v.item() if hasattr(v, "item") else v) for k, v in zip(local.table.colnames, row)}

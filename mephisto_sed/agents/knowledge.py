@@ -66,7 +66,8 @@ class KnowledgeBase:
         from qdrant_client import QdrantClient, models
 
         self._models = models
-        url = url or settings().qdrant_url
+        # an explicit ":memory:" stays in memory whatever QDRANT_URL names (tests, throwaway runs)
+        url = None if str(path) == ":memory:" else (url or settings().qdrant_url)
         if url:
             self.client = QdrantClient(url=url)
             self.where = url
