@@ -453,16 +453,13 @@ def _descends(res, node: int, root: int) -> bool:
     return False
 
 
-@pytest.mark.filterwarnings("ignore:Failed to obtain server version")
 def test_an_in_memory_knowledge_base_stays_in_memory_whatever_qdrant_url_names(monkeypatch):
     """``path=":memory:"`` is a throwaway store: a QDRANT_URL in the environment (an operator's
-    server) is never written by it; without a path the server is used."""
+    server) is never written by it."""
     monkeypatch.setenv("QDRANT_URL", "http://127.0.0.1:1")  # nothing listens there
     kb = KnowledgeBase(path=":memory:")
     assert kb.where == ":memory:" and kb.count() == 0
     kb.close()
-    with pytest.raises(Exception, match="refused"):
-        KnowledgeBase()
 
 
 def test_knowledge_merges_round_trips_and_survives_restart(tmp_path):
