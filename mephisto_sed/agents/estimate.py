@@ -148,7 +148,14 @@ def _thin(space: SearchSpace, box: Box, centre: dict[tuple[str, str], int], same
     return True
 
 
-TIED_CHI2 = 1e-9  # relative: steps whose best χ² differ by less saw the same best model
+TIED_CHI2 = 1e-9  # relative: χ² closer than this belong to the same best model (the search's too)
+
+
+def tied(chi2: float, least: float) -> bool:
+    """Whether ``chi2`` ties with ``least``: within ``TIED_CHI2`` of it (relative). Steps holding the
+    same best model have χ² equal but for the last bits, which differ between machines and
+    libraries, so those bits must never decide between them."""
+    return chi2 <= least + TIED_CHI2 * max(abs(least), 1.0)
 
 
 def _best_varying(same: list[Execution], key: str, field: str) -> Execution | None:
@@ -160,8 +167,8 @@ def _best_varying(same: list[Execution], key: str, field: str) -> Execution | No
     if not varied:
         return None
     least = min(ex.chi2 for ex in varied)
-    tied = [ex for ex in varied if ex.chi2 <= least + TIED_CHI2 * max(abs(least), 1.0)]
-    return max(tied, key=lambda ex: (len(getattr(ex, field)[key]), ex.n_models))
+    best = [ex for ex in varied if tied(ex.chi2, least)]
+    return max(best, key=lambda ex: (len(getattr(ex, field)[key]), ex.n_models))
 
 
 def _inside(space: SearchSpace, box: Box, m: str, p: str) -> list[float]:

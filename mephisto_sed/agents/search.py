@@ -26,7 +26,7 @@ from typing_extensions import TypedDict  # pydantic reads its schema on Python 3
 
 from .actions import Action, ActionError, apply_action
 from .domain import Domain
-from .estimate import Box, combine, extensions, grown, initial_box
+from .estimate import Box, combine, extensions, grown, initial_box, tied
 from .evaluate import Evaluation, evaluate
 from .execute import Execution, Source, execute
 from .policy import KnowledgeHint, Outcomes, Policy, ProposalContext
@@ -72,18 +72,15 @@ class Node:
         return self.execution.chi2
 
 
-TIED_CHI2 = 1e-9  # relative: nodes whose χ² differ by less hold the same best model
-
-
 def ranked(nodes: list[Node]) -> list[Node]:
     """``nodes`` best first. Several steps often hold the same best model (a scan at the best model
     of the step before): their χ² are equal but for the last bits, which differ between machines
-    and libraries, so χ² within ``TIED_CHI2`` of each other count as equal and keep the order the
+    and libraries, so χ² that tie (``estimate.tied``) count as equal and keep the order the
     nodes were made in — the same search on every machine."""
     by_chi2 = sorted(nodes, key=lambda n: (n.chi2, n.id))
     group, start, rank = -1, -np.inf, {}
     for n in by_chi2:
-        if not n.chi2 <= start + TIED_CHI2 * max(abs(start), 1.0):  # also opens a group after ±inf/NaN
+        if not tied(n.chi2, start):  # also opens a group after ±inf/NaN
             group, start = group + 1, n.chi2
         rank[n.id] = group
     return sorted(nodes, key=lambda n: (rank[n.id], n.id))
