@@ -21,9 +21,8 @@ from typing import Any
 
 from mephisto_sed.api.v1 import mephisto_pb2 as pb
 
-from .common.bus import EVENTS, STREAM_EVENTS
 from .common.settings import e2e_cache_dir
-from .platform import read_stream
+from .platform import events_by_job
 
 ROOT = Path(__file__).resolve().parents[1]
 E2E = ROOT / "deploy" / "e2e"
@@ -141,13 +140,7 @@ class ComposeStack:
     def events(self) -> dict[str, list[pb.ProgressEvent]]:
         """Every progress event in the events stream, per job (read as the operator user)."""
         url = urllib.parse.urlsplit(self.nats)
-        out: dict[str, list[pb.ProgressEvent]] = {}
-        for _, _, data in read_stream(
-            f"nats://{url.hostname}:{url.port}", STREAM_EVENTS, f"{EVENTS}.>", "operator", url.password or ""
-        ):
-            ev = pb.ProgressEvent.FromString(data)
-            out.setdefault(ev.job_id, []).append(ev)
-        return out
+        return events_by_job(f"nats://{url.hostname}:{url.port}", "operator", url.password or "")
 
     def query(self, promql: str) -> list[dict[str, Any]]:
         """An instant query to Prometheus' HTTP API."""

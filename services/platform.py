@@ -17,6 +17,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from mephisto_sed.api.v1 import mephisto_pb2 as pb
 
 ROLES = ("proposer", "executor", "evaluator", "distiller")
 
@@ -138,6 +142,19 @@ def read_stream(
             await nc.close()
 
     return asyncio.run(read())
+
+
+def events_by_job(nats_url: str, user: str = "", password: str = "") -> dict[str, list[pb.ProgressEvent]]:
+    """Every progress event now in the events stream, per job (as ``user`` where the server has users)."""
+    from mephisto_sed.api.v1 import mephisto_pb2 as pb
+
+    from .common.bus import EVENTS, STREAM_EVENTS
+
+    out: dict[str, list[pb.ProgressEvent]] = {}
+    for _, _, data in read_stream(nats_url, STREAM_EVENTS, f"{EVENTS}.>", user, password):
+        ev = pb.ProgressEvent.FromString(data)
+        out.setdefault(ev.job_id, []).append(ev)
+    return out
 
 
 @dataclass

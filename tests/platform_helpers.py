@@ -16,7 +16,7 @@ from nats.js.errors import KeyNotFoundError
 
 from gateway.client import GatewayClient
 from mephisto_sed.api.v1 import mephisto_pb2 as pb
-from services.common.bus import DLQ, EVENTS, KV_DISTILLED, STREAM_DLQ, STREAM_EVENTS
+from services.common.bus import DLQ, KV_DISTILLED, STREAM_DLQ
 from services.platform import ROLES, Platform, read_stream
 
 TOKEN = "test-token"
@@ -102,15 +102,6 @@ def wait_jobs(c: GatewayClient, job_ids: list[str], timeout: float = 300.0) -> p
         if time.monotonic() > deadline:
             raise TimeoutError(f"{len(reply.pending)} jobs unfinished: {[j.status for j in reply.pending][:5]}")
         time.sleep(0.3)
-
-
-def events_by_job(nats_url: str) -> dict[str, list[pb.ProgressEvent]]:
-    """Every progress event in the events stream, per job."""
-    out: dict[str, list[pb.ProgressEvent]] = {}
-    for _, _, data in read_stream(nats_url, STREAM_EVENTS, f"{EVENTS}.>"):
-        ev = pb.ProgressEvent.FromString(data)
-        out.setdefault(ev.job_id, []).append(ev)
-    return out
 
 
 def dead_letters(nats_url: str) -> list[tuple[str, dict[str, str], bytes]]:

@@ -20,13 +20,12 @@ from mephisto_sed.api.v1 import mephisto_pb2 as pb
 from mephisto_sed.api.v1 import mephisto_pb2_grpc as pb_grpc
 from mephisto_sed.catalog import read_catalog
 from mephisto_sed.cli import example_catalog_path
-from services.platform import NatsServer
+from services.platform import NatsServer, events_by_job
 
 from .platform_helpers import (
     TOKEN,
     client,
     dead_letters,
-    events_by_job,
     handled_counts,
     learned,
     publish_raw,
