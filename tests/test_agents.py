@@ -216,6 +216,19 @@ def test_mock_agn_is_found_when_the_start_lacks_it():
     assert "agn" in res.best.state.modules, res.trace_markdown()
     assert res.best.evaluation.chi2_red < 2.0
     assert not res.anomaly
+    # what it teaches later first looks (which never hold the AGN): the best model without it, not
+    # the stellar values that make room for the AGN (issue 17)
+    from mephisto_sed.agents.distill import distill
+
+    kb = KnowledgeBase(path=":memory:")
+    distill(res, kb)
+    without_agn = min((n for n in res.nodes if n.state.modules == tuple(space.base)), key=lambda n: n.chi2)
+    learned = kb.outcomes(src.redshift)
+    assert "agn" not in learned
+    for m, params in learned.items():
+        for p, values in params.items():
+            assert values == [float(without_agn.execution.best_model[m][p])], (m, p)
+    assert without_agn.execution.best_model != res.best.execution.best_model
 
 
 def test_unexplainable_source_is_an_anomaly():

@@ -9,7 +9,7 @@ import numpy as np
 
 from .domain import Domain
 from .knowledge import KnowledgeBase, Rule
-from .search import SearchResult
+from .search import SearchResult, best_node
 
 HELPED = 0.01  # a step helped when it cut the parent's χ² by at least 1%
 
@@ -67,7 +67,18 @@ def distill(result: SearchResult, kb: KnowledgeBase, words: Any | None = None) -
             result.source.id,
             result.source.redshift,
             first.signature(),
-            result.best.execution.best_model,
+            first_look_outcome(result),
             Domain.of(result.source),
         )
     return len(rules)
+
+
+def first_look_outcome(result: SearchResult) -> dict[str, dict[str, Any]]:
+    """The best model among the configurations with the first look's modules: what a later first
+    look (always those modules) can be placed by. Where the search ended with a module added (an
+    AGN, another attenuation law) the other parameters' best values shift to make room for it —
+    a Little Red Dot's stellar reddening with a dominant AGN, say — and a first look without that
+    module placed there starts worse than the even one (issue 17)."""
+    modules = result.nodes[0].state.modules
+    same = [n for n in result.nodes if n.state.modules == modules and np.isfinite(n.chi2)]
+    return best_node(same).execution.best_model if same else result.best.execution.best_model
