@@ -30,6 +30,7 @@ from typing import Any, Protocol
 
 from services.common.access import inbox_prefix
 from services.common.bus import ALERTS, Bus
+from services.common.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -89,26 +90,27 @@ async def run(
     group: str,
     nats_url: str,
     stop: asyncio.Event | None = None,
+    nats_user: str = "",
+    nats_password: str = "",
     **consumer_options: Any,
 ) -> int:
     """Consume ``topics`` from the Kafka cluster at ``bootstrap`` as consumer group ``group`` and
-    forward them to NATS at ``nats_url`` until ``stop`` is set. ``consumer_options`` go to
-    ``aiokafka.AIOKafkaConsumer`` (TLS, SASL: what the broker asks of its users)."""
+    forward them to NATS at ``nats_url`` until ``stop`` is set; with ``nats_user`` (NATS users of
+    deploy/nats/auth.conf) as the ``pipeline`` role, which may publish alerts only.
+    ``consumer_options`` go to ``aiokafka.AIOKafkaConsumer`` (TLS, SASL: what the broker asks)."""
     try:
         from aiokafka import AIOKafkaConsumer, TopicPartition
     except ImportError as exc:
         raise SystemExit('the Kafka bridge needs aiokafka: pip install -e ".[kafka]"') from exc
 
-    # with NATS users (deploy/nats/auth.conf) the bridge is the "pipeline": it may publish alerts only
-    user, password = os.environ.get("NATS_USER", ""), os.environ.get("NATS_PASSWORD", "")
     bus = await Bus.connect(
         nats_url,
         "kafka-bridge",
-        setup=not user,
+        setup=not nats_user,  # the pipeline user may not create streams: a setup job did
         buckets=(),
-        user=user,
-        password=password,
-        inbox_prefix=inbox_prefix("pipeline") if user else "_INBOX",
+        user=nats_user,
+        password=nats_password,
+        inbox_prefix=inbox_prefix("pipeline") if nats_user else "_INBOX",
     )
     consumer = AIOKafkaConsumer(
         *topics,
@@ -139,14 +141,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--bootstrap", default=os.environ.get("KAFKA_BOOTSTRAP", ""), help="host:port[,host:port]")
     ap.add_argument("--topic", action="append", default=[], help="a topic to consume (repeat for more)")
     ap.add_argument("--group", default=os.environ.get("KAFKA_GROUP", "mephisto"), help="Kafka consumer group")
-    ap.add_argument("--nats", default=os.environ.get("NATS_URL", "nats://127.0.0.1:4222"), help="NATS server(s)")
+    settings = Settings("pipeline")  # NATS_URL, NATS_USER, NATS_PASSWORD
+    ap.add_argument("--nats", default=settings.nats_url, help="NATS server(s) (env NATS_URL)")
     args = ap.parse_args(argv)
     topics = args.topic or [t for t in os.environ.get("KAFKA_TOPICS", "").split(",") if t]
     if not args.bootstrap or not topics:
         ap.error("--bootstrap (or KAFKA_BOOTSTRAP) and --topic (or KAFKA_TOPICS) are required")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s kafka-bridge %(levelname)s %(message)s")
     try:
-        n = asyncio.run(run(args.bootstrap, topics, args.group, args.nats))
+        n = asyncio.run(
+            run(args.bootstrap, topics, args.group, args.nats, None, settings.nats_user, settings.nats_password)
+        )
     except ConnectionError as exc:
         log.error("%s", exc)
         return 2
