@@ -16,7 +16,7 @@ import grpc
 from nats.aio.msg import Msg
 from nats.js.errors import KeyWrongLastSequenceError
 
-from mephisto_sed.agents.evaluate import SIGNATURE_SIZE
+from mephisto_sed.agents.evaluate import SIGNATURE_SIZE, checked_levels
 from mephisto_sed.api.v1 import mephisto_pb2 as pb
 from mephisto_sed.api.v1 import mephisto_pb2_grpc as pb_grpc
 from services.common import telemetry
@@ -217,6 +217,10 @@ class Gateway(pb_grpc.GatewayServicer):
                         grpc.StatusCode.INVALID_ARGUMENT,
                         "domain: expected a redshift >= 0 and 0 < rest_min_um <= rest_max_um",
                     )
+            try:
+                checked_levels(request.levels)
+            except ValueError as exc:
+                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
             try:
                 msg = await self.bus.nc.request(RPC_KNOWLEDGE, request.SerializeToString(), timeout=5.0)
             except BUS_UNAVAILABLE:

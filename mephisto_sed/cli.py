@@ -389,8 +389,8 @@ def _bench_transfer(args: argparse.Namespace) -> dict:
     from .agents.bench_transfer import bench_transfer
 
     result = bench_transfer(
-        n=args.n if args.n != 20 else 5,
-        n_train=args.n_train if args.n_train != 20 else 10,
+        n=args.n if args.n != 20 else 10,
+        n_train=args.n_train,
         max_models=args.max_models,
         progress=not args.json,
         seed=args.seed,
@@ -573,7 +573,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--n",
         type=int,
         default=20,
-        help="search: test sources (accuracy: mocks, default 100; transfer: per set, default 5)",
+        help="search: test sources (accuracy: mocks, default 100; transfer: per set, default 10)",
     )
     b.add_argument(
         "--n-agents",
@@ -587,7 +587,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--n-train",
         type=int,
         default=20,
-        help="search: self-play sources for knowledge (transfer: per set, default 10)",
+        help="search: self-play sources for knowledge (transfer: per set)",
     )
     b.add_argument("--max-models", type=int, default=190_000, help="search: model budget per source")
     b.add_argument("--per-source", action="store_true", help="search: include per-source rows")

@@ -593,6 +593,45 @@ def test_knowledge_of_other_galaxies_best_fits_places_the_first_look(tmp_path):
     fresh.close()
 
 
+def test_outcomes_of_galaxies_nearest_in_sed_shape_place_the_first_look(tmp_path):
+    """Issue 17: with the new galaxy's photometry by regime, the first look is placed by the half
+    of the alike galaxies nearest to it in SED shape (at least five); brightness does not count,
+    and a stored galaxy without levels (an older store) is the farthest."""
+    from mephisto_sed.agents.evaluate import checked_levels, observed_levels, shape_distance
+
+    src, _ = _mock(BASE, BROAD_BANDS, seed=5)
+    levels = observed_levels(src)
+    assert {"NUV", "optical", "NIR"} <= set(levels) and all(np.isfinite(list(levels.values())))
+    brighter = {r: v + 1.0 for r, v in levels.items()}
+    assert shape_distance(levels, brighter) == pytest.approx(0.0, abs=1e-12)
+    redder = {r: v + (0.3 if r in ("NIR", "MIR") else 0.0) for r, v in levels.items()}
+    assert shape_distance(levels, redder) > 0.1
+    assert shape_distance(levels, {"NUV": 0.0}) == float("inf")  # one regime in common: no shape
+    with pytest.raises(ValueError, match="levels: unknown regime 'UV'"):
+        checked_levels({"UV": 1.0})
+    with pytest.raises(ValueError, match=r"levels\[NIR\]"):
+        checked_levels({"NIR": float("nan")})
+
+    kb = KnowledgeBase(path=tmp_path / "kb")
+    for i in range(12):  # galaxies ever redder in the near-IR, each ending at its own E(B-V)
+        tilted = {r: v + (0.05 * i if r in ("NIR", "MIR") else 0.0) - 2.0 for r, v in levels.items()}
+        kb.add_outcome(
+            f"g{i}", src.redshift, [0.1] * 12, {"dustatt_modified_starburst": {"E_BV_lines": float(i)}}, levels=tilted
+        )
+    kb.add_outcome("old", src.redshift, [0.1] * 12, {"dustatt_modified_starburst": {"E_BV_lines": 99.0}})
+    ebv = lambda o: sorted(o["dustatt_modified_starburst"]["E_BV_lines"])  # noqa: E731
+    assert ebv(kb.outcomes(src.redshift)) == [*map(float, range(12)), 99.0]  # no levels: all of them
+    assert ebv(kb.outcomes(src.redshift, levels=levels)) == [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]  # the nearer half
+    red = {r: v + (0.05 * 11 if r in ("NIR", "MIR") else 0.0) for r, v in levels.items()}
+    assert ebv(kb.outcomes(src.redshift, levels=red)) == [6.0, 7.0, 8.0, 9.0, 10.0, 11.0]
+    kb.export(tmp_path / "kb.json")
+    kb.close()
+    fresh = KnowledgeBase(path=":memory:")
+    fresh.import_(tmp_path / "kb.json")  # the levels travel with the outcomes
+    assert ebv(fresh.outcomes(src.redshift, levels=red)) == [6.0, 7.0, 8.0, 9.0, 10.0, 11.0]
+    fresh.close()
+
+
 def test_a_learned_first_look_drops_an_even_value_only_on_evidence():
     """Issue 17: the learned look keeps every value the even look tries unless every one of at least
     MIN_OUTCOMES similar galaxies ended nearer another; galaxies spread over the ladder leave the

@@ -460,6 +460,12 @@ def test_submit_command_writes_what_fit_writes_and_knowledge_is_searchable(nats_
             bad = pb.Domain(redshift=1.0, rest_min_um=2.0, rest_max_um=1.0)
             stub.SearchKnowledge(pb.SearchKnowledgeRequest(domain=bad), metadata=md, timeout=10)
         assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "domain" in e.value.details()
+        for levels, field in (({"UV": 1.0}, "levels: unknown regime 'UV'"), ({"NIR": float("nan")}, "levels[NIR]")):
+            with pytest.raises(grpc.RpcError) as e:
+                stub.SearchKnowledge(
+                    pb.SearchKnowledgeRequest(outcomes_at_redshift=1.0, levels=levels), metadata=md, timeout=10
+                )
+            assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT and field in e.value.details()
         # where the two searches ended: the prior the proposer asks for before a new galaxy's first look
         assert str(t["anomaly"][0]) == "False"
         z = float(t["redshift"][0])

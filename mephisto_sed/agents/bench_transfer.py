@@ -179,8 +179,8 @@ def pair_scores(without: list[dict[str, Any]], with_kb: list[dict[str, Any]]) ->
 
 def bench_transfer(
     sets: list[TransferSet] | None = None,
-    n: int = 5,
-    n_train: int = 10,
+    n: int = 10,
+    n_train: int = 20,
     tolerance: float = 0.05,
     max_models: int = 190_000,
     progress: bool = True,

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from .domain import Domain
+from .evaluate import observed_levels
 from .knowledge import KnowledgeBase, Rule
 from .search import SearchResult, best_node
 
@@ -69,6 +70,7 @@ def distill(result: SearchResult, kb: KnowledgeBase, words: Any | None = None) -
             first.signature(),
             first_look_outcome(result),
             Domain.of(result.source),
+            observed_levels(result.source),
         )
     return len(rules)
 

@@ -16,7 +16,17 @@ from ..sed_modules import SFH_MODELS
 from .execute import Execution, Source
 from .space import SearchSpace
 
-__all__ = ["Evaluation", "evaluate", "REGIMES", "SIGNATURE_SIZE"]
+__all__ = [
+    "Evaluation",
+    "evaluate",
+    "observed_levels",
+    "checked_levels",
+    "observed_colours",
+    "shape_distance",
+    "COLOURS",
+    "REGIMES",
+    "SIGNATURE_SIZE",
+]
 
 # Rest-frame regimes in µm.
 REGIMES = (
@@ -99,7 +109,7 @@ class Evaluation:
         v = [min(self.redshift / 10.0, 1.0)]
         v += [np.clip(self.regimes[r]["mean"], -10, 10) / 10.0 if self.regimes[r]["n"] else 0.0 for r, _, _ in REGIMES]
         v.append(np.clip(np.log10(max(self.chi2_red, 1e-3)), -1, 3) / 3.0)
-        v += [np.clip(self.colours.get(c, 0.0), -3, 3) / 3.0 for c in ("uv_opt", "opt_nir", "nir_mir")]
+        v += [np.clip(self.colours.get(c, 0.0), -3, 3) / 3.0 for c, _, _ in COLOURS]
         v.append(min(len(self.edges), 5) / 5.0)
         out = np.nan_to_num(np.asarray(v, dtype=float), nan=0.0, posinf=1.0, neginf=-1.0)
         assert out.size == SIGNATURE_SIZE
@@ -115,6 +125,58 @@ def _rest_um(band: str, z: float) -> float:
     return get_filter(band).pivot_wavelength / 1e4 / (1 + z)
 
 
+COLOURS = (("uv_opt", "NUV", "optical"), ("opt_nir", "optical", "NIR"), ("nir_mir", "NIR", "MIR"))
+
+
+def observed_levels(source: Source, usable: np.ndarray | None = None) -> dict[str, float]:
+    """The galaxy's photometry by rest-frame regime, before any fit: the log10 median flux (mJy)
+    of the positive measurements in each regime of ``REGIMES`` that has one. ``usable``: the bands
+    to use (default: measured with a finite error, not upper limits)."""
+    if usable is None:
+        usable = np.isfinite(source.flux) & np.isfinite(source.err) & ~source.upper_limit
+    rest = np.array([_rest_um(b, source.redshift) for b in source.bands])
+    level = {}
+    for name, lo, hi in REGIMES:
+        f = source.flux[usable & (rest >= lo) & (rest < hi)]
+        f = f[f > 0]
+        if f.size:
+            level[name] = float(np.log10(np.median(f)))
+    return level
+
+
+def checked_levels(levels: Any) -> dict[str, float]:
+    """``levels`` from outside (a knowledge request) as :func:`observed_levels` gives them, or a
+    ValueError naming the field: regime names of ``REGIMES``, finite log fluxes."""
+    known = {name for name, _, _ in REGIMES}
+    out = {}
+    for name, value in dict(levels).items():
+        if name not in known:
+            raise ValueError(f"levels: unknown regime {str(name)[:40]!r} (one of {', '.join(sorted(known))})")
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not -50 < float(value) < 50:
+            raise ValueError(f"levels[{name}]: expected a finite log10 flux in mJy")
+        out[name] = float(value)
+    return out
+
+
+def observed_colours(source: Source, usable: np.ndarray | None = None) -> dict[str, float]:
+    """Colours between neighbouring regimes (``uv_opt``: NUV to optical, ``opt_nir``, ``nir_mir``;
+    dex) from :func:`observed_levels`, left out where a regime has no measurement."""
+    level = observed_levels(source, usable)
+    return {key: level[b] - level[a] for key, a, b in COLOURS if a in level and b in level}
+
+
+def shape_distance(a: dict[str, float], b: dict[str, float]) -> float:
+    """How unlike two galaxies' SEDs are in shape (dex): the rms difference of their
+    :func:`observed_levels` over the regimes both have, each galaxy's levels taken about their own
+    mean there (brightness does not count). Infinite with fewer than two regimes in common."""
+    shared = [r for r in a if r in b]
+    if len(shared) < 2:
+        return float("inf")
+    da = np.array([a[r] for r in shared]) - np.mean([a[r] for r in shared])
+    db = np.array([b[r] for r in shared]) - np.mean([b[r] for r in shared])
+    return float(np.sqrt(np.mean((da - db) ** 2)))
+
+
 def evaluate(execution: Execution, source: Source, space: SearchSpace) -> Evaluation:
     """Everything an expert reads off a fit of ``source`` by ``execution``'s configuration."""
     z = source.redshift
@@ -126,7 +188,7 @@ def evaluate(execution: Execution, source: Source, space: SearchSpace) -> Evalua
     res = np.where(ok, (source.flux - model) / sigma, np.nan)
     residuals = {b: float(r) for b, r in zip(source.bands, res) if np.isfinite(r)}
     rest = np.array([_rest_um(b, z) for b in source.bands])
-    regimes, obs_level = {}, {}
+    regimes = {}
     for name, lo, hi in REGIMES:
         sel = ok & (rest >= lo) & (rest < hi) & np.isfinite(res)
         r = res[sel]
@@ -135,13 +197,7 @@ def evaluate(execution: Execution, source: Source, space: SearchSpace) -> Evalua
             "mean": float(np.mean(r)) if r.size else 0.0,
             "rms": float(np.sqrt(np.mean(r**2))) if r.size else 0.0,
         }
-        pos = source.flux[sel][source.flux[sel] > 0]
-        obs_level[name] = float(np.log10(np.median(pos))) if pos.size else None
-    colours = {}
-    for key, a, b in (("uv_opt", "NUV", "optical"), ("opt_nir", "optical", "NIR"), ("nir_mir", "NIR", "MIR")):
-        level_a, level_b = obs_level.get(a), obs_level.get(b)
-        if level_a is not None and level_b is not None:
-            colours[key] = level_b - level_a
+    colours = observed_colours(source, ok & np.isfinite(res))
     red = ok & (rest >= 1.0)
     reddest = float(np.mean(res[red][np.argsort(rest[red])[-2:]])) if red.sum() else 0.0
     patterns = _patterns(regimes, execution.chi2_red, reddest)

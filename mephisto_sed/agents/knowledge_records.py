@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from ..sed_modules import MODULES
 from .actions import ActionError, parse_action
-from .evaluate import SIGNATURE_SIZE
+from .evaluate import SIGNATURE_SIZE, checked_levels
 
 __all__ = ["KnowledgeFile", "KnowledgeRecordError", "OutcomeRecord", "RuleRecord", "parse_knowledge_file"]
 
@@ -80,11 +80,17 @@ class OutcomeRecord(_Strict):
     signature: Signature
     best: dict[str, dict[str, Any]]
     domain: DomainValues | None = None  # absent in older files: unknown coverage
+    levels: dict[str, Finite] | None = None  # photometry by regime (evaluate.observed_levels); absent in older files
 
     @field_validator("redshift", "signature", mode="before")
     @classmethod
     def _ints_are_numbers(cls, v: Any) -> Any:
         return RuleRecord._ints_are_numbers(v)
+
+    @field_validator("levels")
+    @classmethod
+    def _known_regimes(cls, v: dict[str, float] | None) -> dict[str, float] | None:
+        return None if v is None else checked_levels(v)
 
     @field_validator("best")
     @classmethod

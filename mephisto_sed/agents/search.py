@@ -27,7 +27,7 @@ from typing_extensions import TypedDict  # pydantic reads its schema on Python 3
 from .actions import Action, ActionError, apply_action
 from .domain import Domain
 from .estimate import Box, combine, extensions, grown, initial_box, tied
-from .evaluate import Evaluation, evaluate
+from .evaluate import Evaluation, evaluate, observed_levels
 from .execute import Execution, Source, execute
 from .policy import KnowledgeHint, Outcomes, Policy, ProposalContext
 from .records import dump, load
@@ -683,7 +683,8 @@ def search(
     if knowledge is not None:  # only what was learned on galaxies like this one (agents/domain.py)
         domain = Domain.of(source)
         hints = partial(knowledge.hints, domain=domain) if domain is not None else None
-        outcomes = partial(knowledge.outcomes, domain=domain) if domain is not None else None
+        levels = observed_levels(source)  # outcomes of galaxies of like SED shape place the first look
+        outcomes = partial(knowledge.outcomes, domain=domain, levels=levels) if domain is not None else None
     tree = SearchTree(source, space, policy, budget, hints, patience, seed, outcomes)
     tree.check_other_redshift = check_other_redshift
     step: Step | None = tree.begin()

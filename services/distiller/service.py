@@ -16,7 +16,7 @@ from nats.js.errors import KeyNotFoundError
 
 from mephisto_sed.agents.distill import distill
 from mephisto_sed.agents.domain import Domain
-from mephisto_sed.agents.evaluate import SIGNATURE_SIZE
+from mephisto_sed.agents.evaluate import SIGNATURE_SIZE, checked_levels
 from mephisto_sed.agents.knowledge import KnowledgeBase
 from mephisto_sed.agents.policy import ExpertPolicy
 from mephisto_sed.api.v1 import mephisto_pb2 as pb
@@ -98,7 +98,13 @@ class Distiller(pb_grpc.DistillerServicer):
             if not math.isfinite(req.outcomes_at_redshift) or req.outcomes_at_redshift < 0:
                 raise PermanentError("outcomes_at_redshift: expected a finite redshift >= 0")
             async with self.lock:
-                found_outcomes = await asyncio.to_thread(self.kb.outcomes, req.outcomes_at_redshift, 200, domain)
+                try:
+                    levels = checked_levels(req.levels) if req.levels else None
+                except ValueError as exc:
+                    raise PermanentError(str(exc)) from None
+                found_outcomes = await asyncio.to_thread(
+                    self.kb.outcomes, req.outcomes_at_redshift, 200, domain, levels
+                )
                 outcomes = json.dumps(found_outcomes)
         return pb.SearchKnowledgeReply(
             outcomes_json=outcomes,

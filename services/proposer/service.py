@@ -23,7 +23,7 @@ from nats.js.errors import KeyWrongLastSequenceError
 
 from mephisto_sed.agents.actions import ActionError
 from mephisto_sed.agents.domain import Domain
-from mephisto_sed.agents.evaluate import Evaluation
+from mephisto_sed.agents.evaluate import Evaluation, observed_levels
 from mephisto_sed.agents.execute import Source
 from mephisto_sed.agents.photoz_search import first_look_over_redshift, photoz_row
 from mephisto_sed.agents.policy import ExpertPolicy, KnowledgeHint, Outcomes, ProposalContext
@@ -95,9 +95,12 @@ class Proposer(pb_grpc.ProposerServicer):
             for e in out.entries
         ]
 
-    async def _outcomes(self, redshift: float, domain: pb.Domain | None) -> Outcomes:
-        """Where searches of galaxies near ``redshift`` ended (places the first look)."""
-        req = pb.SearchKnowledgeRequest(limit=1, outcomes_at_redshift=redshift, domain=domain)
+    async def _outcomes(self, source: Source, domain: pb.Domain | None) -> Outcomes:
+        """Where searches of galaxies near ``source``'s redshift and like it in SED shape ended
+        (places the first look, as the in-process search's ``KnowledgeBase.outcomes``)."""
+        req = pb.SearchKnowledgeRequest(
+            limit=1, outcomes_at_redshift=source.redshift, domain=domain, levels=observed_levels(source)
+        )
         try:
             reply = await self.bus.nc.request(RPC_KNOWLEDGE, req.SerializeToString(), timeout=HINTS_TIMEOUT)
             return json.loads(parse(pb.SearchKnowledgeReply, reply.data).outcomes_json or "{}")
@@ -138,7 +141,7 @@ class Proposer(pb_grpc.ProposerServicer):
                 budget.max_seconds = float(b.max_seconds) or budget.max_seconds
                 domain = _domain(source)
                 use = self.use_knowledge and domain is not None
-                outcomes = await self._outcomes(source.redshift, domain) if use else {}
+                outcomes = await self._outcomes(source, domain) if use else {}
                 tree = SearchTree(source, space, self.policy, budget, seed=spec.seed, outcomes=_fixed(outcomes))
                 tree.extra_row = photoz
                 tree.check_other_redshift = not photoz  # z searched for already: no other to try

@@ -258,18 +258,27 @@ class Domain(_message.Message):
     def __init__(self, redshift: _Optional[float] = ..., rest_min_um: _Optional[float] = ..., rest_max_um: _Optional[float] = ...) -> None: ...
 
 class SearchKnowledgeRequest(_message.Message):
-    __slots__ = ("signature", "text_contains", "limit", "outcomes_at_redshift", "domain")
+    __slots__ = ("signature", "text_contains", "limit", "outcomes_at_redshift", "domain", "levels")
+    class LevelsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: float
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
     SIGNATURE_FIELD_NUMBER: _ClassVar[int]
     TEXT_CONTAINS_FIELD_NUMBER: _ClassVar[int]
     LIMIT_FIELD_NUMBER: _ClassVar[int]
     OUTCOMES_AT_REDSHIFT_FIELD_NUMBER: _ClassVar[int]
     DOMAIN_FIELD_NUMBER: _ClassVar[int]
+    LEVELS_FIELD_NUMBER: _ClassVar[int]
     signature: _containers.RepeatedScalarFieldContainer[float]
     text_contains: str
     limit: int
     outcomes_at_redshift: float
     domain: Domain
-    def __init__(self, signature: _Optional[_Iterable[float]] = ..., text_contains: _Optional[str] = ..., limit: _Optional[int] = ..., outcomes_at_redshift: _Optional[float] = ..., domain: _Optional[_Union[Domain, _Mapping]] = ...) -> None: ...
+    levels: _containers.ScalarMap[str, float]
+    def __init__(self, signature: _Optional[_Iterable[float]] = ..., text_contains: _Optional[str] = ..., limit: _Optional[int] = ..., outcomes_at_redshift: _Optional[float] = ..., domain: _Optional[_Union[Domain, _Mapping]] = ..., levels: _Optional[_Mapping[str, float]] = ...) -> None: ...
 
 class SearchKnowledgeReply(_message.Message):
     __slots__ = ("entries", "outcomes_json")
