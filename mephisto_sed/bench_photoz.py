@@ -86,6 +86,29 @@ def _compare(free: Any, fixed: Any) -> dict[str, float]:
     return out
 
 
+FITS_AT_ZSPEC = 3.0  # best χ²_red at the spectroscopic z up to which the models explain a galaxy there
+DCHI2_ELSEWHERE = 9.0  # Δχ² by which the data prefer the photometric z: a 3σ preference
+
+
+def where_models_fit(free: Any, fixed: Any, z_spec: np.ndarray) -> dict[str, Any]:
+    """The photo-z measures on the galaxies the grid explains at their spectroscopic z (best
+    χ²_red ≤ ``FITS_AT_ZSPEC`` there): the photo-z's own error apart from spectroscopic redshifts, or
+    photometry, that no model at that z fits. And how many outliers the data prefer at their
+    photometric z by Δχ² ≥ ``DCHI2_ELSEWHERE``: misses the likelihood cannot be blamed for."""
+    z_phot = np.asarray(free["best.universe.redshift"], float)
+    ok = np.asarray(fixed["best.reduced_chi_square"], float) <= FITS_AT_ZSPEC
+    dchi2 = np.asarray(fixed["best.chi_square"], float) - np.asarray(free["best.chi_square"], float)
+    outlier = np.abs(z_phot - z_spec) / (1 + z_spec) > OUTLIER
+    return {
+        "chi2_red_at_zspec_max": FITS_AT_ZSPEC,
+        "fraction_of_sample": float(np.mean(ok)),
+        **photoz_metrics(z_phot[ok], z_spec[ok]),
+        "outliers_preferring_their_photoz_by_dchi2_9": float(np.mean(dchi2[outlier] >= DCHI2_ELSEWHERE))
+        if outlier.any()
+        else 0.0,
+    }
+
+
 def _photoz_run(cat: Catalog, cfg: Configuration, progress: bool) -> tuple[Any, float]:
     free = cat.select(np.arange(len(cat)))
     free.redshift[:] = np.nan
@@ -137,6 +160,7 @@ def bench_photoz(
         "seconds_per_source_fixed_z": t_fixed / len(cat),
         "models_per_source_fixed_z": int(np.median(fixed["models_evaluated"])),
         **_compare(table, fixed),
+        "where_models_fit_at_zspec": where_models_fit(table, fixed, z_spec),
     }
     if n_agents:
         out["agents_first_look"] = agents_first_look(cat.select(np.arange(min(n_agents, len(cat)))), progress)

@@ -266,8 +266,27 @@ def test_bench_photoz_reports_the_grid_and_the_agents_first_look(cosmos_dir):
     cat = cosmos_dir / "cosmos_specz_compilation_for_cigale_2.50_z_3.00.txt"
     out = bench_photoz(cat, n=2, lrd=False, progress=False, n_agents=1)
     assert out["n"] == 2 and out["models_per_source"] > out["models_per_source_fixed_z"] > 0
+    assert 0 <= out["where_models_fit_at_zspec"]["fraction_of_sample"] <= 1
     for measures in (out, out["bayes"], out["agents_first_look"]):
         assert measures["sigma_nmad"] >= 0 and 0 <= measures["outlier_fraction"] <= 1
         assert abs(measures["bias"]) < 1
     agents = out["agents_first_look"]
     assert agents["n"] == 1 and agents["models_per_source"] > 0 and 0 <= agents["frac_best_with_lya"] <= 1
+
+
+def test_photoz_measures_where_the_models_fit_at_the_spectroscopic_z():
+    """The grid's photo-z apart from galaxies no model explains at their spectroscopic z, and the
+    share of outliers the data prefer elsewhere by Δχ² ≥ 9 (worked case)."""
+    from astropy.table import Table
+
+    from mephisto_sed.bench_photoz import where_models_fit
+
+    z_spec = np.array([2.6, 2.7, 2.8, 2.9])
+    free = Table({"best.universe.redshift": [2.61, 0.3, 0.25, 2.9], "best.chi_square": [20.0, 30.0, 40.0, 10.0]})
+    # the second galaxy fits well at z_spec (an outlier the likelihood is to blame for, Δχ² 2), the
+    # third no model at z_spec explains (χ²_red 12, Δχ² 200 for its z = 0.25)
+    fixed = Table({"best.reduced_chi_square": [1.0, 1.2, 12.0, 0.5], "best.chi_square": [21.0, 32.0, 240.0, 10.0]})
+    out = where_models_fit(free, fixed, z_spec)
+    assert out["fraction_of_sample"] == 0.75 and out["n"] == 3
+    assert out["outlier_fraction"] == pytest.approx(1 / 3)
+    assert out["outliers_preferring_their_photoz_by_dchi2_9"] == 0.5
