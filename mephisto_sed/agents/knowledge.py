@@ -245,7 +245,7 @@ class KnowledgeBase:
         payloads = [p.payload or {} for p in points]
         if domain is not None:
             payloads = [p for p in payloads if "domain" in p and Domain.from_list(p["domain"]).alike(domain)]
-        if levels is not None:  # a stable sort: of equally near ones the stored order decides
+        if levels:  # a stable sort: of equally near ones the stored order decides (none given: all alike)
             payloads = sorted(payloads, key=lambda p: shape_distance(levels, p.get("levels") or {}))
             payloads = payloads[: max(NEAREST_OUTCOMES, len(payloads) // 2)]
         out: Outcomes = {}
