@@ -382,7 +382,14 @@ def _bench_photoz(args: argparse.Namespace) -> dict:
     from .bench_photoz import bench_photoz
 
     n = args.n if args.n != 20 else 100
-    return bench_photoz(args.catalog, n=n, ini=args.config, progress=not args.json, n_agents=args.n_agents)
+    return bench_photoz(
+        args.catalog,
+        n=n,
+        ini=args.config,
+        progress=not args.json,
+        n_agents=args.n_agents,
+        full_grid_outliers=args.full_grid_outliers,
+    )
 
 
 def _bench_transfer(args: argparse.Namespace) -> dict:
@@ -580,6 +587,11 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=0,
         help="photoz: also the agents' first look over redshift on the first N of the draw (~16 s each)",
+    )
+    b.add_argument(
+        "--full-grid-outliers",
+        action="store_true",
+        help="photoz: fit the outliers at their spectroscopic z with the reference's whole grid (~10 s each)",
     )
     b.add_argument("--n-real", type=int, default=20, help="accuracy: real COSMOS galaxies against the full grid")
     b.add_argument("--max-estimate-models", type=int, default=120_000, help="accuracy: the posterior box's budget")

@@ -264,9 +264,12 @@ def test_bench_photoz_reports_the_grid_and_the_agents_first_look(cosmos_dir):
     from mephisto_sed.bench_photoz import bench_photoz
 
     cat = cosmos_dir / "cosmos_specz_compilation_for_cigale_2.50_z_3.00.txt"
-    out = bench_photoz(cat, n=2, lrd=False, progress=False, n_agents=1)
+    out = bench_photoz(cat, n=2, lrd=False, progress=False, n_agents=1, full_grid_outliers=True)
     assert out["n"] == 2 and out["models_per_source"] > out["models_per_source_fixed_z"] > 0
     assert 0 <= out["where_models_fit_at_zspec"]["fraction_of_sample"] <= 1
+    full = out["outliers_full_grid_at_zspec"]
+    assert full["n"] == round(2 * out["outlier_fraction"]) and full["reference_models"] > 1e7
+    assert 0 <= full["preferring_their_photoz_by_dchi2_9"] <= 1
     for measures in (out, out["bayes"], out["agents_first_look"]):
         assert measures["sigma_nmad"] >= 0 and 0 <= measures["outlier_fraction"] <= 1
         assert abs(measures["bias"]) < 1
