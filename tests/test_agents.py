@@ -458,6 +458,30 @@ def test_a_good_fit_from_a_learned_first_look_is_not_a_stop_before_the_even_look
     kb.close()
 
 
+def test_a_search_from_a_learned_first_look_runs_the_even_one_by_half_its_budget():
+    """Never run out of budget on knowledge alone (issue 17): a learned look can lead into a basin
+    that improves a little at every step and never stalls; the even first look then runs once half
+    the model budget is spent (here no stall can trigger it: patience is longer than the search)."""
+    space = _space(sfhdelayed={**BASE["sfhdelayed"], "tau_main": [50.0, 100.0, 200.0, 400.0, 1000.0, 2000.0, 5000.0]})
+    cfg = Configuration.from_modules(
+        {**BASE, "sfhdelayed": {**BASE["sfhdelayed"], "tau_main": 100.0, "age_main": 1000.0}}, additionalerror=0.1
+    )
+    cat, _ = make_mock_catalog(cfg, list(BROAD_BANDS), 1, seed=4, z_range=(1.5, 1.5))
+    src = Source.from_catalog(cat, 0, list(BROAD_BANDS))
+    kb = KnowledgeBase(path=":memory:")
+    for i in range(10):
+        kb.add_outcome(f"g{i}", 1.5, [0.1] * 12, {"sfhdelayed": {"tau_main": 100.0 if i % 2 else 50.0}}, Domain.of(src))
+    for budget, by_models in ((Budget(max_models=30_000, max_steps=1_000), True), (Budget(10**7, max_steps=30), False)):
+        res = search(src, space, ExpertPolicy(), budget, patience=1_000, knowledge=kb)
+        roots = [t for t in res.trace if t["parent"] is None]
+        assert len(roots) == 2 and "half the budget spent" in roots[1]["rationale"], [t["rationale"] for t in roots]
+        k = roots[1]["step"]
+        models = [t["models_cumulative"] / budget.max_models for t in res.trace]
+        spent = models if by_models else [(i + 1) / budget.max_steps for i in range(len(res.trace))]
+        assert spent[k - 1] >= 0.5 > spent[k - 2]  # at the first step after half the models (steps) were spent
+    kb.close()
+
+
 def _descends(res, node: int, root: int) -> bool:
     while node is not None:
         if node == root:
