@@ -426,10 +426,9 @@ def test_actions_validate_against_ladders_and_caps():
 
 
 # -- knowledge -----------------------------------------------------------------------------------
-def test_a_good_fit_from_a_learned_first_look_is_not_a_stop_before_the_even_look_ran():
-    """Never stop on knowledge alone (issue 17): a search whose learned first look fits well still
-    runs the even first look before it stops on a good fit, so both arms of a search stop on the
-    same evidence. Without knowledge there is one root."""
+def _learned_look_case():
+    """A mock galaxy at z = 1.5 and a store of ten like it that ended at short e-folding times (so
+    its first look is placed by knowledge)."""
     space = _space(sfhdelayed={**BASE["sfhdelayed"], "tau_main": [50.0, 100.0, 200.0, 400.0, 1000.0, 2000.0, 5000.0]})
     cfg = Configuration.from_modules(
         {**BASE, "sfhdelayed": {**BASE["sfhdelayed"], "tau_main": 100.0, "age_main": 1000.0}}, additionalerror=0.1
@@ -437,9 +436,17 @@ def test_a_good_fit_from_a_learned_first_look_is_not_a_stop_before_the_even_look
     cat, _ = make_mock_catalog(cfg, list(BROAD_BANDS), 1, seed=4, z_range=(1.5, 1.5))
     src = Source.from_catalog(cat, 0, list(BROAD_BANDS))
     kb = KnowledgeBase(path=":memory:")
-    for i in range(10):  # galaxies like this one ended at short e-folding times
+    for i in range(10):
         tau = {"sfhdelayed": {"tau_main": 100.0 if i % 2 else 50.0}}
         kb.add_outcome(f"g{i}", 1.5, [0.1] * 12, tau, Domain.of(src))
+    return src, space, kb
+
+
+def test_a_good_fit_from_a_learned_first_look_is_not_a_stop_before_the_even_look_ran():
+    """Never stop on knowledge alone (issue 17): a search whose learned first look fits well still
+    runs the even first look before it stops on a good fit, so both arms of a search stop on the
+    same evidence. Without knowledge there is one root."""
+    src, space, kb = _learned_look_case()
     budget = Budget(max_models=60_000, max_steps=40)
     res = search(src, space, ExpertPolicy(), budget, patience=2, knowledge=kb)
     roots = [t for t in res.trace if t["parent"] is None]
@@ -462,15 +469,7 @@ def test_a_search_from_a_learned_first_look_runs_the_even_one_by_half_its_budget
     """Never run out of budget on knowledge alone (issue 17): a learned look can lead into a basin
     that improves a little at every step and never stalls; the even first look then runs once half
     the model budget is spent (here no stall can trigger it: patience is longer than the search)."""
-    space = _space(sfhdelayed={**BASE["sfhdelayed"], "tau_main": [50.0, 100.0, 200.0, 400.0, 1000.0, 2000.0, 5000.0]})
-    cfg = Configuration.from_modules(
-        {**BASE, "sfhdelayed": {**BASE["sfhdelayed"], "tau_main": 100.0, "age_main": 1000.0}}, additionalerror=0.1
-    )
-    cat, _ = make_mock_catalog(cfg, list(BROAD_BANDS), 1, seed=4, z_range=(1.5, 1.5))
-    src = Source.from_catalog(cat, 0, list(BROAD_BANDS))
-    kb = KnowledgeBase(path=":memory:")
-    for i in range(10):
-        kb.add_outcome(f"g{i}", 1.5, [0.1] * 12, {"sfhdelayed": {"tau_main": 100.0 if i % 2 else 50.0}}, Domain.of(src))
+    src, space, kb = _learned_look_case()
     for budget, by_models in ((Budget(max_models=30_000, max_steps=1_000), True), (Budget(10**7, max_steps=30), False)):
         res = search(src, space, ExpertPolicy(), budget, patience=1_000, knowledge=kb)
         roots = [t for t in res.trace if t["parent"] is None]
